@@ -1,0 +1,72 @@
+/**
+ * Shared test helpers. Tests drive real tools; when a tool or service is absent, the test is registered with
+ * uvu's `test.skip` and the reason is printed on its own line (`SKIP <name>: <reason>`), so a skipped test is
+ * never silent and never counted as passed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'uvu';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Returns the reason a requirement is missing, or null when it is met. */
+export type Requirement = () => string | null;
+
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const needCommand = (cmd: string, installHint: string): Requirement => () =>
+  hasCommand(cmd) ? null : `'${cmd}' is not installed (${installHint})`;
+
+export const needDocker: Requirement = () => {
+  if (!hasCommand('docker')) return 'no docker client (run scripts/setup-docker.sh as root)';
+  if (spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status !== 0)
+    return 'no Docker engine answers `docker info` (run scripts/setup-docker.sh as root)';
+  if (spawnSync('docker', ['buildx', 'version'], { stdio: 'ignore' }).status !== 0)
+    return 'docker buildx is missing (run scripts/setup-docker.sh as root)';
+  return null;
+};
+
+/**
+ * `testIf(test, [requirements...])` returns a function with the signature of `test`: it registers the test
+ * normally when every requirement is met, otherwise registers it skipped and prints why.
+ */
+export function testIf(suite: Test, requirements: Requirement[]) {
+  let reason: string | null = null;
+  for (const r of requirements) {
+    reason = r();
+    if (reason) break;
+  }
+  return (name: string, fn: Parameters<Test>[1]) => {
+    if (reason) {
+      console.log(`SKIP ${name}: ${reason}`);
+      suite.skip(name, fn);
+    } else {
+      suite(name, fn);
+    }
+  };
+}
+
+export function tempDir(prefix = 'sf-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Runs the CLI exactly as a user does (`node Taskfile.ts` with tsx), returning status and output. */
+export function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'Taskfile.ts'), ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...opts.env },
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function sh(cmd: string, opts: { cwd?: string; env?: Record<string, string> } = {}): string {
+  return execFileSync('bash', ['-c', cmd], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: 'utf8' });
+}
