@@ -1,0 +1,112 @@
+/**
+ * Argument parsing shared by every task: minimist with explicit string/boolean options so versions stay
+ * strings (`25.10` must not become the number 25.1), and strict checks so an unknown flag, a missing value or
+ * an extra positional is a ConfigurationError naming the bad input.
+ */
+import minimist from 'minimist';
+import { ConfigurationError } from './errors.ts';
+
+export interface ArgSpec {
+  /** Options that take a value (always parsed as strings). */
+  string?: readonly string[];
+  /** Options that take a value and may repeat (`--mirror a --mirror b`, or `--slurm 24.11,25.11`). */
+  list?: readonly string[];
+  /** Flags without value. */
+  boolean?: readonly string[];
+  /** Short aliases, e.g. { h: 'help' }. */
+  alias?: Record<string, string>;
+  /** Names of positional arguments, in order; a name ending in `?` is optional, `...` collects the rest. */
+  positionals?: readonly string[];
+}
+
+export interface ParsedArgs {
+  positionals: Record<string, string | undefined>;
+  rest: string[];
+  strings: Record<string, string | undefined>;
+  lists: Record<string, string[]>;
+  flags: Record<string, boolean>;
+}
+
+export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec): ParsedArgs {
+  const stringOpts = [...(spec.string ?? []), ...(spec.list ?? [])];
+  const boolOpts = ['help', 'verbose', ...(spec.boolean ?? [])];
+  const known = new Set([...stringOpts, ...boolOpts, ...Object.keys(spec.alias ?? {})]);
+  const unknown: string[] = [];
+  const parsed = minimist([...argv], {
+    string: stringOpts,
+    boolean: boolOpts,
+    alias: { h: 'help', ...(spec.alias ?? {}) },
+    '--': false,
+    unknown: (arg) => {
+      if (arg.startsWith('-')) {
+        const name = arg.replace(/^-+/, '').split('=')[0]!;
+        if (!known.has(name) && !(name.startsWith('no-') && boolOpts.includes(name.slice(3)))) unknown.push(arg);
+      }
+      return true;
+    },
+  });
+  if (unknown.length > 0) {
+    const allowed = [...stringOpts.map((o) => `--${o} VALUE`), ...boolOpts.map((o) => `--${o}`)].join(', ');
+    throw new ConfigurationError(`unknown option ${unknown[0]} for '${task}'`, {
+      remediation: `allowed: ${allowed}; see 'npx zx Taskfile.ts help ${task}'`,
+    });
+  }
+
+  const strings: Record<string, string | undefined> = {};
+  for (const name of spec.string ?? []) {
+    const v = parsed[name] as unknown;
+    if (Array.isArray(v)) {
+      throw new ConfigurationError(`--${name} was given ${v.length} times ('${v.join("', '")}') for '${task}'`, {
+        remediation: `give --${name} once`,
+      });
+    }
+    if (v === undefined) continue;
+    if (v === '' ) {
+      throw new ConfigurationError(`--${name} needs a value for '${task}'`, { remediation: `write --${name} VALUE` });
+    }
+    strings[name] = String(v);
+  }
+  const lists: Record<string, string[]> = {};
+  for (const name of spec.list ?? []) {
+    const v = parsed[name] as unknown;
+    const values = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+    if (values.some((x) => x === '')) {
+      throw new ConfigurationError(`--${name} needs a value for '${task}'`, { remediation: `write --${name} VALUE` });
+    }
+    lists[name] = values.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  }
+  const flags: Record<string, boolean> = {};
+  for (const name of boolOpts) flags[name] = Boolean(parsed[name]);
+
+  const given = (parsed._ as unknown[]).map(String);
+  const positionals: Record<string, string | undefined> = {};
+  const names = spec.positionals ?? [];
+  let rest: string[] = [];
+  let i = 0;
+  for (const raw of names) {
+    if (raw.endsWith('...')) {
+      rest = given.slice(i);
+      i = given.length;
+      if (!raw.endsWith('?...') && rest.length === 0 && !flags.help) {
+        throw new ConfigurationError(`missing <${raw.replace(/\??\.\.\.$/, '')}> for '${task}'`, {
+          remediation: `see 'npx zx Taskfile.ts help ${task}'`,
+        });
+      }
+      break;
+    }
+    const optional = raw.endsWith('?');
+    const name = optional ? raw.slice(0, -1) : raw;
+    if (i < given.length) positionals[name] = given[i++];
+    else if (!optional && !flags.help) {
+      throw new ConfigurationError(`missing <${name}> for '${task}'`, {
+        remediation: `see 'npx zx Taskfile.ts help ${task}'`,
+      });
+    }
+  }
+  if (i < given.length) {
+    throw new ConfigurationError(`unexpected argument '${given[i]}' for '${task}'`, {
+      remediation: `'${task}' takes ${names.length === 0 ? 'no positional arguments' : names.map((n) => `<${n}>`).join(' ')}`,
+    });
+  }
+  return { positionals, rest, strings, lists, flags };
+}
