@@ -1,0 +1,72 @@
+#!/usr/bin/env -S npx zx
+/**
+ * slurm-factory entry point: `npx zx Taskfile.ts <task> [args]`.
+ * Each task lives in its own file in tasks/ and exports `task` (see tasks/lib/task.ts); this file finds it,
+ * runs it, and turns errors into one clear line and an exit code (2 usage/configuration, 1 failure,
+ * 130 interrupted).
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SlurmFactoryError } from './tasks/lib/errors.ts';
+import type { Task } from './tasks/lib/task.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tasksDir = join(here, 'tasks');
+
+/** The arguments after this script's path, whether run by zx, tsx or node --import tsx. */
+function scriptArgs(): string[] {
+  const self = fileURLToPath(import.meta.url);
+  const i = process.argv.findIndex((a, idx) => idx > 0 && resolve(a) === self);
+  return process.argv.slice(i >= 0 ? i + 1 : 2);
+}
+
+export async function loadTasks(): Promise<Task[]> {
+  const files = readdirSync(tasksDir).filter((f) => f.endsWith('.ts')).sort();
+  const tasks = await Promise.all(
+    files.map(async (f) => ((await import(pathToFileURL(join(tasksDir, f)).href)) as { task: Task }).task),
+  );
+  return tasks.filter(Boolean);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const [name, ...rest] = argv;
+  const wanted = !name || name === '--help' || name === '-h' ? 'help' : name;
+  const file = join(tasksDir, `${wanted}.ts`);
+  let task: Task | undefined;
+  try {
+    if (!/^[a-z][a-z0-9-]*$/.test(wanted) || !readdirSync(tasksDir).includes(`${wanted}.ts`)) {
+      const names = (await loadTasks()).map((t) => t.name).join(', ');
+      console.error(`error: unknown task '${wanted}'; tasks: ${names}; run 'npx zx Taskfile.ts help'`);
+      return 2;
+    }
+    task = ((await import(pathToFileURL(file).href)) as { task: Task }).task;
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const help = (await import('./tasks/help.ts')).task;
+      return (await help.run([task.name])) ?? 0;
+    }
+    return (await task.run(rest)) ?? 0;
+  } catch (err) {
+    if (err instanceof SlurmFactoryError) {
+      console.error(`error: ${err.oneLine()}`);
+      if (verbose && Object.keys(err.context).length > 0) console.error(JSON.stringify(err.context, null, 2));
+      return err.exitCode;
+    }
+    const e = err as Error;
+    console.error(`error: ${task ? `'${task.name}' failed: ` : ''}${e?.message ?? String(err)}`);
+    if (verbose && e?.stack) console.error(e.stack);
+    return 1;
+  }
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.error('\ninterrupted: cleaning up (Ctrl-C again to force)');
+  process.exitCode = 130;
+});
+
+const code = await main(scriptArgs());
+process.exit(interrupted ? 130 : code);

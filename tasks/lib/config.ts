@@ -1,0 +1,36 @@
+/**
+ * Effective configuration: flags > environment > defaults. `doctor` prints it.
+ */
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { ConfigurationError } from './errors.ts';
+
+export const CACHE_SUBDIRS = ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs'] as const;
+export type CacheSubdir = (typeof CACHE_SUBDIRS)[number];
+
+export interface FactoryConfig {
+  home: string;
+  /** Where each value came from: 'flag', 'environment' or 'default'. */
+  sources: Record<string, 'flag' | 'environment' | 'default'>;
+}
+
+export function resolveConfig(flags: { home?: string } = {}, env: NodeJS.ProcessEnv = process.env): FactoryConfig {
+  let home: string;
+  let source: 'flag' | 'environment' | 'default';
+  if (flags.home !== undefined) { home = flags.home; source = 'flag'; }
+  else if (env.SLURM_FACTORY_HOME) { home = env.SLURM_FACTORY_HOME; source = 'environment'; }
+  else { home = join(homedir(), '.slurm-factory'); source = 'default'; }
+  if (home.trim() === '') {
+    throw new ConfigurationError(`SLURM_FACTORY_HOME is empty`, { remediation: 'unset it or give an absolute directory' });
+  }
+  if (!isAbsolute(home)) home = resolve(home);
+  return { home, sources: { home: source } };
+}
+
+/** The path of one cache subdirectory, created on demand. */
+export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true): string {
+  const dir = join(config.home, sub);
+  if (create) mkdirSync(dir, { recursive: true });
+  return dir;
+}
