@@ -5,14 +5,11 @@
  * runs it, and turns errors into one clear line and an exit code (2 usage/configuration, 1 failure,
  * 130 interrupted).
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SlurmFactoryError } from './tasks/lib/errors.ts';
+import { loadTask, taskNames } from './tasks/lib/registry.ts';
 import type { Task } from './tasks/lib/task.ts';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const tasksDir = join(here, 'tasks');
 
 /** The arguments after this script's path, whether run by zx, tsx or node --import tsx. */
 function scriptArgs(): string[] {
@@ -21,27 +18,17 @@ function scriptArgs(): string[] {
   return process.argv.slice(i >= 0 ? i + 1 : 2);
 }
 
-export async function loadTasks(): Promise<Task[]> {
-  const files = readdirSync(tasksDir).filter((f) => f.endsWith('.ts')).sort();
-  const tasks = await Promise.all(
-    files.map(async (f) => ((await import(pathToFileURL(join(tasksDir, f)).href)) as { task: Task }).task),
-  );
-  return tasks.filter(Boolean);
-}
-
 async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const [name, ...rest] = argv;
   const wanted = !name || name === '--help' || name === '-h' ? 'help' : name;
-  const file = join(tasksDir, `${wanted}.ts`);
   let task: Task | undefined;
   try {
-    if (!/^[a-z][a-z0-9-]*$/.test(wanted) || !readdirSync(tasksDir).includes(`${wanted}.ts`)) {
-      const names = (await loadTasks()).map((t) => t.name).join(', ');
-      console.error(`error: unknown task '${wanted}'; tasks: ${names}; run 'npx zx Taskfile.ts help'`);
+    task = await loadTask(wanted);
+    if (!task) {
+      console.error(`error: unknown task '${wanted}'; tasks: ${taskNames().join(', ')}; run 'npx zx Taskfile.ts help'`);
       return 2;
     }
-    task = ((await import(pathToFileURL(file).href)) as { task: Task }).task;
     if (rest.includes('--help') || rest.includes('-h')) {
       const help = (await import('./tasks/help.ts')).task;
       return (await help.run([task.name])) ?? 0;

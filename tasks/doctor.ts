@@ -1,0 +1,57 @@
+import type { Task } from './lib/task.ts';
+import { parseArgs } from './lib/args.ts';
+import { CACHE_SUBDIRS, cacheDir, resolveConfig } from './lib/config.ts';
+import { dockerStatus } from './lib/docker.ts';
+import { accessSync, constants, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { $ } from 'zx';
+
+export const task: Task = {
+  name: 'doctor',
+  summary: 'Check Docker, buildx, BuildKit features, disk and cache directories; print the effective config',
+  usage: 'doctor [--builder NAME]',
+  example: 'npx zx Taskfile.ts doctor',
+  details: '  --builder NAME   check this buildx builder instead of the current one',
+  async run(argv) {
+    const args = parseArgs('doctor', argv, { string: ['builder'] });
+    const config = resolveConfig();
+    const lines: [string, boolean, string][] = [];
+    const s = await dockerStatus(args.strings.builder);
+    lines.push(['docker client', s.client !== null, s.client ?? 'missing']);
+    lines.push(['docker engine', s.engine !== null, s.engine ?? 'not reachable']);
+    lines.push(['buildx', s.buildx !== null, s.buildx ?? 'missing']);
+    lines.push(['builder', s.builder !== null, `${s.builder ?? '?'} (BuildKit ${s.buildkit ?? '?'})`]);
+    if (s.engine && s.buildx) {
+      // A real probe: a named context replaces a stage, as the pipeline's outside inputs do.
+      const dir = mkdtempSync(join(tmpdir(), 'sf-doctor-'));
+      try {
+        writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch AS probe-input\nCOPY default.txt /value.txt\nFROM scratch\nCOPY --from=probe-input /value.txt /value.txt\n');
+        writeFileSync(join(dir, 'default.txt'), 'default\n');
+        const given = mkdtempSync(join(tmpdir(), 'sf-doctor-ctx-'));
+        writeFileSync(join(given, 'value.txt'), 'named-context\n');
+        const out = join(dir, 'out');
+        const r = await $({ quiet: true, nothrow: true })`docker buildx build ${args.strings.builder ? ['--builder', args.strings.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`;
+        let ok = false;
+        try { ok = r.exitCode === 0 && (await import('node:fs')).readFileSync(join(out, 'value.txt'), 'utf8') === 'named-context\n'; } catch { ok = false; }
+        lines.push(['named build contexts', ok, ok ? 'a named context replaced a stage' : `probe failed: ${r.stderr.trim().split('\n').pop()}`]);
+        rmSync(given, { recursive: true, force: true });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    for (const sub of CACHE_SUBDIRS) {
+      let ok = true; let note = '';
+      try { const d = cacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) { ok = false; note = `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`; }
+      lines.push([`cache ${sub}/`, ok, note]);
+    }
+    const fs = statfsSync(config.home);
+    const freeGiB = (fs.bavail * fs.bsize) / 2 ** 30;
+    lines.push(['free disk', freeGiB >= 30, `${freeGiB.toFixed(1)} GiB at ${config.home}${freeGiB < 30 ? ' (a full build needs about 30 GiB: free space or move SLURM_FACTORY_HOME)' : ''}`]);
+
+    console.log(`SLURM_FACTORY_HOME = ${config.home} (${config.sources.home})`);
+    for (const [what, ok, note] of lines) console.log(`${ok ? 'ok  ' : 'FAIL'}  ${what.padEnd(22)} ${note}`);
+    for (const p of s.problems) console.log(`fix: ${p.what}: ${p.fix}`);
+    return lines.every(([, ok]) => ok) ? 0 : 1;
+  },
+};

@@ -1,0 +1,147 @@
+/**
+ * The catalog: the single source of truth for what slurm-factory can build. `list` prints it, the build plan
+ * reads it, tests check it for consistency. Change versions here and nowhere else.
+ */
+
+export interface SlurmRelease {
+  /** The series users type: `25.11`. */
+  series: string;
+  /** The exact upstream release that is built: `25.11.6`. */
+  release: string;
+  /** Spack's version name in the builtin `slurm` recipe: `25-11-6-1`. */
+  spackVersion: string;
+  /** Where the recipe comes from: the pinned builtin repository, or the project's overlay repo. */
+  recipe: 'builtin' | 'overlay';
+  /** Slurm >= 24.05 accepts `CgroupPlugin=disabled`; 23.11 always initialises cgroups in slurmd. */
+  cgroupDisabledSupported: boolean;
+  /** End of SchedMD support, roughly 18 months after release (informational). */
+  notes?: string;
+}
+
+export const SLURM_RELEASES: readonly SlurmRelease[] = [
+  { series: '23.11', release: '23.11.11', spackVersion: '23-11-11-1', recipe: 'builtin', cgroupDisabledSupported: false,
+    notes: 'oldest series with auth/slurm; out of SchedMD support' },
+  { series: '24.11', release: '24.11.6', spackVersion: '24-11-6-1', recipe: 'builtin', cgroupDisabledSupported: true },
+  { series: '25.05', release: '25.05.8', spackVersion: '25-05-8-1', recipe: 'builtin', cgroupDisabledSupported: true },
+  { series: '25.11', release: '25.11.6', spackVersion: '25-11-6-1', recipe: 'builtin', cgroupDisabledSupported: true },
+  { series: '26.05', release: '26.05.1', spackVersion: '26-05-1-1', recipe: 'builtin', cgroupDisabledSupported: true },
+];
+
+export const DEFAULT_SLURM = '25.11';
+
+export type DistroFamily = 'debian' | 'rhel';
+
+export interface OsTarget {
+  /** Name used with --os. */
+  name: string;
+  /** Default image for the base stage (override with --base-image). */
+  image: string;
+  family: DistroFamily;
+  /** glibc of the image: binaries built on it need at least this glibc. */
+  glibc: string;
+  /** The image's own GCC (`--gcc system` builds with it; a matching --gcc builds no compiler). */
+  systemGcc: string;
+  /** Package manager used in the base stage. */
+  packageManager: 'apt' | 'dnf';
+}
+
+export const OS_TARGETS: readonly OsTarget[] = [
+  { name: 'rockylinux8', image: 'rockylinux:8', family: 'rhel', glibc: '2.28', systemGcc: '8.5.0', packageManager: 'dnf' },
+  { name: 'rockylinux9', image: 'rockylinux:9', family: 'rhel', glibc: '2.34', systemGcc: '11.5.0', packageManager: 'dnf' },
+  { name: 'rockylinux10', image: 'rockylinux/rockylinux:10', family: 'rhel', glibc: '2.39', systemGcc: '14.3.1', packageManager: 'dnf' },
+  { name: 'ubuntu22.04', image: 'ubuntu:22.04', family: 'debian', glibc: '2.35', systemGcc: '11.4.0', packageManager: 'apt' },
+  { name: 'ubuntu24.04', image: 'ubuntu:24.04', family: 'debian', glibc: '2.39', systemGcc: '13.3.0', packageManager: 'apt' },
+  { name: 'debian12', image: 'debian:12', family: 'debian', glibc: '2.36', systemGcc: '12.2.0', packageManager: 'apt' },
+  { name: 'debian13', image: 'debian:13', family: 'debian', glibc: '2.41', systemGcc: '14.2.0', packageManager: 'apt' },
+];
+
+export interface GccToolchain {
+  version: string;
+  /** The OS whose image (and so whose glibc floor) this GCC builds on by default. */
+  defaultOs: string;
+  notes?: string;
+}
+
+/**
+ * Each GCC builds, by default, on the image whose glibc is its intended floor: the glibc of the build image,
+ * not the GCC version, decides the oldest distro a package runs on.
+ * GCC 7.5.0 builds on Rocky Linux 8 (glibc 2.28): CentOS 7 (glibc 2.17) is end of life, its repositories
+ * moved to vault, and current Slurm releases do not support it; GCC 7.5 stays available for sites that must
+ * build with that compiler.
+ */
+export const GCC_TOOLCHAINS: readonly GccToolchain[] = [
+  { version: '7.5.0', defaultOs: 'rockylinux8', notes: 'floor glibc 2.28 (CentOS 7 is EOL)' },
+  { version: '8.5.0', defaultOs: 'rockylinux8', notes: "Rocky 8's system GCC: no compiler build" },
+  { version: '9.5.0', defaultOs: 'rockylinux8' },
+  { version: '10.5.0', defaultOs: 'rockylinux8' },
+  { version: '11.5.0', defaultOs: 'rockylinux9', notes: "Rocky 9's system GCC: no compiler build" },
+  { version: '12.5.0', defaultOs: 'debian12' },
+  { version: '13.4.0', defaultOs: 'ubuntu24.04' },
+  { version: '14.2.0', defaultOs: 'ubuntu24.04' },
+];
+
+export const DEFAULT_GCC = '13.4.0';
+/** `--gcc system`: the base image's own compiler, no compiler bootstrap; builds on this OS unless --os says otherwise. */
+export const SYSTEM_GCC_DEFAULT_OS = 'ubuntu24.04';
+
+export const FLAVOURS = ['cpu', 'gpu'] as const;
+export type Flavour = (typeof FLAVOURS)[number];
+
+/** Spack itself and the builtin package repository, pinned. */
+export const SPACK = {
+  version: '1.0.2',
+  tag: 'v1.0.2',
+  /** Git source of the default `spack-src` stage (a commit, so the fetch is pinned, not just the tag). */
+  gitUrl: 'https://github.com/spack/spack.git',
+  commit: '',
+  /** Release tarball and its checksum (documented alternative to the git source). */
+  tarballUrl: 'https://github.com/spack/spack/archive/refs/tags/v1.0.2.tar.gz',
+  tarballSha256: '',
+  packages: {
+    gitUrl: 'https://github.com/spack/spack-packages.git',
+    /** 2026-07-01: has slurm 23-11-11-1, 24-11-6-1, 25-05-8-1, 25-11-6-1, 26-05-1-1; package API v2.2. */
+    commit: '1e8cf059e35d55c4fe1142fed41785bedf6c7246',
+    apiVersion: 'v2.2',
+  },
+  /** Generic target so packages run on any x86-64-v2 CPU (2009+), not only the build host's. */
+  target: 'x86_64_v2',
+  /** Spack relocates binary-cache installs only into prefixes no longer than the padded original. */
+  paddedLength: 128,
+} as const;
+
+/** Slurm's runtime dependencies, built by Spack in the `deps` stage (the same list for every Slurm version). */
+export const RUNTIME_DEPS: readonly string[] = [
+  'munge', 'json-c', 'curl', 'openssl', 'hwloc', 'pmix', 'libjwt', 'http-parser', 'libyaml', 'lz4', 'readline',
+  'mariadb-c-client', 'linux-pam', 'dbus',
+];
+/** Extra runtime dependencies of the GPU flavour. */
+export const GPU_DEPS: readonly string[] = ['cuda', 'rocm-smi-lib'];
+
+export function slurmSeriesList(): string[] {
+  return SLURM_RELEASES.map((r) => r.series);
+}
+export function gccVersionList(): string[] {
+  return GCC_TOOLCHAINS.map((g) => g.version);
+}
+export function osNameList(): string[] {
+  return OS_TARGETS.map((o) => o.name);
+}
+export function findOs(name: string): OsTarget | undefined {
+  return OS_TARGETS.find((o) => o.name === name);
+}
+
+/**
+ * What the base stage installs: a host compiler, Spack's own requirements (python3, git, patch, archivers,
+ * gnupg), and the package stage's tools (patchelf, file, binutils, Lmod to check the module).
+ */
+export const BASE_PACKAGES: Record<'apt' | 'dnf', readonly string[]> = {
+  apt: [
+    'build-essential', 'gfortran', 'python3', 'git', 'curl', 'ca-certificates', 'patch', 'file', 'patchelf',
+    'binutils', 'unzip', 'xz-utils', 'bzip2', 'zstd', 'gnupg', 'lmod', 'procps', 'findutils',
+  ],
+  dnf: [
+    'gcc', 'gcc-c++', 'gcc-gfortran', 'make', 'python3', 'git', 'ca-certificates', 'patch', 'file', 'patchelf',
+    'binutils', 'unzip', 'xz', 'bzip2', 'zstd', 'gnupg2', 'Lmod', 'procps-ng', 'findutils', 'diffutils', 'which',
+    'tar', 'gzip',
+  ],
+};

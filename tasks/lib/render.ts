@@ -1,0 +1,245 @@
+/**
+ * Rendering: BuildPlan -> the files of a build context (Dockerfile, spack.yaml per Spack stage, site config,
+ * helper scripts, package-stage files). Pure: the same plan gives the same bytes. Writing is separate
+ * (writeBuildContext) and atomic: a temp directory renamed into place, so a failure leaves nothing half-written.
+ */
+import Handlebars from 'handlebars';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { BASE_PACKAGES } from './catalog.ts';
+import { ConfigurationError, SlurmFactoryError } from './errors.ts';
+import { renderPackageFiles } from './package-files.ts';
+import { packageInputs, type BuildPlan } from './plan.ts';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const templatesDir = join(repoRoot, 'templates');
+
+export interface RenderedFile {
+  /** Path relative to the build context. */
+  path: string;
+  content: string | Buffer;
+  mode: number;
+}
+
+let engine: typeof Handlebars | null = null;
+const compiled = new Map<string, Handlebars.TemplateDelegate>();
+
+/** One Handlebars instance: strict (a missing variable is an error), no HTML escaping, stage partials registered. */
+function handlebars(): typeof Handlebars {
+  if (engine) return engine;
+  const hb = Handlebars.create();
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  const stagesDir = join(templatesDir, 'stages');
+  for (const f of readdirSync(stagesDir).filter((x) => x.endsWith('.hbs'))) {
+    hb.registerPartial(basename(f, '.hbs'), readFileSync(join(stagesDir, f), 'utf8'));
+  }
+  engine = hb;
+  return hb;
+}
+
+export function renderTemplate(relPath: string, data: object): string {
+  let t = compiled.get(relPath);
+  if (!t) {
+    t = handlebars().compile(readFileSync(join(templatesDir, relPath), 'utf8'), { strict: true, noEscape: true });
+    compiled.set(relPath, t);
+  }
+  try {
+    return t(data);
+  } catch (err) {
+    throw new SlurmFactoryError(`template ${relPath} failed to render: ${(err as Error).message}`, {
+      remediation: 'this is a bug in the template or plan; report it with the command you ran',
+    });
+  }
+}
+
+export interface SpackEnvSpec {
+  stage: 'compiler' | 'deps' | 'slurm';
+  purpose: string;
+  specs: string[];
+  /** GCC this environment compiles with. */
+  compiler: string;
+  view: boolean;
+  modules: boolean;
+}
+
+export function spackEnvironments(plan: BuildPlan): SpackEnvSpec[] {
+  const envs: SpackEnvSpec[] = [];
+  if (plan.specs.compiler) {
+    envs.push({ stage: 'compiler', purpose: `GCC ${plan.gcc.version} built with the image's GCC ${plan.systemGcc}`,
+      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false });
+  }
+  envs.push({ stage: 'deps', purpose: "Slurm's runtime dependencies", specs: plan.specs.deps,
+    compiler: plan.gcc.version, view: false, modules: false });
+  envs.push({ stage: 'slurm', purpose: `Slurm ${plan.slurm.release}, its view and modules`, specs: [plan.specs.slurm],
+    compiler: plan.gcc.version, view: true, modules: true });
+  return envs;
+}
+
+/** Sections every rendered environment must have, and their types, as Spack 1.0 reads them. */
+const REQUIRED_SECTIONS: Record<string, 'array' | 'object' | 'object-or-false'> = {
+  specs: 'array', concretizer: 'object', config: 'object', packages: 'object', repos: 'object',
+  mirrors: 'object', view: 'object-or-false',
+};
+
+/** Parse a rendered spack.yaml and check its structure; returns the parsed document. */
+export function checkSpackYaml(text: string, env: Pick<SpackEnvSpec, 'stage' | 'modules'>): Record<string, unknown> {
+  const doc = YAML.parse(text) as { spack?: Record<string, unknown> } | null;
+  const fail = (why: string) => {
+    throw new SlurmFactoryError(`rendered spack.yaml of the ${env.stage} stage is invalid: ${why}`, {
+      remediation: 'fix templates/spack/spack.yaml.hbs',
+    });
+  };
+  if (!doc || typeof doc !== 'object' || !doc.spack || typeof doc.spack !== 'object') fail('no top-level `spack:` mapping');
+  const s = doc!.spack!;
+  const sections: Record<string, 'array' | 'object' | 'object-or-false'> = { ...REQUIRED_SECTIONS, ...(env.modules ? { modules: 'object' as const } : {}) };
+  for (const [key, kind] of Object.entries(sections)) {
+    const v = s[key];
+    const ok = kind === 'array' ? Array.isArray(v) && v.length > 0
+      : kind === 'object' ? v !== null && typeof v === 'object' && !Array.isArray(v)
+      : v === false || (v !== null && typeof v === 'object' && !Array.isArray(v));
+    if (!ok) fail(`section '${key}' must be ${kind === 'array' ? 'a non-empty list' : kind === 'object' ? 'a mapping' : 'a mapping or false'}`);
+  }
+  for (const spec of s.specs as unknown[]) {
+    if (typeof spec !== 'string') fail(`spec ${JSON.stringify(spec)} is not a string`);
+    // Spack 1.0: `%gcc@X` binds everything after it to the compiler, so it must come last.
+    const m = /%\S+(\s+\S+)+$/.exec(spec as string);
+    if (m) fail(`spec '${spec}' has '${m[1]!.trim()}' after its %compiler; put %gcc@X last`);
+  }
+  const installTree = (s.config as Record<string, Record<string, unknown>>).install_tree;
+  if (!installTree || typeof installTree.padded_length !== 'number') fail('config.install_tree.padded_length is missing');
+  if (env.modules) {
+    const lmod = ((s.modules as Record<string, Record<string, Record<string, unknown>>>).default ?? {}).lmod;
+    if (!lmod || !Array.isArray(lmod.core_compilers) || lmod.core_compilers.length === 0) {
+      fail('modules.default.lmod.core_compilers must be set explicitly');
+    }
+  }
+  return s;
+}
+
+export const GENERATED_MARK = '# Generated by slurm-factory';
+
+/** `# content-sha256: <hex>` covers everything after the header, so hand edits can be detected. */
+export function contentHash(body: string): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+export function dockerfileHeader(plan: BuildPlan, body: string): string {
+  return [
+    `${GENERATED_MARK} from templates/Dockerfile.hbs: npx zx Taskfile.ts render ${renderArgs(plan).join(' ')}`,
+    `# content-sha256: ${contentHash(body)}`,
+    `# Hand edits are fine: 'build --dockerfile PATH' builds this file as it is, and 'render' refuses to overwrite`,
+    `# an edited file unless given --force.`,
+    '',
+  ].join('\n');
+}
+
+/** The render arguments that reproduce a plan (used in headers: no paths, no time, no host facts). */
+export function renderArgs(plan: BuildPlan): string[] {
+  const a = [plan.slurm.series, '--gcc', plan.gcc.requested === 'system' ? 'system' : plan.gcc.version];
+  if (plan.flavour === 'gpu') a.push('--gpu');
+  if (plan.baseImageOverridden) a.push('--base-image', plan.baseImage, '--os', plan.os.name);
+  else a.push('--os', plan.os.name);
+  if (plan.jobs !== null) a.push('--jobs', String(plan.jobs));
+  for (const m of plan.mirrors) a.push('--mirror', m.url);
+  return a;
+}
+
+/** Reads a Dockerfile and says whether its body still matches the hash in its header (false: edited by hand). */
+export function dockerfileIsPristine(text: string): boolean | null {
+  const lines = text.split('\n');
+  if (!lines[0]?.startsWith(GENERATED_MARK)) return null;
+  const m = /^# content-sha256: ([0-9a-f]{64})$/.exec(lines[1] ?? '');
+  if (!m) return false;
+  const headerEnd = lines.findIndex((l) => l === '');
+  const body = lines.slice(headerEnd + 1).join('\n');
+  return contentHash(body) === m[1];
+}
+
+export function renderDockerfile(plan: BuildPlan): string {
+  const body = renderTemplate('Dockerfile.hbs', { plan, packages: BASE_PACKAGES[plan.os.packageManager] })
+    .replace(/\n{3,}/g, '\n\n');
+  return dockerfileHeader(plan, body) + body;
+}
+
+export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
+  const text = renderTemplate('spack/spack.yaml.hbs', { plan, env });
+  checkSpackYaml(text, env);
+  return text;
+}
+
+/** Every file of the build context, sorted by path. */
+export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
+  const files: RenderedFile[] = [
+    { path: 'Dockerfile', content: renderDockerfile(plan), mode: 0o644 },
+    { path: 'inputs/empty.txt', content: 'This input was not given; the stage is empty on purpose.\n', mode: 0o644 },
+    { path: 'spack/site/repos.yaml', content: renderTemplate('spack/repos.yaml.hbs', { plan }), mode: 0o644 },
+    { path: 'spack/bin/push-buildcache', content: readFileSync(join(repoRoot, 'scripts/spack/push-buildcache.sh')), mode: 0o755 },
+  ];
+  for (const env of spackEnvironments(plan)) {
+    files.push({ path: `spack/${env.stage}/spack.yaml`, content: renderSpackYaml(plan, env), mode: 0o644 });
+  }
+  for (const f of renderPackageFiles(packageInputs(plan))) {
+    files.push({ path: `package/${f.path}`, content: f.content, mode: f.mode });
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+const RECORD = '.slurm-factory-render.json';
+
+function sha256(content: string | Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** Files in an existing context that differ from what the last render wrote there (hand edits). */
+export function editedFiles(dir: string): string[] {
+  const recordPath = join(dir, RECORD);
+  if (!existsSync(recordPath)) {
+    return existsSync(dir) && readdirSync(dir).length > 0 ? ['(directory not written by render)'] : [];
+  }
+  const record = JSON.parse(readFileSync(recordPath, 'utf8')) as { files: Record<string, string> };
+  const edited: string[] = [];
+  for (const [path, hash] of Object.entries(record.files)) {
+    const p = join(dir, path);
+    if (!existsSync(p) || sha256(readFileSync(p)) !== hash) edited.push(path);
+  }
+  return edited;
+}
+
+/**
+ * Writes a build context atomically: into a temp sibling directory, then renamed over `dir`.
+ * Refuses to replace hand-edited files unless `force`.
+ */
+export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean } = {}): void {
+  if (existsSync(dir) && !opts.force) {
+    const edited = editedFiles(dir);
+    if (edited.length > 0) {
+      throw new ConfigurationError(`${dir} has hand-edited files (${edited.join(', ')})`, {
+        remediation: 'build them as they are with build --dockerfile, render elsewhere with --out, or pass --force to replace them',
+      });
+    }
+  }
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
+  const old = join(parent, `.${basename(dir)}.old-${process.pid}-${Date.now()}`);
+  try {
+    for (const f of files) {
+      const p = join(tmp, f.path);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, f.content, { mode: f.mode });
+    }
+    const record = { files: Object.fromEntries(files.map((f) => [f.path, sha256(f.content)])) };
+    writeFileSync(join(tmp, RECORD), JSON.stringify(record, null, 2) + '\n');
+    if (existsSync(dir)) renameSync(dir, old);
+    renameSync(tmp, dir);
+    rmSync(old, { recursive: true, force: true });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(dir) && existsSync(old)) renameSync(old, dir);
+    throw err;
+  }
+}
