@@ -1,0 +1,84 @@
+/**
+ * Runs one buildx build: streams its progress, writes the full log to ~/.slurm-factory/logs/, turns a failure
+ * into a BuildError naming the failed stage, and publishes the export atomically (a temp directory, then
+ * renames), so builds/ only ever holds complete artifacts.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, copyFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { BuildError } from './errors.ts';
+import { failedStage } from './buildx.ts';
+
+export interface BuildRunResult {
+  log: string;
+  logPath: string;
+}
+
+let active: ReturnType<typeof spawn> | null = null;
+let cleanups: (() => void)[] = [];
+
+process.on('SIGINT', () => {
+  active?.kill('SIGINT');
+  for (const c of cleanups) { try { c(); } catch { /* best effort */ } }
+  cleanups = [];
+});
+
+/** Registers work to undo if the user presses Ctrl-C (temp dirs); returns a function that unregisters it. */
+export function onInterrupt(fn: () => void): () => void {
+  cleanups.push(fn);
+  return () => { cleanups = cleanups.filter((c) => c !== fn); };
+}
+
+export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean } = {}): Promise<BuildRunResult> {
+  mkdirSync(dirname(logPath), { recursive: true });
+  const logFile = createWriteStream(logPath);
+  logFile.write(`$ docker ${args.join(' ')}\n`);
+  let log = '';
+  const child = spawn('docker', args, { stdio: opts.tty ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+  active = child;
+  const take = (d: Buffer, to: NodeJS.WriteStream) => {
+    const s = d.toString();
+    log += s;
+    logFile.write(s);
+    if (opts.echo !== false) to.write(s);
+  };
+  child.stdout?.on('data', (d: Buffer) => take(d, process.stdout));
+  child.stderr?.on('data', (d: Buffer) => take(d, process.stderr));
+  const code: number = await new Promise((resolve) => {
+    child.on('error', (e) => { log += `\n${e.message}\n`; resolve(127); });
+    child.on('close', (c, signal) => resolve(c ?? (signal ? 130 : 1)));
+  });
+  active = null;
+  logFile.write(`\nexit code ${code}\n`);
+  await new Promise((r) => logFile.end(r));
+  if (code !== 0) {
+    const stage = failedStage(log);
+    const tail = log.trimEnd().split('\n').slice(-15).join('\n');
+    throw new BuildError(`build failed${stage ? ` in stage '${stage}'` : ''} (docker exit ${code}); full log: ${logPath}`, {
+      remediation: `read the log; rerun resumes from the cache. Last lines:\n${tail}`,
+      context: { stage, logPath, exitCode: code },
+      exitCode: code === 130 ? 130 : 1,
+    });
+  }
+  return { log, logPath };
+}
+
+/** Moves every file of `from` into `to` by rename (same filesystem); directories are merged, existing files kept. */
+export function mergeInto(from: string, to: string): string[] {
+  const moved: string[] = [];
+  mkdirSync(to, { recursive: true });
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isDirectory()) moved.push(...mergeInto(src, dst).map((p) => `${e.name}/${p}`));
+    else if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) {
+      try { renameSync(src, dst); } catch { copyFileSync(src, dst); }
+      moved.push(e.name);
+    }
+  }
+  return moved;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}

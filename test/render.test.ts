@@ -1,0 +1,187 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DockerfileParser } from 'dockerfile-ast';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { GCC_TOOLCHAINS, SLURM_RELEASES } from '../tasks/lib/catalog.ts';
+import { planBuild } from '../tasks/lib/plan.ts';
+import {
+  checkSpackYaml, dockerfileIsPristine, renderBuildContext, renderDockerfile, spackEnvironments, renderSpackYaml,
+} from '../tasks/lib/render.ts';
+import { runCli, tempDir } from './helpers.ts';
+
+function stages(dockerfile: string) {
+  const df = DockerfileParser.parse(dockerfile);
+  return df.getFROMs().map((f) => ({ name: f.getBuildStage(), image: f.getImageName() }));
+}
+
+/** The text of each stage, from its FROM line to the next FROM. */
+function stageTexts(dockerfile: string): Record<string, string> {
+  const df = DockerfileParser.parse(dockerfile);
+  const froms = df.getFROMs();
+  const lines = dockerfile.split('\n');
+  const out: Record<string, string> = {};
+  froms.forEach((f, i) => {
+    const start = f.getRange().start.line;
+    const end = i + 1 < froms.length ? froms[i + 1]!.getRange().start.line : lines.length;
+    out[f.getBuildStage() ?? `#${i}`] = lines.slice(start, end).join('\n');
+  });
+  return out;
+}
+
+test('the Dockerfile has the pipeline stages in order, parsed by a real Dockerfile parser', () => {
+  const names = stages(renderDockerfile(planBuild({ slurm: '25.11' }))).map((s) => s.name);
+  const pipeline = names.filter((n) => ['base', 'spack', 'compiler', 'deps', 'slurm', 'package', 'export'].includes(n!));
+  assert.equal(pipeline, ['base', 'spack', 'compiler', 'deps', 'slurm', 'package', 'export']);
+  for (const input of ['spack-src', 'spack-packages-src', 'spack-bootstrap-mirror', 'source-mirror', 'host-buildcache', 'host-sourcecache']) {
+    assert.ok(names.includes(input), `input stage ${input}`);
+    assert.ok(names.indexOf(input) < names.indexOf('spack'), `${input} before spack`);
+  }
+  const df = DockerfileParser.parse(renderDockerfile(planBuild({ slurm: '25.11' })));
+  const exportFrom = df.getFROMs().find((f) => f.getBuildStage() === 'export')!;
+  assert.is(exportFrom.getImageName(), 'scratch');
+});
+
+test('the base stage uses the distro family package manager with cache mounts', () => {
+  const apt = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', gcc: '12.5.0' }))).base!;
+  assert.match(apt, /apt-get install/);
+  assert.match(apt, /--mount=type=cache,id=slurm-factory-apt-debian-12,target=\/var\/cache\/apt,sharing=locked/);
+  const dnf = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', gcc: '10.5.0' }))).base!;
+  assert.match(dnf, /dnf install/);
+  assert.match(dnf, /--mount=type=cache,id=slurm-factory-dnf-rockylinux-8,target=\/var\/cache\/dnf/);
+});
+
+test('the compiler stage builds GCC only when it is not the image compiler', () => {
+  const built = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', gcc: '10.5.0' }))).compiler!;
+  assert.match(built, /envs\/compiler install/);
+  const system = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', gcc: '8.5.0' }))).compiler!;
+  assert.not.match(system, /install/);
+  assert.not.ok(renderBuildContext(planBuild({ slurm: '25.11', gcc: '8.5.0' })).some((f) => f.path === 'spack/compiler/spack.yaml'));
+});
+
+test('the Slurm version enters only the slurm and package stages', () => {
+  const a = stageTexts(renderDockerfile(planBuild({ slurm: '24.11', gcc: '10.5.0' })));
+  const b = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', gcc: '10.5.0' })));
+  for (const name of Object.keys(a)) {
+    if (name === 'slurm' || name === 'package' || name === 'export') continue;
+    assert.is(a[name], b[name], `stage ${name} identical`);
+  }
+  assert.is.not(a.slurm, b.slurm);
+  // The files those stages COPY are identical too.
+  const ca = new Map(renderBuildContext(planBuild({ slurm: '24.11', gcc: '10.5.0' })).map((f) => [f.path, String(f.content)]));
+  const cb = new Map(renderBuildContext(planBuild({ slurm: '25.11', gcc: '10.5.0' })).map((f) => [f.path, String(f.content)]));
+  for (const p of ['spack/deps/spack.yaml', 'spack/compiler/spack.yaml', 'spack/site/repos.yaml', 'spack/bin/push-buildcache']) {
+    assert.is(ca.get(p), cb.get(p), p);
+  }
+});
+
+test('rendering is deterministic across the whole matrix', () => {
+  for (const r of SLURM_RELEASES) {
+    for (const g of [...GCC_TOOLCHAINS.map((x) => x.version), 'system']) {
+      for (const gpu of [false, true]) {
+        const plan = planBuild({ slurm: r.series, gcc: g, gpu });
+        const one = renderBuildContext(plan);
+        const two = renderBuildContext(planBuild({ slurm: r.series, gcc: g, gpu }));
+        assert.equal(one.map((f) => f.path), two.map((f) => f.path));
+        one.forEach((f, i) => assert.ok(Buffer.from(f.content).equals(Buffer.from(two[i]!.content)), `${plan.id} ${f.path}`));
+      }
+    }
+  }
+});
+
+test('every spack.yaml round-trips through yaml and has the structure Spack 1.0 expects', () => {
+  const plan = planBuild({ slurm: '25.11', gcc: '13.4.0', gpu: true, jobs: 8, mirrors: ['https://cache.example.org/buildcache'] });
+  const envs = spackEnvironments(plan);
+  assert.equal(envs.map((e) => e.stage), ['compiler', 'deps', 'slurm']);
+  for (const env of envs) {
+    const text = renderSpackYaml(plan, env);
+    const doc = YAML.parse(text);
+    assert.equal(YAML.parse(YAML.stringify(doc)), doc);
+    const s = doc.spack;
+    for (const k of ['specs', 'concretizer', 'config', 'packages', 'repos', 'mirrors', 'view']) assert.ok(k in s, `${env.stage}: ${k}`);
+    assert.is(s.config.install_tree.padded_length, 128);
+    assert.is(s.config.build_jobs, 8);
+    assert.is(s.config.shared_linking.type, 'rpath');
+    assert.equal(s.packages.all.require, ['target=x86_64_v2']);
+    assert.equal(s.packages.c.require, [`gcc@${env.compiler}`]);
+    assert.is(s.mirrors.mirror1.url, 'https://cache.example.org/buildcache');
+    assert.is(s.mirrors.mirror1.signed, true);
+    for (const spec of s.specs) assert.not.match(spec, /%\S+\s+\S/, `compiler last in '${spec}'`);
+  }
+  const slurm = YAML.parse(renderSpackYaml(plan, envs[2]!)).spack;
+  assert.is(slurm.view.default.link_type, 'hardlink');
+  assert.is(slurm.view.default.link, 'run');
+  assert.ok(slurm.view.default.exclude.includes('cuda'));
+  assert.equal(slurm.modules.default.lmod.core_compilers, ['gcc@13.3.0']);
+  assert.match(slurm.specs[0], /^slurm@25-11-6-1 .*\+nvml .*sysconfdir=\/etc\/slurm %gcc@13\.4\.0$/);
+  const compiler = YAML.parse(renderSpackYaml(plan, envs[0]!)).spack;
+  assert.is(compiler.view, false);
+  assert.equal(compiler.packages.c.require, ['gcc@13.3.0']);
+});
+
+test('the structure check rejects what Spack would not accept', () => {
+  const env = { stage: 'slurm' as const, modules: true };
+  assert.throws(() => checkSpackYaml('spack:\n  specs: []\n', env), /specs/);
+  assert.throws(() => checkSpackYaml('nospack: 1\n', env), /no top-level/);
+  const good = renderSpackYaml(planBuild({ slurm: '25.11' }), spackEnvironments(planBuild({ slurm: '25.11' }))[2]!);
+  assert.throws(() => checkSpackYaml(good.replace(/ %gcc@13\.4\.0"/, ' %gcc@13.4.0 +pmix"'), env), /put %gcc@X last/);
+  assert.throws(() => checkSpackYaml(good.replace(/core_compilers:\n\s+- gcc@13\.3\.0\n/, ''), env), /core_compilers/);
+});
+
+test('the Dockerfile header tells how it was made and carries a content hash', () => {
+  const text = renderDockerfile(planBuild({ slurm: '25.11', gcc: '12.5.0' }));
+  assert.match(text.split('\n')[0]!, /^# Generated by slurm-factory from templates\/Dockerfile\.hbs: npx zx Taskfile\.ts render 25\.11 --gcc 12\.5\.0 --os debian12$/);
+  assert.is(dockerfileIsPristine(text), true);
+  assert.is(dockerfileIsPristine(text.replace('apt-get update', 'apt-get update -o Debug::pkgProblemResolver=1')), false);
+  assert.match(text, /docker buildx build --target export --output type=local,dest=\.\/out \./);
+});
+
+test('render writes the context, is byte-identical on rerun, and refuses to overwrite hand edits', () => {
+  const t = tempDir();
+  try {
+    const out = join(t.path, 'ctx');
+    const r1 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out]);
+    assert.is(r1.status, 0, r1.stderr);
+    assert.match(r1.stdout, /Slurm 25\.11 -> 25\.11\.6 \(spack slurm@25-11-6-1\)/);
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(dir, e.name)).map((x) => `${e.name}/${x}`) : [e.name]).sort();
+    const list = files(out);
+    for (const f of ['Dockerfile', 'spack/compiler/spack.yaml', 'spack/deps/spack.yaml', 'spack/slurm/spack.yaml', 'package/build-info.json']) {
+      assert.ok(list.includes(f), `${f} written`);
+    }
+    const before = new Map(list.map((f) => [f, readFileSync(join(out, f))]));
+    const r2 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out]);
+    assert.is(r2.status, 0, r2.stderr);
+    for (const f of files(out)) assert.ok(before.get(f)!.equals(readFileSync(join(out, f))), `${f} byte-identical`);
+
+    writeFileSync(join(out, 'Dockerfile'), readFileSync(join(out, 'Dockerfile'), 'utf8') + '\n# my debugging edit\n');
+    const r3 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out]);
+    assert.is(r3.status, 2);
+    assert.match(r3.stderr, /has hand-edited files \(Dockerfile\); .*--force/);
+    assert.match(readFileSync(join(out, 'Dockerfile'), 'utf8'), /# my debugging edit/);
+    const r4 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out, '--force']);
+    assert.is(r4.status, 0, r4.stderr);
+    assert.not.match(readFileSync(join(out, 'Dockerfile'), 'utf8'), /# my debugging edit/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a render that cannot finish leaves no partial output', () => {
+  const t = tempDir();
+  try {
+    // A file where the output's parent directory should be: the write fails, nothing is left behind.
+    writeFileSync(join(t.path, 'blocker'), 'x');
+    const r = runCli(['render', '25.11', '--out', join(t.path, 'blocker', 'ctx')]);
+    assert.is(r.status, 1);
+    assert.match(r.stderr, /^error: /);
+    assert.equal(readdirSync(t.path), ['blocker']);
+    mkdirSync(join(t.path, 'ok'));
+    assert.not.ok(existsSync(join(t.path, 'blocker', 'ctx')));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test.run();
