@@ -1,0 +1,92 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildxArgs, dockerfileSteps, failedStage, parseContexts, readPlainProgress } from '../tasks/lib/buildx.ts';
+import { runCli, tempDir } from './helpers.ts';
+
+test('--print prints the exact buildx command and builds nothing', () => {
+  const t = tempDir();
+  try {
+    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+    const r = runCli(['build', '25.11', '--gcc', '10.5.0', '--print', '--context', 'spack-src=/srv/spack', '--shm-size', '2g',
+      '--cache-to', 'type=local,dest=/tmp/c', '--builder', 'remote1'], { env });
+    assert.is(r.status, 0, r.stderr);
+    const line = r.stdout.trim();
+    assert.match(line, /^docker buildx build --builder remote1 --file \S+\/dockerfiles\/slurm-25\.11-gcc10\.5\.0\/Dockerfile --target export /);
+    assert.match(line, /--build-context spack-src=\/srv\/spack/);
+    assert.match(line, /--build-context host-buildcache=\S+\/home\/buildcache/);
+    assert.match(line, /--shm-size 2g/);
+    assert.match(line, /--cache-to type=local,dest=\/tmp\/c/);
+    assert.match(line, /--output type=local,dest=\S+\/builds\/\.tmp-slurm-25\.11-gcc10\.5\.0-\d+ /);
+    assert.not.ok(existsSync(join(t.path, 'home', 'builds')), 'nothing built or created');
+  } finally { t.cleanup(); }
+});
+
+test('a stopped engine is a DockerError with the fix, exit 2, before any work', () => {
+  const t = tempDir();
+  try {
+    const r = runCli(['build', '25.11'], {
+      env: { SLURM_FACTORY_HOME: join(t.path, 'home'), DOCKER_HOST: `unix://${t.path}/no-docker.sock` },
+    });
+    assert.is(r.status, 2, r.stderr);
+    assert.match(r.stderr.trim(), /^error: the Docker engine does not answer; start dockerd \(as root: scripts\/setup-docker\.sh\), or set DOCKER_HOST$/);
+    assert.equal(readdirSync(t.path), [], 'nothing written');
+  } finally { t.cleanup(); }
+});
+
+test('bad build flags are configuration errors', () => {
+  const cases: [string[], RegExp][] = [
+    [['--target', 'everything'], /--target 'everything' is not a stage; use one of base, spack, compiler, deps, slurm, package, export/],
+    [['--progress', 'fancy'], /--progress 'fancy' is not a progress mode/],
+    [['--shm-size', 'lots'], /--shm-size 'lots' is not a size/],
+    [['--context', 'spack'], /--context 'spack' is not NAME=SOURCE/],
+    [['--context', 'nonstage=/x'], /--context names stage 'nonstage', which the Dockerfile does not have/],
+    [['--sign-key', '/nonexistent/key.asc'], /--sign-key '\/nonexistent\/key\.asc' does not exist/],
+    [['--dockerfile', '/nonexistent/Dockerfile'], /--dockerfile '\/nonexistent\/Dockerfile' is not a file/],
+  ];
+  for (const [flags, re] of cases) {
+    const r = runCli(['build', '25.11', ...flags, '--print']);
+    assert.is(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
+
+test('buildx arguments: secrets for keys, never build args', () => {
+  const a = buildxArgs({ contextDir: '/ctx', dockerfile: '/ctx/Dockerfile', target: 'export', exportDir: '/out', contexts: { b: '/b', a: '/a' },
+    signKeyFile: '/keys/private.asc', signingFingerprint: 'ABCD' });
+  const s = a.join(' ');
+  assert.match(s, /--secret id=gpg-key,src=\/keys\/private\.asc/);
+  assert.match(s, /--build-arg SIGNING_KEY_FINGERPRINT=ABCD/);
+  assert.not.match(s, /--build-arg [^ ]*private/);
+  assert.ok(s.indexOf('a=/a') < s.indexOf('b=/b'), 'contexts sorted: stable commands');
+  assert.equal(parseContexts(['slurm=docker-image://x:1']), { slurm: 'docker-image://x:1' });
+});
+
+const SAMPLE = `#1 [internal] load build definition from Dockerfile
+#1 DONE 0.0s
+
+#5 [base 1/2] FROM docker.io/library/debian:12
+#5 CACHED
+
+#6 [base 2/2] RUN apt-get update
+#6 CACHED
+
+#9 [package 2/3] RUN bash /opt/slurm-factory/package/scripts/package-view.sh
+#9 0.201 relocating
+#9 ERROR: process "/bin/sh -c bash ..." did not complete successfully: exit code: 1
+------
+ > [package 2/3] RUN bash /opt/slurm-factory/package/scripts/package-view.sh:
+------
+ERROR: failed to solve: process "/bin/sh -c bash" did not complete successfully: exit code: 1
+`;
+
+test('plain progress: cached steps, steps that ran, and the failed stage', () => {
+  const steps = dockerfileSteps(SAMPLE);
+  assert.equal(steps.map((s) => [s.stage, s.cached, s.error]), [['base', true, false], ['base', true, false], ['package', false, true]]);
+  assert.is(failedStage(SAMPLE), 'package');
+  assert.is(failedStage('#3 [internal] load\n#3 DONE\n'), null);
+  assert.is(readPlainProgress(SAMPLE).length, 4);
+});
+
+test.run();
