@@ -48,10 +48,10 @@ test('OS targets: unique names, apt for the Debian family, dnf for RHEL', () => 
   for (const o of OS_TARGETS) assert.is(o.packageManager, o.family === 'debian' ? 'apt' : 'dnf', o.name);
 });
 
-test('Spack pins are full hashes and a checksum', () => {
+test('Spack and its package repository are pinned to full commit hashes', () => {
   assert.match(SPACK.tag, /^v1\.0\.\d+$/);
+  assert.is(SPACK.version, SPACK.tag.slice(1));
   assert.match(SPACK.commit, /^[0-9a-f]{40}$/);
-  assert.match(SPACK.tarballSha256, /^[0-9a-f]{64}$/);
   assert.match(SPACK.packages.commit, /^[0-9a-f]{40}$/);
   assert.is(SPACK.paddedLength, 128);
 });

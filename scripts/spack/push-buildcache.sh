@@ -16,7 +16,7 @@ if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   chmod 700 "$SPACK_GNUPGHOME"
   spack gpg trust "$key_file"
   spack -e "$env_dir" buildcache push --key "$SIGNING_KEY_FINGERPRINT" --only package --update-index local-buildcache
-  spack gpg publish --mirror-name local-buildcache --update-index "$SIGNING_KEY_FINGERPRINT"
+  spack gpg publish --rebuild-index --mirror-name local-buildcache "$SIGNING_KEY_FINGERPRINT"
   echo "push-buildcache: signed with $SIGNING_KEY_FINGERPRINT"
 else
   spack -e "$env_dir" buildcache push --unsigned --only package --update-index local-buildcache

@@ -87,19 +87,20 @@ export const SYSTEM_GCC_DEFAULT_OS = 'ubuntu24.04';
 export const FLAVOURS = ['cpu', 'gpu'] as const;
 export type Flavour = (typeof FLAVOURS)[number];
 
-/** Spack itself and the builtin package repository, pinned. */
+/**
+ * Spack itself and the builtin package repository, each pinned to a full commit hash: BuildKit fetches that
+ * exact commit, so the hash is the checksum of the source (a moved tag cannot change what is built).
+ * v1.0.0 is the v1.0.x release whose tag commit is verified here; to move to a later 1.0.x, put its peeled tag
+ * commit (`git ls-remote https://github.com/spack/spack 'refs/tags/v1.0.4^{}'`) in `commit`.
+ */
 export const SPACK = {
-  version: '1.0.2',
-  tag: 'v1.0.2',
-  /** Git source of the default `spack-src` stage (a commit, so the fetch is pinned, not just the tag). */
+  version: '1.0.0',
+  tag: 'v1.0.0',
   gitUrl: 'https://github.com/spack/spack.git',
-  commit: '',
-  /** Release tarball and its checksum (documented alternative to the git source). */
-  tarballUrl: 'https://github.com/spack/spack/archive/refs/tags/v1.0.2.tar.gz',
-  tarballSha256: '',
+  commit: '73eaea13f381e3495299284856fd02a64e1d154c',
   packages: {
     gitUrl: 'https://github.com/spack/spack-packages.git',
-    /** 2026-07-01: has slurm 23-11-11-1, 24-11-6-1, 25-05-8-1, 25-11-6-1, 26-05-1-1; package API v2.2. */
+    /** 2026-07-01 develop: slurm 23-11-11-1, 24-11-6-1, 25-05-8-1, 25-11-6-1, 26-05-1-1; repo.yaml api v2.2. */
     commit: '1e8cf059e35d55c4fe1142fed41785bedf6c7246',
     apiVersion: 'v2.2',
   },
@@ -109,13 +110,23 @@ export const SPACK = {
   paddedLength: 128,
 } as const;
 
-/** Slurm's runtime dependencies, built by Spack in the `deps` stage (the same list for every Slurm version). */
+/**
+ * Slurm's runtime dependencies, built by Spack in the `deps` stage: the same list for every Slurm version, so
+ * that stage is shared by all versions on a toolchain. These are what the builtin `slurm` recipe depends on
+ * with the variants the slurm stage enables: always curl, glib, json-c, lz4, munge, openssl, zlib; +readline;
+ * +hwloc; +pmix (pmix@:5); +restd (http-parser, libyaml, libjwt); +mariadb (the accounting client library
+ * comes from the `mariadb` package); +cgroup (dbus); +pam (linux-pam).
+ */
 export const RUNTIME_DEPS: readonly string[] = [
-  'munge', 'json-c', 'curl', 'openssl', 'hwloc', 'pmix', 'libjwt', 'http-parser', 'libyaml', 'lz4', 'readline',
-  'mariadb-c-client', 'linux-pam', 'dbus',
+  'munge', 'json-c', 'curl', 'openssl', 'glib', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
+  'libyaml', 'libjwt', 'mariadb', 'dbus', 'linux-pam',
 ];
-/** Extra runtime dependencies of the GPU flavour. */
+/** Extra build dependencies of the GPU flavour (+nvml: cuda, +rsmi: rocm-smi-lib); kept out of the view. */
 export const GPU_DEPS: readonly string[] = ['cuda', 'rocm-smi-lib'];
+
+/** Variants of the builtin slurm recipe the package is built with; GPU adds `+nvml +rsmi`. */
+export const SLURM_VARIANTS: readonly string[] = ['+pmix', '+hwloc', '+restd', '+cgroup', '+pam', '+readline', '+mariadb'];
+export const SLURM_GPU_VARIANTS: readonly string[] = ['+nvml', '+rsmi'];
 
 export function slurmSeriesList(): string[] {
   return SLURM_RELEASES.map((r) => r.series);

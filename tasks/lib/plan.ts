@@ -5,7 +5,7 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  GPU_DEPS, RUNTIME_DEPS, findOs, gccVersionList, osNameList, slurmSeriesList,
+  GPU_DEPS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
@@ -187,8 +187,7 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     ? `gcc@${gccVersion} +binutils languages=c,c++,fortran %gcc@${os.systemGcc}`
     : null;
   const deps = [...RUNTIME_DEPS, ...(flavour === 'gpu' ? GPU_DEPS : [])];
-  const variants = ['+pmix', '+hwloc', '+restd', '+cgroup', '+pam', '+readline', '+mariadb'];
-  if (flavour === 'gpu') variants.push('+nvml', '+rsmi');
+  const variants = [...SLURM_VARIANTS, ...(flavour === 'gpu' ? SLURM_GPU_VARIANTS : [])];
   const slurmSpec = `slurm@${release.spackVersion} ${variants.join(' ')} sysconfdir=/etc/slurm %gcc@${gccVersion}`;
 
   return {
