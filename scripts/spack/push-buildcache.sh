@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# push-buildcache ENV_DIR: push the packages of a Spack environment to the local binary cache
-# (the mirror `local-buildcache`, a BuildKit cache mount keyed by base image + GCC).
+# push-buildcache ENV_DIR [MIRROR]: push the packages of a Spack environment to a binary mirror, by default
+# the local binary cache `local-buildcache` (a BuildKit cache mount keyed by base image + GCC).
 #
 # Signed when the build was given a key: the private key arrives only as the BuildKit secret
 # /run/secrets/gpg-key and is imported into SPACK_GNUPGHOME on a tmpfs mount, so it never reaches a layer.
@@ -8,17 +8,22 @@
 # into the mirror so `spack buildcache keys --install --trust` works for its users.
 set -euo pipefail
 
-env_dir=${1:?usage: push-buildcache ENV_DIR}
+env_dir=${1:?usage: push-buildcache ENV_DIR [MIRROR]}
+mirror=${2:-local-buildcache}
 key_file=/run/secrets/gpg-key
 
 if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   export SPACK_GNUPGHOME=/run/spack-gnupg
   chmod 700 "$SPACK_GNUPGHOME"
   spack gpg trust "$key_file"
-  spack -e "$env_dir" buildcache push --key "$SIGNING_KEY_FINGERPRINT" --only package --update-index local-buildcache
-  spack gpg publish --rebuild-index --mirror-name local-buildcache "$SIGNING_KEY_FINGERPRINT"
-  echo "push-buildcache: signed with $SIGNING_KEY_FINGERPRINT"
+  spack -e "$env_dir" buildcache push --key "$SIGNING_KEY_FINGERPRINT" --only package --update-index "$mirror"
+  if [[ "$mirror" == *://* ]]; then
+    spack gpg publish --rebuild-index --mirror-url "$mirror" "$SIGNING_KEY_FINGERPRINT"
+  else
+    spack gpg publish --rebuild-index --mirror-name "$mirror" "$SIGNING_KEY_FINGERPRINT"
+  fi
+  echo "push-buildcache: $mirror signed with $SIGNING_KEY_FINGERPRINT"
 else
-  spack -e "$env_dir" buildcache push --unsigned --only package --update-index local-buildcache
-  echo "push-buildcache: unsigned (no gpg-key secret given)"
+  spack -e "$env_dir" buildcache push --unsigned --only package --update-index "$mirror"
+  echo "push-buildcache: $mirror unsigned (no gpg-key secret given)"
 fi

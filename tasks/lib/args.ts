@@ -9,8 +9,10 @@ import { ConfigurationError } from './errors.ts';
 export interface ArgSpec {
   /** Options that take a value (always parsed as strings). */
   string?: readonly string[];
-  /** Options that take a value and may repeat (`--mirror a --mirror b`, or `--slurm 24.11,25.11`). */
+  /** Options that take a value and may repeat (`--mirror a --mirror b`). */
   list?: readonly string[];
+  /** Like `list`, and each value is also split at commas (`--slurm 24.11,25.11`). */
+  csv?: readonly string[];
   /** Flags without value. */
   boolean?: readonly string[];
   /** Short aliases, e.g. { h: 'help' }. */
@@ -28,12 +30,13 @@ export interface ParsedArgs {
 }
 
 export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec): ParsedArgs {
-  const stringOpts = [...(spec.string ?? []), ...(spec.list ?? [])];
+  const stringOpts = [...(spec.string ?? []), ...(spec.list ?? []), ...(spec.csv ?? [])];
   const boolOpts = ['help', 'verbose', ...(spec.boolean ?? [])];
   const known = new Set([...stringOpts, ...boolOpts, ...Object.keys(spec.alias ?? {})]);
   const unknown: string[] = [];
   const parsed = minimist([...argv], {
-    string: stringOpts,
+    // '_' too: positionals stay strings, so a version like 25.10 is never read as the number 25.1.
+    string: [...stringOpts, '_'],
     boolean: boolOpts,
     alias: { h: 'help', ...(spec.alias ?? {}) },
     '--': false,
@@ -67,13 +70,15 @@ export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec):
     strings[name] = String(v);
   }
   const lists: Record<string, string[]> = {};
-  for (const name of spec.list ?? []) {
+  for (const name of [...(spec.list ?? []), ...(spec.csv ?? [])]) {
     const v = parsed[name] as unknown;
     const values = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
     if (values.some((x) => x === '')) {
       throw new ConfigurationError(`--${name} needs a value for '${task}'`, { remediation: `write --${name} VALUE` });
     }
-    lists[name] = values.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+    lists[name] = (spec.csv ?? []).includes(name)
+      ? values.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '')
+      : values;
   }
   const flags: Record<string, boolean> = {};
   for (const name of boolOpts) flags[name] = Boolean(parsed[name]);

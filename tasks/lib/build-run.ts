@@ -29,12 +29,12 @@ export function onInterrupt(fn: () => void): () => void {
   return () => { cleanups = cleanups.filter((c) => c !== fn); };
 }
 
-export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean } = {}): Promise<BuildRunResult> {
+export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean; cwd?: string } = {}): Promise<BuildRunResult> {
   mkdirSync(dirname(logPath), { recursive: true });
   const logFile = createWriteStream(logPath);
   logFile.write(`$ docker ${args.join(' ')}\n`);
   let log = '';
-  const child = spawn('docker', args, { stdio: opts.tty ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('docker', args, { cwd: opts.cwd, stdio: opts.tty ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
   active = child;
   const take = (d: Buffer, to: NodeJS.WriteStream) => {
     const s = d.toString();

@@ -1,0 +1,103 @@
+import type { Task } from './lib/task.ts';
+import { parseArgs } from './lib/args.ts';
+import { cacheDir, resolveConfig } from './lib/config.ts';
+import { BuildError, ConfigurationError } from './lib/errors.ts';
+import { spawnSync } from 'node:child_process';
+import { planMatrix, renderBakeFile } from './lib/matrix.ts';
+import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
+import { requireDocker } from './lib/docker.ts';
+import { runBuildx, mergeInto, removeDir } from './lib/build-run.ts';
+import { shellQuote } from './lib/buildx.ts';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+
+export const task: Task = {
+  name: 'bake',
+  summary: 'Build a matrix (Slurm x GCC x CPU/GPU) with docker buildx bake; shared stages are built once',
+  usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--print]',
+  example: 'npx zx Taskfile.ts bake --slurm 24.11,25.11 --gcc 13.4.0 --print',
+  details: `  GROUP              bake groups or targets to build (default: default = the whole matrix given)
+  --slurm LIST       Slurm versions (default: every version in the catalog)
+  --gcc LIST         GCC toolchains (default: 13.4.0)
+  --gpu              GPU flavour only; --flavours cpu,gpu for both (default cpu)
+  --os NAME / --base-image IMG / --jobs N / --mirror URL   as for build
+  --file PATH        where to write the bake file (default dockerfiles/docker-bake.hcl)
+  --set SPEC         passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'
+  --builder NAME     any buildx builder (remote BuildKit, kubernetes driver, multi-node)
+  --cache-from SPEC  BuildKit layer cache to read for every target (repeatable)
+  --cache-to SPEC    BuildKit layer cache to write for every target (repeatable)
+  --render-only      write the bake file and build contexts, run nothing
+  --print            run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing`,
+  async run(argv) {
+    const args = parseArgs('bake', argv, {
+      string: ['os', 'base-image', 'jobs', 'file', 'builder'],
+      csv: ['slurm', 'gcc', 'flavours'],
+      list: ['mirror', 'set', 'cache-from', 'cache-to'],
+      boolean: ['gpu', 'print', 'render-only'],
+      positionals: ['groups?...'],
+    });
+    if (args.flags.gpu && args.lists.flavours!.length > 0) {
+      throw new ConfigurationError('--gpu and --flavours were both given', { remediation: 'use --gpu for GPU only, or --flavours cpu,gpu' });
+    }
+    const jobs = args.strings.jobs;
+    if (jobs !== undefined && !/^\d+$/.test(jobs)) {
+      throw new ConfigurationError(`--jobs '${jobs}' is not a whole number`, { remediation: 'give e.g. --jobs 8' });
+    }
+    const plans = planMatrix({
+      slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.flags.gpu ? ['gpu'] : args.lists.flavours,
+      os: args.strings.os, baseImage: args.strings['base-image'], jobs: jobs === undefined ? undefined : Number(jobs),
+      mirrors: args.lists.mirror,
+    });
+    const config = resolveConfig();
+    const bakeFile = args.strings.file ? resolve(args.strings.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');
+    const bakeDir = join(bakeFile, '..');
+    for (const p of plans) writeBuildContext(join(repoRoot, p.contextDir), renderBuildContext(p));
+    const text = renderBakeFile(plans, {
+      contextOf: (p) => p.contextDir,
+      buildsDir: join(config.home, 'builds'),
+      buildcacheDir: join(config.home, 'buildcache'),
+      sourcecacheDir: join(config.home, 'sourcecache'),
+    });
+    mkdirSync(bakeDir, { recursive: true });
+    const tmp = `${bakeFile}.tmp-${process.pid}`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, bakeFile);
+    console.error(`wrote ${relative(process.cwd(), bakeFile)}: ${plans.length} targets (${plans.map((p) => p.id).join(', ')})`);
+    if (args.flags['render-only']) return 0;
+
+    const bx = ['buildx', 'bake', '--file', bakeFile];
+    if (args.strings.builder) bx.push('--builder', args.strings.builder);
+    for (const s of args.lists.set ?? []) bx.push('--set', s);
+    for (const c of args.lists['cache-from'] ?? []) bx.push('--set', `*.cache-from=${c}`);
+    for (const c of args.lists['cache-to'] ?? []) bx.push('--set', `*.cache-to=${c}`);
+    if (args.flags.print) bx.push('--print');
+    else bx.push('--progress', 'plain');
+    bx.push(...(args.rest.length > 0 ? args.rest : ['default']));
+
+    if (args.flags.print) {
+      console.error(`docker ${shellQuote(bx)}`);
+      const r = spawnSync('docker', bx, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+      if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
+      return 0;
+    }
+    await requireDocker(args.strings.builder);
+    cacheDir(config, 'buildcache');
+    cacheDir(config, 'sourcecache');
+    const builds = cacheDir(config, 'builds');
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    await runBuildx(bx, join(cacheDir(config, 'logs'), `bake-${stamp}.log`), { cwd: repoRoot });
+    // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
+    for (const p of plans) {
+      const dir = join(builds, p.id);
+      if (!existsSync(join(dir, p.tarballName))) continue;
+      for (const n of [`${p.tarballName}.sha256`, `${p.tarballName}.manifest.json`, `${p.tarballName}.asc`, `${p.tarballName}.sha256.asc`, p.tarballName]) {
+        if (existsSync(join(dir, n))) renameSync(join(dir, n), join(builds, n));
+        else rmSync(join(builds, n), { force: true });
+      }
+      if (existsSync(join(dir, 'buildcache'))) mergeInto(join(dir, 'buildcache'), cacheDir(config, 'buildcache'));
+      removeDir(dir);
+      console.log(`wrote ${join(builds, p.tarballName)}`);
+    }
+    return 0;
+  },
+};
