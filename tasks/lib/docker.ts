@@ -43,8 +43,9 @@ export async function dockerStatus(builder?: string): Promise<DockerStatus> {
     } else {
       s.builder = /^Name:\s+(\S+)/m.exec(inspect.stdout)?.[1] ?? null;
       s.buildkit = /BuildKit(?: version)?:\s+v?(\S+)/i.exec(inspect.stdout)?.[1] ?? null;
+      // Distribution builds may report 0.0.0+unknown: only a real version below 0.11 is refused.
       const [maj, min] = (s.buildkit ?? '0.0').split('.').map((x) => Number.parseInt(x, 10));
-      if (s.buildkit && (maj! === 0 && min! < 11)) {
+      if (s.buildkit && !s.buildkit.startsWith('0.0.0') && maj === 0 && min! < 11) {
         s.problems.push({ what: `BuildKit ${s.buildkit} is too old (cache mounts, named contexts and ADD --checksum need >= 0.11)`, fix: 'upgrade Docker to 24+ or use a newer buildx builder' });
       }
     }

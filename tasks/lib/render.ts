@@ -35,7 +35,8 @@ function handlebars(): typeof Handlebars {
   hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
   const stagesDir = join(templatesDir, 'stages');
   for (const f of readdirSync(stagesDir).filter((x) => x.endsWith('.hbs'))) {
-    hb.registerPartial(basename(f, '.hbs'), readFileSync(join(stagesDir, f), 'utf8'));
+    // Without its final newline, a partial can be used inside a line (`RUN {{> spack-mounts}}`).
+    hb.registerPartial(basename(f, '.hbs'), readFileSync(join(stagesDir, f), 'utf8').replace(/\n$/, ''));
   }
   engine = hb;
   return hb;
