@@ -87,6 +87,9 @@ test('plain progress: cached steps, steps that ran, and the failed stage', () =>
   assert.is(failedStage(SAMPLE), 'package');
   assert.is(failedStage('#3 [internal] load\n#3 DONE\n'), null);
   assert.is(readPlainProgress(SAMPLE).length, 4);
+  // bake prefixes steps with the target name
+  const baked = dockerfileSteps('#16 [slurm-25-11-gcc12-2-0 base 2/2] RUN apt-get update\n#16 CACHED\n#2 [slurm-24-11-gcc12-2-0 internal] load build definition\n');
+  assert.equal(baked.map((s) => [s.stage, s.cached]), [['base', true]]);
 });
 
 test.run();

@@ -84,6 +84,8 @@ export function parseContexts(values: string[]): Record<string, string> {
   return out;
 }
 
+const STEP = /^\[(?:[A-Za-z0-9_-]+ )?([a-z0-9-]+) \d+\/\d+\]/;
+
 export interface StepStatus {
   /** Vertex number in BuildKit's plain output (`#12`). */
   id: number;
@@ -107,7 +109,8 @@ export function readPlainProgress(log: string): StepStatus[] {
     const rest = m[2]!;
     let s = steps.get(id);
     if (!s) {
-      const stage = /^\[([a-z0-9-]+)(?: \d+\/\d+)?\]/.exec(rest)?.[1] ?? null;
+      // `[stage n/m] ...`, or with bake `[target stage n/m] ...`
+      const stage = STEP.exec(rest)?.[1] ?? null;
       s = { id, name: rest, stage, cached: false, error: false };
       steps.set(id, s);
     }
@@ -119,13 +122,13 @@ export function readPlainProgress(log: string): StepStatus[] {
 
 /** The Dockerfile steps (`[stage n/m] INSTRUCTION`) of a build, in order. */
 export function dockerfileSteps(log: string): StepStatus[] {
-  return readPlainProgress(log).filter((s) => s.stage !== null && /^\[[a-z0-9-]+ \d+\/\d+\]/.test(s.name));
+  return readPlainProgress(log).filter((s) => s.stage !== null);
 }
 
 /** The stage whose step failed, from plain progress output; null if none can be told. */
 export function failedStage(log: string): string | null {
   const failed = readPlainProgress(log).filter((s) => s.error && s.stage);
   if (failed.length > 0) return failed[failed.length - 1]!.stage;
-  const m = [...log.matchAll(/^\s*>\s*\[([a-z0-9-]+)(?: \d+\/\d+)?\]/gm)].pop();
+  const m = [...log.matchAll(/^\s*>\s*\[(?:[A-Za-z0-9_-]+ )?([a-z0-9-]+) \d+\/\d+\]/gm)].pop();
   return m ? m[1]! : null;
 }
