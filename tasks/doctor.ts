@@ -5,7 +5,6 @@ import { dockerStatus } from './lib/docker.ts';
 import { accessSync, constants, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { $ } from 'zx';
 
 export const task: Task = {
   name: 'doctor',
@@ -15,6 +14,7 @@ export const task: Task = {
   details: '  --builder NAME   check this buildx builder instead of the current one',
   async run(argv) {
     const args = parseArgs('doctor', argv, { string: ['builder'] });
+    const { $ } = await import('zx');
     const config = resolveConfig();
     const lines: [string, boolean, string][] = [];
     const s = await dockerStatus(args.strings.builder);

@@ -2,7 +2,6 @@
  * Talking to Docker: is there a client, an engine, buildx, and a BuildKit new enough for the pipeline.
  * Every problem becomes a DockerError that says how to fix it, raised before any work starts.
  */
-import { $ } from 'zx';
 import { DockerError } from './errors.ts';
 
 export interface DockerStatus {
@@ -14,9 +13,9 @@ export interface DockerStatus {
   problems: { what: string; fix: string }[];
 }
 
-const quiet = $({ quiet: true, nothrow: true, timeout: '30s' });
-
 export async function dockerStatus(builder?: string): Promise<DockerStatus> {
+  const { $ } = await import('zx');
+  const quiet = $({ quiet: true, nothrow: true, timeout: '30s' });
   const s: DockerStatus = { client: null, engine: null, buildx: null, buildkit: null, builder: null, problems: [] };
   const client = await quiet`docker version --format {{.Client.Version}}`;
   if (client.exitCode === 127 || /not found/.test(client.stderr)) {

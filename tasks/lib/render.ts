@@ -3,18 +3,22 @@
  * helper scripts, package-stage files). Pure: the same plan gives the same bytes. Writing is separate
  * (writeBuildContext) and atomic: a temp directory renamed into place, so a failure leaves nothing half-written.
  */
-import Handlebars from 'handlebars';
+import type HandlebarsNS from 'handlebars';
+import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
 import { BASE_PACKAGES } from './catalog.ts';
 import { ConfigurationError, SlurmFactoryError } from './errors.ts';
 import { renderPackageFiles } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+// Handlebars and yaml load on first use: `help` imports every task and should not pay for them.
+const lazyRequire = createRequire(import.meta.url);
+const YAML = { parse: (text: string): unknown => (lazyRequire('yaml') as typeof import('yaml')).parse(text) };
 const templatesDir = join(repoRoot, 'templates');
 
 export interface RenderedFile {
@@ -24,13 +28,13 @@ export interface RenderedFile {
   mode: number;
 }
 
-let engine: typeof Handlebars | null = null;
-const compiled = new Map<string, Handlebars.TemplateDelegate>();
+let engine: typeof HandlebarsNS | null = null;
+const compiled = new Map<string, HandlebarsNS.TemplateDelegate>();
 
 /** One Handlebars instance: strict (a missing variable is an error), no HTML escaping, stage partials registered. */
-function handlebars(): typeof Handlebars {
+function handlebars(): typeof HandlebarsNS {
   if (engine) return engine;
-  const hb = Handlebars.create();
+  const hb = (lazyRequire('handlebars') as typeof HandlebarsNS).create();
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
   const stagesDir = join(templatesDir, 'stages');
