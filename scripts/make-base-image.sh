@@ -17,6 +17,7 @@ set -euo pipefail
 
 log() { printf 'make-base-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+trap 'log "failed (exit $?) at line ${LINENO}: ${BASH_COMMAND}"' ERR
 
 name=${1:-}
 case "$name" in
@@ -106,8 +107,9 @@ SOURCES
 fi
 
 # glibc version: libc6's Version in the rootfs' dpkg status, upstream part only (2.36-9+deb12u10 -> 2.36).
+# (awk reads to the end: an early exit would kill tar with SIGPIPE under pipefail.)
 libc6=$(tar -xOf "$tarball" ./var/lib/dpkg/status \
-  | awk '/^Package: /{p=($2=="libc6")} p && /^Version: /{print $2; exit}')
+  | awk '/^Package: /{p=($2=="libc6")} p && /^Version: / && !v {v=$2} END{print v}')
 [[ -n "$libc6" ]] || die "cannot read libc6's version from ${tarball}"
 glibc=${libc6%%-*}
 version_id=$(tar -xOf "$tarball" ./etc/os-release | sed -n 's/^VERSION_ID="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p')
