@@ -1,0 +1,87 @@
+import type { Task } from './lib/task.ts';
+import { parseArgs } from './lib/args.ts';
+import { resolveConfig } from './lib/config.ts';
+import { ConfigurationError } from './lib/errors.ts';
+import { passphraseFromEnv } from './sign.ts';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const KEY_TYPES = ['ed25519', 'rsa'] as const;
+
+export const task: Task = {
+  name: 'keygen',
+  summary: 'Create the project signing key pair (OpenPGP) for `sign`, signed builds and the Spack buildcache',
+  usage: 'keygen --name NAME [--email ADDR] [--out DIR] [--type ed25519|rsa] [--expires DAYS] [--passphrase-env VAR] [--force]',
+  example: 'npx zx Taskfile.ts keygen --name "Example HPC slurm-factory" --email hpc@example.org',
+  details: [
+    '  --name NAME           user ID name of the key',
+    '  --email ADDR          user ID e-mail',
+    '  --out DIR             where to write the key files (default ~/.slurm-factory/keys)',
+    '  --type T              ed25519 (default; GnuPG 2.2+) or rsa (RSA-4096, for older tools)',
+    '  --expires DAYS        expiry in days (default 0: never)',
+    '  --passphrase-env VAR  protect the private key with the passphrase in variable VAR',
+    '  --force               replace existing key files in DIR',
+    'Writes signing.private.asc (mode 600), signing.public.asc and signing.revocation.asc. With gpg instead:',
+    '  gpg --quick-gen-key "NAME <ADDR>" ed25519 sign never',
+    '  gpg --armor --export-secret-keys FPR > signing.private.asc; gpg --armor --export FPR > signing.public.asc',
+  ].join('\n'),
+  async run(argv) {
+    const args = parseArgs('keygen', argv, {
+      string: ['name', 'email', 'out', 'type', 'expires', 'passphrase-env'], boolean: ['force'],
+    });
+    const name = args.strings.name;
+    if (name === undefined || name.trim() === '') {
+      throw new ConfigurationError("'keygen' needs --name NAME", { remediation: 'e.g. --name "Example HPC slurm-factory"' });
+    }
+    const email = args.strings.email;
+    if (email !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(email)) {
+      throw new ConfigurationError(`--email '${email}' is not an e-mail address`, { remediation: 'write it as user@host' });
+    }
+    const type = args.strings.type ?? 'ed25519';
+    if (!(KEY_TYPES as readonly string[]).includes(type)) {
+      throw new ConfigurationError(`--type '${type}' is not a key type`, { remediation: `use one of ${KEY_TYPES.join(', ')}` });
+    }
+    const expiresRaw = args.strings.expires ?? '0';
+    if (!/^\d+$/.test(expiresRaw)) {
+      throw new ConfigurationError(`--expires '${expiresRaw}' is not a whole number of days`, { remediation: 'e.g. --expires 730, or 0 for no expiry' });
+    }
+    const passphrase = passphraseFromEnv(args.strings['passphrase-env']);
+    const outDir = args.strings.out !== undefined ? resolve(args.strings.out) : join(resolveConfig().home, 'keys');
+    const outSt = statSync(outDir, { throwIfNoEntry: false });
+    if (outSt && !outSt.isDirectory()) {
+      throw new ConfigurationError(`--out '${outDir}' is not a directory`, { remediation: 'give a directory for the key files' });
+    }
+    const files = {
+      privateKey: join(outDir, 'signing.private.asc'),
+      publicKey: join(outDir, 'signing.public.asc'),
+      revocationCertificate: join(outDir, 'signing.revocation.asc'),
+    };
+    const existing = Object.values(files).filter((f) => existsSync(f));
+    if (existing.length > 0 && !args.flags.force) {
+      throw new ConfigurationError(`${existing[0]} already exists`, { remediation: 'keep it, choose another --out, or pass --force to replace the key pair' });
+    }
+
+    const { generateKey } = await import('./lib/signing.ts');
+    const key = await generateKey({
+      name: name.trim(), ...(email ? { email } : {}), ...(passphrase ? { passphrase } : {}),
+      type: type as (typeof KEY_TYPES)[number], expiresInDays: Number(expiresRaw),
+    });
+    mkdirSync(outDir, { recursive: true, mode: 0o700 });
+    const tmps: string[] = [];
+    try {
+      for (const [field, path] of Object.entries(files) as [keyof typeof files, string][]) {
+        const tmp = `${path}.tmp-${process.pid}`;
+        tmps.push(tmp);
+        writeFileSync(tmp, key[field], { mode: field === 'publicKey' ? 0o644 : 0o600 });
+      }
+      for (const [, path] of Object.entries(files)) renameSync(`${path}.tmp-${process.pid}`, path);
+    } finally {
+      for (const t of tmps) rmSync(t, { force: true });
+    }
+    console.log(`fingerprint ${key.fingerprint}`);
+    console.log(`private key ${files.privateKey} (keep secret; give it to 'sign --key' and 'build --sign-key')`);
+    console.log(`public key  ${files.publicKey} (publish it; users run 'gpg --import' on it)`);
+    console.log(`revocation  ${files.revocationCertificate} (store offline)`);
+    return 0;
+  },
+};
