@@ -94,6 +94,8 @@ export interface StepStatus {
   stage: string | null;
   cached: boolean;
   error: boolean;
+  /** A `FROM` step: resolving an image is not work BuildKit caches or redoes. */
+  source: boolean;
 }
 
 /**
@@ -111,13 +113,18 @@ export function readPlainProgress(log: string): StepStatus[] {
     if (!s) {
       // `[stage n/m] ...`, or with bake `[target stage n/m] ...`
       const stage = STEP.exec(rest)?.[1] ?? null;
-      s = { id, name: rest, stage, cached: false, error: false };
+      s = { id, name: rest, stage, cached: false, error: false, source: /^\[[^\]]+\] FROM /.test(rest) };
       steps.set(id, s);
     }
     if (rest === 'CACHED') s.cached = true;
     if (rest.startsWith('ERROR')) s.error = true;
   }
   return [...steps.values()];
+}
+
+/** Steps that did work in this build: not CACHED, and not an image resolution. */
+export function stepsThatRan(log: string): StepStatus[] {
+  return dockerfileSteps(log).filter((s) => !s.cached && !s.source);
 }
 
 /** The Dockerfile steps (`[stage n/m] INSTRUCTION`) of a build, in order. */
