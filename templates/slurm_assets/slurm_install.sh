@@ -407,6 +407,8 @@ log "Slurm ${BUILD[SLURM_RELEASE]} at $PREFIX${ROOT:+ (root $ROOT)}; config $CON
 SLURM_GROUP=$(primary_group "$SLURM_USER")
 if [[ $FULL_INIT == yes ]]; then
   ensure_user "$SLURM_USER"
+elif [[ $SYSTEMD == no && $SLURM_USER != root && -z $(lookup passwd "$SLURM_USER") ]]; then
+  die "SlurmUser '$SLURM_USER' does not exist: run with --full-init (creates it) or choose --slurm-user root"
 fi
 
 ensure_dir "$CONF_DIR" root root 755
