@@ -17,6 +17,9 @@ test('--print prints the exact buildx command and builds nothing', () => {
     assert.match(line, /--build-context spack-src=\/srv\/spack/);
     assert.match(line, /--build-context host-buildcache=\S+\/home\/buildcache/);
     assert.match(line, /--shm-size 2g/);
+    assert.not.match(line, /--no-cache/);
+    const noCache = runCli(['build', '25.11', '--no-cache', '--print'], { env });
+    assert.match(noCache.stdout, / --no-cache /, '--no-cache reaches buildx (minimist reads it as cache=false)');
     assert.match(line, /--cache-to type=local,dest=\/tmp\/c/);
     assert.match(line, /--output type=local,dest=\S+\/builds\/\.tmp-slurm-25\.11-gcc10\.5\.0-\d+ /);
     assert.not.ok(existsSync(join(t.path, 'home', 'builds')), 'nothing built or created');

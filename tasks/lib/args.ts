@@ -81,7 +81,10 @@ export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec):
       : values;
   }
   const flags: Record<string, boolean> = {};
-  for (const name of boolOpts) flags[name] = Boolean(parsed[name]);
+  for (const name of boolOpts) {
+    // minimist reads --no-X as "X is false": a flag named no-cache arrives as cache === false.
+    flags[name] = Boolean(parsed[name]) || (name.startsWith('no-') && parsed[name.slice(3)] === false);
+  }
 
   const given = (parsed._ as unknown[]).map(String);
   const positionals: Record<string, string | undefined> = {};
