@@ -2,7 +2,8 @@
 # Build a minimal Debian base image for the Docker tests without any container registry:
 # debootstrap (minbase) from Debian's mirror, then `docker import`.
 #
-# Usage: scripts/make-base-image.sh debian12|debian13
+# Usage: scripts/make-base-image.sh debian11|debian12|debian13
+#   (debian11, glibc 2.31, is the 'too old' distro of the verify tests)
 #
 #   - does nothing if the image slurm-factory-base:<name> already exists;
 #   - the debootstrapped rootfs is cached as ${SLURM_FACTORY_CACHE:-/var/cache/slurm-factory}/rootfs-<suite>.tar,
@@ -21,9 +22,10 @@ trap 'log "failed (exit $?) at line ${LINENO}: ${BASH_COMMAND}"' ERR
 
 name=${1:-}
 case "$name" in
+  debian11) suite=bullseye ;;
   debian12) suite=bookworm ;;
   debian13) suite=trixie ;;
-  *) die "usage: $0 debian12|debian13 (got '${name}')" ;;
+  *) die "usage: $0 debian11|debian12|debian13 (got '${name}')" ;;
 esac
 
 image="slurm-factory-base:${name}"
