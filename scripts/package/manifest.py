@@ -113,16 +113,21 @@ def spec_entries(specs):
     return out
 
 
+# Only facts about the relocated view go into the manifest, never what one run happened to change (a second
+# packing of the same view must give the same bytes).
+STABLE_REPORT_KEYS = {"elf_files": "elfFiles", "elf_without_dynamic": "elfWithoutDynamicSection"}
+
+
 def read_report(path):
     report = {}
     if not path:
         return report
     with open(path, encoding="utf-8") as f:
         for line in f:
-            line = line.rstrip("\n")
-            if "=" in line:
-                k, v = line.split("=", 1)
-                report[k] = int(v) if v.isdigit() else v
+            k, _, v = line.rstrip("\n").partition("=")
+            if k in STABLE_REPORT_KEYS:
+                report[STABLE_REPORT_KEYS[k]] = int(v) if v.isdigit() else v
+    report["runpath"] = "$ORIGIN-relative"
     return report
 
 
