@@ -106,7 +106,12 @@ export const task: Task = {
           const dir = join(logsRoot, `verify-${basename(tarball, '.tar.gz')}-${image.replace(/[^A-Za-z0-9.]+/g, '-')}-${Date.now()}`);
           mkdirSync(dir, { recursive: true });
           await q`docker cp ${name}:/var/log/slurm ${join(dir, 'slurm')}`;
-          await q`docker cp ${name}:/etc/slurm ${join(dir, 'etc-slurm')}`;
+          // The configuration, but never its keys (slurm.key, jwt_hs256.key) or the accounting SQL.
+          mkdirSync(join(dir, 'etc-slurm'));
+          const confs = await q`docker exec ${name} bash -c ${'cd /etc/slurm && ls *.conf'}`;
+          for (const c of confs.stdout.split('\n').filter((x) => /^[\w.-]+\.conf$/.test(x))) {
+            await q`docker cp ${`${name}:/etc/slurm/${c}`} ${join(dir, 'etc-slurm', c)}`;
+          }
           steps.push({ step: 'logs', ok: null, detail: `daemon logs and config kept in ${dir}` });
         }
       } finally {

@@ -1,0 +1,144 @@
+/**
+ * End to end, with real tools: a real Slurm (test/fixtures/debian-slurm, Debian's 24.11.5 source in a
+ * Spack-like tree) goes through the project's real package stage, signed with a key passed as a BuildKit
+ * secret, then `verify` installs it in a *different* distro (built on Debian 12, run on Debian 13) and runs a
+ * live one-node cluster. Then the ways a tarball must be refused.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { needCommand, needDocker, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+
+const dockerTest = testIf(test, [needDocker, needCommand('gpg', 'apt-get install gnupg')]);
+const t = tempDir('sf-verify-');
+const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+const builds = join(env.SLURM_FACTORY_HOME, 'builds');
+const name = 'slurm-24.11-gcc12.2.0-software.tar.gz';
+const keys = { a: join(t.path, 'key-a'), b: join(t.path, 'key-b') };
+let base12 = '', base13 = '', base11 = '', fixture = '';
+
+function makeBaseImage(n: string): string {
+  const r = spawnSync('bash', [join(repoRoot, 'scripts/make-base-image.sh'), n], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`make-base-image ${n} failed`);
+  return `slurm-factory-base:${n}`;
+}
+
+test.before(async () => {
+  if (needDocker()) return;
+  const { ensureBaseImage, ensureSlurmFixture } = await import('./fixture.ts');
+  base12 = await ensureBaseImage('debian12');
+  base13 = await ensureBaseImage('debian13');
+  base11 = makeBaseImage('debian11');
+  fixture = await ensureSlurmFixture();
+  for (const [who, dir] of Object.entries(keys)) {
+    const k = runCli(['keygen', '--name', `verify test ${who}`, '--out', dir], { env });
+    if (k.status !== 0) throw new Error(`keygen failed: ${k.stderr}`);
+  }
+});
+test.after(() => t.cleanup());
+
+dockerTest('a signed build: the key reaches the package stage only as a secret, and gpg accepts the signatures', () => {
+  const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', base12,
+    '--context', `slurm=docker-image://${fixture}`, '--sign-key', join(keys.a, 'signing.private.asc')], { env });
+  assert.is(r.status, 0, r.stderr.slice(-3000));
+  assert.equal(readdirSync(builds).sort(), [name, `${name}.asc`, `${name}.manifest.json`, `${name}.sha256`, `${name}.sha256.asc`].sort());
+  const home = join(t.path, 'gnupg');
+  mkdirSync(home, { mode: 0o700 });
+  const gpg = (...a: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', ...a], { encoding: 'utf8' });
+  assert.is(gpg('--import', join(keys.a, 'signing.public.asc')).status, 0);
+  for (const f of [name, `${name}.sha256`]) {
+    const v = gpg('--verify', join(builds, `${f}.asc`), join(builds, f));
+    assert.is(v.status, 0, `gpg --verify ${f}: ${v.stderr}`);
+    assert.match(v.stderr, /Good signature/);
+  }
+});
+
+dockerTest('no key material in the package image: docker history, image config, or any layer', () => {
+  const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', base12,
+    '--context', `slurm=docker-image://${fixture}`, '--sign-key', join(keys.a, 'signing.private.asc'), '--target', 'package'], { env });
+  assert.is(r.status, 0, r.stderr.slice(-3000));
+  const image = 'slurm-factory:24.11-gcc12.2.0-package';
+  const armored = readFileSync(join(keys.a, 'signing.private.asc'), 'utf8');
+  // Distinctive lines of the private key's armor (the body, not the public header line).
+  const needles = armored.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)).slice(0, 5);
+  assert.ok(needles.length >= 2, 'key body lines to look for');
+  needles.push('BEGIN PGP PRIVATE KEY BLOCK');
+  const history = spawnSync('docker', ['history', '--no-trunc', image], { encoding: 'utf8' }).stdout;
+  const config = spawnSync('docker', ['image', 'inspect', image], { encoding: 'utf8' }).stdout;
+  assert.match(history, /package-view\.sh/, 'history is readable');
+  const saved = join(t.path, 'image.tar');
+  assert.is(spawnSync('docker', ['save', '-o', saved, image]).status, 0);
+  const layers = join(t.path, 'layers');
+  mkdirSync(layers);
+  assert.is(spawnSync('tar', ['-xf', saved, '-C', layers]).status, 0);
+  // Every file of every layer, and the layer archives themselves, searched for the key.
+  const found = spawnSync('bash', ['-c', `cd '${layers}' && for l in $(find . -name '*.tar' -o -name 'layer.tar'); do tar -xOf "$l" 2>/dev/null; done | grep -a -c -F -f -`],
+    { input: needles.join('\n'), encoding: 'utf8' });
+  assert.is(found.stdout.trim(), '0', 'no layer contains key material');
+  for (const n of needles) {
+    assert.not.ok(history.includes(n), 'not in docker history');
+    assert.not.ok(config.includes(n), 'not in the image config');
+  }
+  // The fingerprint is public: it is a build argument so a signed build is its own cache entry.
+  assert.match(history + config, /SIGNING_KEY_FINGERPRINT/);
+});
+
+dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on Debian 12', () => {
+  const r = runCli(['verify', join(builds, name), '--key', join(keys.a, 'signing.public.asc'), '--image', base13], { env });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /ok {4}checksum: sha256 [0-9a-f]{16}… matches/);
+  assert.match(r.stdout, /ok {4}signature: good signature by [0-9A-F]{40}/);
+  assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
+  for (const step of ['glibc', 'unpack', 'install', 'module', 'daemons', 'ping', 'sinfo', 'srun', 'sbatch', 'job-state']) {
+    assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);
+  }
+  assert.match(r.stdout, /module +slurm\/24\.11-gcc12\.2\.0: scontrol=\/shared\/apps\/slurm\/view\/bin\/scontrol/);
+  assert.match(r.stdout, /srun -N1 hostname -> slurm-verify/);
+  assert.match(r.stdout, /job-state +job \d+ JobState=COMPLETED/);
+  assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
+});
+
+function copyOf(files: string[]): string {
+  const d = join(t.path, `copy-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(d);
+  for (const f of files) copyFileSync(join(builds, f), join(d, f));
+  return d;
+}
+
+dockerTest('a changed byte fails the checksum, naming the file', () => {
+  const d = copyOf([name, `${name}.sha256`]);
+  const buf = readFileSync(join(d, name));
+  buf[Math.floor(buf.length / 2)] ^= 0xff;
+  writeFileSync(join(d, name), buf);
+  const r = runCli(['verify', join(d, name), '--image', base13], { env });
+  assert.is(r.status, 1);
+  assert.match(r.stderr.trim(), new RegExp(`^error: ${name.replace(/\./g, '\\.')} does not match its checksum \\(expected [0-9a-f]{64}, got [0-9a-f]{64}\\); the file was changed`));
+});
+
+dockerTest('a signature checked with another key fails, naming the file', () => {
+  const r = runCli(['verify', join(builds, name), '--key', join(keys.b, 'signing.public.asc'), '--image', base13], { env });
+  assert.is(r.status, 1);
+  assert.match(r.stderr, new RegExp(`${name.replace(/\./g, '\\.')}`));
+  assert.match(r.stderr.trim(), /^error: slurm-24\.11-gcc12\.2\.0-software\.tar\.gz was signed by key [0-9A-F]{16}, which is not the given key; /);
+});
+
+dockerTest('a missing .sha256 stops verify unless --no-checksum', () => {
+  const d = copyOf([name]);
+  const r = runCli(['verify', join(d, name), '--image', base13], { env });
+  assert.is(r.status, 1);
+  assert.match(r.stderr.trim(), new RegExp(`^error: ${name.replace(/\./g, '\\.')}\\.sha256 is missing beside .*; .*--no-checksum`));
+});
+
+dockerTest('an image whose glibc is older than the floor is refused early with both numbers', () => {
+  const d = copyOf([name]);
+  const r = runCli(['verify', join(d, name), '--no-checksum', '--image', base11], { env });
+  assert.is(r.status, 1);
+  assert.match(r.stdout, /skip {2}checksum: .*missing; not checked \(--no-checksum\)/);
+  assert.match(r.stdout, /FAIL {2}glibc +slurm-factory-base:debian11 has glibc 2\.31, older than the package's floor 2\.3\d/);
+  assert.not.match(r.stdout, /unpack/, 'nothing was started');
+  assert.ok(existsSync(join(d, name)));
+});
+
+test.run();
