@@ -13,8 +13,7 @@ Writes FILE, a gzip'ed GNU tar whose root holds `view/` (the contents of --view,
 called) and every top-level entry of --stage (e.g. manifest.json, modules/, data/), and FILE.sha256 in
 `sha256sum` format (the file name only, so `sha256sum -c` works next to it).
 Reproducible: members sorted by name, every mtime EPOCH, uid/gid 0 with no user/group names, hardlinks kept
-as hardlinks, gzip without name or timestamp. The same inputs give byte-identical files. The checksum is
-computed while the archive is written (no second read).
+as hardlinks, gzip without name or timestamp. The same inputs give byte-identical files.
 
   --view DIR      the tree that becomes view/ (a symlink is resolved)
   --stage DIR     the other top-level entries (must not contain view)
@@ -76,12 +75,12 @@ fi
 tmp="$out.tmp.$$"
 trap 'rm -f -- "$tmp"' EXIT
 start=$SECONDS
-sum=$(
-  tar --create --file=- --format=gnu --sort=name --mtime="@$mtime" \
-    --owner=0 --group=0 --numeric-owner "${transform[@]}" \
-    -C "$stage" "${top[@]}" -C "$view_parent" "$view_base" |
-    gzip -n -"$level" | tee -- "$tmp" | sha256sum
-)
+tar --create --file=- --format=gnu --sort=name --mtime="@$mtime" \
+  --owner=0 --group=0 --numeric-owner "${transform[@]}" \
+  -C "$stage" "${top[@]}" -C "$view_parent" "$view_base" |
+  gzip -n -"$level" >"$tmp"
+# Hashing the written file (hot in the page cache) costs less than a tee into sha256sum competing with gzip.
+sum=$(sha256sum <"$tmp")
 sum=${sum%% *}
 [[ $sum =~ ^[0-9a-f]{64}$ ]] || die "could not checksum $out"
 mv -f -- "$tmp" "$out"
