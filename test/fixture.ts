@@ -1,0 +1,63 @@
+/**
+ * Docker images the tests build on, made without any registry:
+ *   ensureBaseImage('debian12' | 'debian13')  slurm-factory-base:<name>, debootstrap + docker import
+ *                                             (scripts/make-base-image.sh; rootfs cached for reruns)
+ *   ensureSlurmFixture()                      slurm-factory-fixture:slurm-24.11.5-debian12, a real Slurm in a
+ *                                             Spack-like layout (test/fixtures/debian-slurm, ~4 min first time)
+ * Both do nothing when the image exists. The scripts' progress goes to this process's stderr; a failure
+ * rejects with the script's exit code. Callers check `needDocker` first.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from './helpers.ts';
+
+export type BaseImageName = 'debian12' | 'debian13';
+
+export const SLURM_FIXTURE_VERSION = '24.11.5';
+export const SLURM_FIXTURE_IMAGE = `slurm-factory-fixture:slurm-${SLURM_FIXTURE_VERSION}-debian12`;
+export const baseImageTag = (name: BaseImageName) => `slurm-factory-base:${name}`;
+
+/** Where the fixture image keeps things (see test/fixtures/debian-slurm/README.md). */
+export const fixtureLayout = {
+  view: '/opt/slurm/view',
+  specs: '/opt/slurm-factory/specs.json',
+  installRoot: '/opt/spack-root',
+  sysconfdir: '/etc/slurm',
+} as const;
+
+export function imageExists(tag: string): boolean {
+  return spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0;
+}
+
+function runScript(script: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [join(repoRoot, script), ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${script} ${args.join(' ')} exited with ${code} (its output is above)`)));
+  });
+}
+
+const pending = new Map<string, Promise<string>>();
+function once(tag: string, make: () => Promise<void>): Promise<string> {
+  if (imageExists(tag)) return Promise.resolve(tag);
+  let p = pending.get(tag);
+  if (!p) {
+    p = make().then(() => {
+      if (!imageExists(tag)) throw new Error(`${tag} is still missing after building it`);
+      return tag;
+    });
+    p.catch(() => pending.delete(tag));
+    pending.set(tag, p);
+  }
+  return p;
+}
+
+export function ensureBaseImage(name: BaseImageName): Promise<string> {
+  if (name !== 'debian12' && name !== 'debian13') return Promise.reject(new Error(`no base image recipe for '${name}'`));
+  return once(baseImageTag(name), () => runScript('scripts/make-base-image.sh', [name]));
+}
+
+export function ensureSlurmFixture(): Promise<string> {
+  return once(SLURM_FIXTURE_IMAGE, () => runScript('test/fixtures/debian-slurm/build.sh', []));
+}
