@@ -48,10 +48,11 @@ if [[ -s "$tarball" ]]; then
   log "using cached rootfs ${tarball} (delete it to debootstrap again)"
 else
   [[ $(id -u) -eq 0 ]] || die "debootstrap needs root (run: sudo $0 ${name})"
-  if ! command -v debootstrap >/dev/null 2>&1; then
-    log "installing debootstrap with apt-get"
+  keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  if ! command -v debootstrap >/dev/null 2>&1 || [[ ! -s "$keyring" ]]; then
+    log "installing debootstrap and debian-archive-keyring with apt-get"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap debian-archive-keyring >/dev/null
   fi
   mkdir -p "$cache"
   work=$(mktemp -d "${cache}/debootstrap-${suite}.XXXXXX")
@@ -61,7 +62,7 @@ else
 
   log "debootstrap --variant=minbase ${suite} from ${mirror} (takes a minute or two)"
   t0=$SECONDS
-  debootstrap --variant=minbase --components=main "$suite" "$root" "$mirror" >"${work}/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --components=main --keyring="$keyring" "$suite" "$root" "$mirror" >"${work}/debootstrap.log" 2>&1 \
     || { tail -n 30 "${work}/debootstrap.log" >&2; die "debootstrap ${suite} failed (log above)"; }
   log "debootstrap done in $((SECONDS - t0)) s"
 
