@@ -6,6 +6,7 @@
 # grep/sed/awk), and functions that return through REPLY avoid a fork per call on views with thousands of files.
 
 export LC_ALL=C
+shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: '&' in ${x//a/b} replacements stays literal
 
 : "${SF_TOOL:=package}"
 
@@ -95,8 +96,8 @@ elf_dynamic() {
 # expand_origin ENTRY DIR: $ORIGIN / ${ORIGIN} expanded against DIR, normalised, into REPLY.
 expand_origin() {
   local e=$1
-  e=${e//'${ORIGIN}'/$2}
-  e=${e//'$ORIGIN'/$2}
+  e=${e//'${ORIGIN}'/"$2"}
+  e=${e//'$ORIGIN'/"$2"}
   norm_path "$e"
 }
 
