@@ -35,8 +35,8 @@ function audit(view: string) {
 }
 
 /** Moves the real view to <root>/elsewhere/deep/prefix/view and deletes the install tree and build stage. */
-function moveAway(tree: SpackTree): string {
-  const dest = join(tree.root, 'elsewhere/deep/prefix/view');
+function moveAway(tree: SpackTree, to = 'elsewhere/deep/prefix/view'): string {
+  const dest = join(tree.root, to);
   mkdirSync(join(dest, '..'), { recursive: true });
   renameSync(tree.view, dest);
   rmSync(join(tree.root, 'spack-root'), { recursive: true, force: true });
@@ -61,11 +61,12 @@ function dynamic(file: string): { runpath: string[]; rpath: string[]; needed: st
 it('the relocated tree runs from another prefix after the install tree is deleted; ldd resolves inside it', () => {
   const tmp = tempDir();
   try {
-    const tree = buildSpackTree(tmp.path);
+    // Spaces and '&' in both locations: shell quoting and bash 5.2's patsub_replacement must not matter.
+    const tree = buildSpackTree(join(tmp.path, 'build dir&1'));
     relocate(tree);
     const a = audit(tree.viewLink);
     assert.is(a.status, 0, a.output);
-    const view = moveAway(tree);
+    const view = moveAway(tree, 'elsewhere/deep prefix&2/view');
     assert.not.ok(existsSync(tree.prefixes.slurm), 'install tree deleted');
 
     for (const exe of ['bin/scontrol', 'sbin/slurmd', 'libexec/slurm/scontrol-deep', 'bin/scontrol-hardlink']) {
