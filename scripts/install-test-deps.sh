@@ -11,7 +11,7 @@ packages=(
   lmod          # the rendered modulefile, loaded by real Lmod
   gnupg         # signatures checked by real gpg --verify
   python3-moto  # moto_server: an S3-protocol server on loopback for publish
-  debootstrap   # base images for Docker tests (no registry here)
+  debootstrap debian-archive-keyring  # base images for Docker tests (no registry here)
   file binutils gcc libc6-dev make tar gzip xz-utils curl ca-certificates
 )
 
