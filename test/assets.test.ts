@@ -90,7 +90,8 @@ test('renderPackageFiles is deterministic and complete; build-info.json is the s
     'assets/data/slurm_assets/slurm_install.sh', 'assets/data/slurm_assets/defaults/slurmd.service',
     'assets/data/slurm_assets/defaults/slurmctld.service', 'assets/data/slurm_assets/defaults/slurmdbd.service',
     'assets/data/slurm_assets/slurm/slurm.conf.template', 'assets/data/slurm_assets/slurm/slurmdbd.conf.template',
-    'assets/data/slurm_assets/slurm/cgroup.conf.template', 'assets/data/slurm_assets/mysql/slurm_acct_db.sql']) {
+    'assets/data/slurm_assets/slurm/cgroup.conf.template', 'assets/data/slurm_assets/mysql/slurm_acct_db.sql',
+    'assets/data/slurm_assets/README.md', 'assets/data/slurm_assets/build.env']) {
     assert.ok(paths.includes(p), `missing ${p}`);
   }
   assert.equal([...paths].sort(), paths, 'path order');
