@@ -55,16 +55,24 @@ dockerTest('a signed build: the key reaches the package stage only as a secret, 
   }
 });
 
-dockerTest('no key material in the package image: docker history, image config, or any layer', () => {
+dockerTest('no key material in the package image: docker history, image config, or any layer', async () => {
   const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', base12,
     '--context', `slurm=docker-image://${fixture}`, '--sign-key', join(keys.a, 'signing.private.asc'), '--target', 'package'], { env });
   assert.is(r.status, 0, r.stderr.slice(-3000));
   const image = 'slurm-factory:24.11-gcc12.2.0-package';
   const armored = readFileSync(join(keys.a, 'signing.private.asc'), 'utf8');
-  // Distinctive lines of the private key's armor (the body, not the public header line).
-  const needles = armored.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)).slice(0, 5);
+  // What would betray the key: lines of its armored body (an armored copy) and the raw secret key material
+  // itself (a binary copy, or gpg-agent's private-keys-v1.d, which stores the same secret bytes). The armor
+  // header 'BEGIN PGP PRIVATE KEY BLOCK' is not searched: gpg's own binary contains that text.
+  const needles: (string | Buffer)[] = armored.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)).slice(0, 5);
   assert.ok(needles.length >= 2, 'key body lines to look for');
-  needles.push('BEGIN PGP PRIVATE KEY BLOCK');
+  const openpgp = await import('openpgp');
+  const key = await openpgp.readPrivateKey({ armoredKey: armored });
+  const packets = [key.keyPacket, ...key.getSubkeys().map((s) => s.keyPacket)] as unknown as { privateParams?: Record<string, unknown> }[];
+  const secrets = packets.flatMap((p) => Object.values(p.privateParams ?? {}))
+    .filter((v): v is Uint8Array => v instanceof Uint8Array && v.length >= 16).map((v) => Buffer.from(v));
+  assert.ok(secrets.length >= 1, 'secret key material to look for');
+  needles.push(...secrets);
   const history = spawnSync('docker', ['history', '--no-trunc', image], { encoding: 'utf8' }).stdout;
   const config = spawnSync('docker', ['image', 'inspect', image], { encoding: 'utf8' }).stdout;
   assert.match(history, /package-view\.sh/, 'history is readable');
@@ -80,12 +88,12 @@ dockerTest('no key material in the package image: docker history, image config, 
     const contents = [readFileSync(blob)];
     const inner = spawnSync('tar', ['-xOf', blob], { maxBuffer: 2 ** 31 });
     if (inner.status === 0) { layerCount++; contents.push(inner.stdout); }
-    for (const c of contents) for (const n of needles) assert.not.ok(c.includes(n), `key material (${n.slice(0, 12)}...) in ${blob}`);
+    for (const c of contents) for (const n of needles) assert.not.ok(c.includes(n), `key material (${typeof n === 'string' ? n.slice(0, 12) : `${n.length} secret bytes`}) in ${blob}`);
   }
   assert.ok(layerCount >= 3, `layers were read (${layerCount})`);
   for (const n of needles) {
-    assert.not.ok(history.includes(n), 'not in docker history');
-    assert.not.ok(config.includes(n), 'not in the image config');
+    assert.not.ok(Buffer.from(history).includes(n), 'not in docker history');
+    assert.not.ok(Buffer.from(config).includes(n), 'not in the image config');
   }
   // The fingerprint is public: it is a build argument so a signed build is its own cache entry.
   assert.match(history + config, /SIGNING_KEY_FINGERPRINT/);
