@@ -242,6 +242,7 @@ asRoot('--full-init into a scratch root: users, dirs, keys, configs and units fo
     const unit = readFileSync(join(root, 'etc/systemd/system/slurmd.service'), 'utf8');
     assert.match(unit, new RegExp(`^ExecStart=${prefix}/sbin/slurmd --systemd -d ${prefix}/sbin/slurmstepd \\$SLURMD_OPTIONS$`, 'm'));
     assert.match(unit, /^Environment=SLURM_CONF=\/etc\/slurm\/slurm\.conf$/m);
+    assert.not.match(unit, /PMIX/, 'no PMIx in this tree, no PMIX_INSTALL_PREFIX');
     const ctld = readFileSync(join(root, 'etc/systemd/system/slurmctld.service'), 'utf8');
     assert.match(ctld, new RegExp(`^ExecStart=${prefix}/sbin/slurmctld --systemd `, 'm'));
     assert.match(ctld, /^User=slurm$/m);
@@ -350,6 +351,24 @@ asRoot('--accounting, --db-password-file, --prefix given as the unpack directory
     const missing = bash(installer, ['--root', root, '--prefix', '/nowhere']);
     assert.is(missing.status, 1);
     assert.match(missing.stderr, /no Slurm at '.*\/nowhere': bin\/scontrol is missing/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+asRoot('a tree that ships PMIx: slurmd gets PMIX_INSTALL_PREFIX in its unit and start command', () => {
+  const tmp = tempDir();
+  try {
+    const { root, prefix, installer } = scratchRoot(tmp.path);
+    writeFileSync(join(root, prefix, 'lib/libpmix.so.2'), '');
+    const r = bash(installer, ['--root', root]);
+    assert.is(r.status, 0, r.output);
+    const unit = readFileSync(join(root, 'etc/systemd/system/slurmd.service'), 'utf8');
+    assert.match(unit, new RegExp(`^Environment=PMIX_INSTALL_PREFIX=${prefix}$`, 'm'));
+    assert.not.match(readFileSync(join(root, 'etc/systemd/system/slurmctld.service'), 'utf8'), /PMIX/);
+    const cmds = bash(installer, ['--root', root, '--print-commands']).stdout.trim().split('\n');
+    assert.is(cmds[2], `PMIX_INSTALL_PREFIX=${prefix} SLURM_CONF=/etc/slurm/slurm.conf ${prefix}/sbin/slurmd -d ${prefix}/sbin/slurmstepd`);
+    assert.is(cmds[1], `SLURM_CONF=/etc/slurm/slurm.conf ${prefix}/sbin/slurmctld`);
   } finally {
     tmp.cleanup();
   }

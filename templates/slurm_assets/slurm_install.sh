@@ -76,7 +76,8 @@ General:
 
 Starting without systemd (what --print-commands prints for the default paths):
   SLURM_CONF=/etc/slurm/slurm.conf <prefix>/sbin/slurmctld
-  SLURM_CONF=/etc/slurm/slurm.conf <prefix>/sbin/slurmd -d <prefix>/sbin/slurmstepd
+  [PMIX_INSTALL_PREFIX=<prefix>] SLURM_CONF=/etc/slurm/slurm.conf <prefix>/sbin/slurmd -d <prefix>/sbin/slurmstepd
+  (PMIX_INSTALL_PREFIX when the tree ships PMIx: its compiled-in prefix is the build's install tree)
 Authentication is auth/slurm + cred/slurm (Slurm >= 23.11): no munge. To use MUNGE instead, see the
 comments in slurm.conf.
 EOF
@@ -169,11 +170,19 @@ fi
 
 PLUGIN_DIR=$PREFIX/lib/slurm
 SLURM_CONF_FILE=$CONF_DIR/slurm.conf
+# A PMIx shipped in the view finds its components and help files through PMIX_INSTALL_PREFIX (its compiled-in
+# prefix is the build's install tree); slurmd passes it on to slurmstepd, which loads PMIx for mpi/pmix.
+HAS_PMIX=no
+for f in "$(host_path "$PREFIX")"/lib/libpmix.so*; do
+  if [[ -e $f ]]; then HAS_PMIX=yes; fi
+done
+SLURMD_ENV=''
+[[ $HAS_PMIX == no ]] || SLURMD_ENV="PMIX_INSTALL_PREFIX=$PREFIX "
 
 if [[ $PRINT_COMMANDS == yes ]]; then
   printf 'SLURM_CONF=%s %s/sbin/slurmdbd\n' "$SLURM_CONF_FILE" "$PREFIX"
   printf 'SLURM_CONF=%s %s/sbin/slurmctld\n' "$SLURM_CONF_FILE" "$PREFIX"
-  printf 'SLURM_CONF=%s %s/sbin/slurmd -d %s/sbin/slurmstepd\n' "$SLURM_CONF_FILE" "$PREFIX" "$PREFIX"
+  printf '%sSLURM_CONF=%s %s/sbin/slurmd -d %s/sbin/slurmstepd\n' "$SLURMD_ENV" "$SLURM_CONF_FILE" "$PREFIX" "$PREFIX"
   exit 0
 fi
 
@@ -225,8 +234,12 @@ lookup() {
   if [[ -n $ROOT ]]; then
     [[ -f $ROOT/etc/$db ]] || return 0
     while IFS= read -r line; do
-      [[ $line == "$name":* ]] && { printf '%s\n' "$line"; return 0; }
+      if [[ $line == "$name":* ]]; then
+        printf '%s\n' "$line"
+        return 0
+      fi
     done <"$ROOT/etc/$db"
+    return 0
   else
     getent "$db" "$name" || true
   fi
@@ -456,6 +469,7 @@ VARS=(
   [DB_PASSWORD]=$DB_PASSWORD [PROFILE]=$PROFILE
 )
 TAGS=([$PROFILE]=1)
+[[ $HAS_PMIX == no ]] || TAGS[pmix]=1
 if [[ $ACCOUNTING == yes ]]; then TAGS[accounting]=1; else TAGS[no-accounting]=1; fi
 
 render "$here/slurm/slurm.conf.template" "$work/slurm.conf"
@@ -510,6 +524,6 @@ if [[ $QUIET == no && $DRY_RUN == no ]]; then
   else
     log "start the daemons (no systemd):"
     log "  SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmctld"
-    log "  SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmd -d $PREFIX/sbin/slurmstepd"
+    log "  ${SLURMD_ENV}SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmd -d $PREFIX/sbin/slurmstepd"
   fi
 fi
