@@ -67,7 +67,9 @@ prune() {
 }
 
 libdirs=()
-for d in lib lib64; do [[ -d $view/$d ]] && libdirs+=("$view/$d"); done
+for d in lib lib64; do
+  if [[ -d $view/$d ]]; then libdirs+=("$view/$d"); fi
+done
 
 if ((${#libdirs[@]})); then
   prune static-archives "${libdirs[@]}" -name '*.a' \( -type f -o -type l \)
@@ -75,7 +77,9 @@ if ((${#libdirs[@]})); then
   prune host-gpu-libs "${libdirs[@]}" -type d -name stubs -prune
 fi
 docs=()
-for d in share/doc share/info share/gtk-doc; do [[ -d $view/$d ]] && docs+=("$view/$d"); done
+for d in share/doc share/info share/gtk-doc; do
+  if [[ -d $view/$d ]]; then docs+=("$view/$d"); fi
+done
 ((${#docs[@]} == 0)) || prune docs "${docs[@]}" -maxdepth 0
 prune host-gpu-libs "$view" \( -name 'libnvidia-ml.so*' -o -name 'libcuda.so*' -o -name 'librocm_smi64.so*' \) \( -type f -o -type l \)
 [[ ! -d $view/.spack ]] || prune spack-metadata "$view/.spack" -maxdepth 0

@@ -63,7 +63,7 @@ gpg --batch --quiet --no-tty --import -- "$key_file" >/dev/null 2>&1 ||
 
 found=no
 while IFS=: read -r -a col; do
-  [[ ${col[0]} == fpr && ${col[9]:-} == "$fpr" ]] && found=yes
+  if [[ ${col[0]} == fpr && ${col[9]:-} == "$fpr" ]]; then found=yes; fi
 done < <(gpg --batch --no-tty --with-colons --list-secret-keys 2>/dev/null)
 [[ $found == yes ]] || die "the imported key has no secret key or subkey with fingerprint $fpr"
 
