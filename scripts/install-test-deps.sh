@@ -12,7 +12,7 @@ packages=(
   gnupg         # signatures checked by real gpg --verify
   python3-moto  # moto_server: an S3-protocol server on loopback for publish
   debootstrap debian-archive-keyring  # base images for Docker tests (no registry here)
-  file binutils gcc libc6-dev make tar gzip xz-utils curl ca-certificates
+  file binutils gcc libc6-dev make tar gzip xz-utils curl ca-certificates pkgconf python3
 )
 
 missing=()

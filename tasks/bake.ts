@@ -7,7 +7,7 @@ import { planMatrix, renderBakeFile } from './lib/matrix.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
 import { requireDocker } from './lib/docker.ts';
 import { runBuildx, mergeInto, removeDir } from './lib/build-run.ts';
-import { shellQuote } from './lib/buildx.ts';
+import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
@@ -57,6 +57,7 @@ export const task: Task = {
       buildsDir: join(config.home, 'builds'),
       buildcacheDir: join(config.home, 'buildcache'),
       sourcecacheDir: join(config.home, 'sourcecache'),
+      sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     mkdirSync(bakeDir, { recursive: true });
     const tmp = `${bakeFile}.tmp-${process.pid}`;

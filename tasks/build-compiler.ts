@@ -5,7 +5,7 @@ import { cacheDir, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
-import { buildxArgs, parseContexts, shellQuote } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -47,7 +47,7 @@ export const task: Task = {
       target: args.flags.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
       contexts: { 'host-buildcache': join(config.home, 'buildcache'), 'host-sourcecache': join(config.home, 'sourcecache'), ...contexts },
-      progress: args.strings.progress, builder: args.strings.builder,
+      progress: args.strings.progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);

@@ -6,7 +6,7 @@ import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
-import { buildxArgs, parseContexts, shellQuote, targetTag } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { mergeInto, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
 import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -96,7 +96,7 @@ export const task: Task = {
       contextDir, dockerfile, target, exportDir, tag: target === 'export' ? undefined : targetTag(plan, target),
       contexts: allContexts, signKeyFile: signKey ? resolve(signKey) : undefined, signingFingerprint: fingerprint,
       noCache: args.flags['no-cache'], shmSize: shm, progress, builder: args.strings.builder,
-      cacheFrom: args.lists['cache-from'], cacheTo: args.lists['cache-to'],
+      cacheFrom: args.lists['cache-from'], cacheTo: args.lists['cache-to'], sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);

@@ -18,6 +18,12 @@ test('--print prints the exact buildx command and builds nothing', () => {
     assert.match(line, /--build-context host-buildcache=\S+\/home\/buildcache/);
     assert.match(line, /--shm-size 2g/);
     assert.not.match(line, /--no-cache/);
+    assert.match(line, /--build-arg SOURCE_DATE_EPOCH=\d{10} /, 'timestamps from the commit time');
+    const pinned = runCli(['build', '25.11', '--print'], { env: { ...env, SOURCE_DATE_EPOCH: '1700000000' } });
+    assert.match(pinned.stdout, /--build-arg SOURCE_DATE_EPOCH=1700000000 /);
+    const bad = runCli(['build', '25.11', '--print'], { env: { ...env, SOURCE_DATE_EPOCH: 'yesterday' } });
+    assert.is(bad.status, 2);
+    assert.match(bad.stderr, /SOURCE_DATE_EPOCH 'yesterday' is not a whole number/);
     const noCache = runCli(['build', '25.11', '--no-cache', '--print'], { env });
     assert.match(noCache.stdout, / --no-cache /, '--no-cache reaches buildx (minimist reads it as cache=false)');
     assert.match(line, /--cache-to type=local,dest=\/tmp\/c/);

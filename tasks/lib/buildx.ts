@@ -2,6 +2,7 @@
  * The `docker buildx build` call for a plan, as data (so --print shows exactly what runs and tests can read
  * it), plus reading BuildKit's plain progress output: which stage failed, and which steps were cached.
  */
+import { spawnSync } from 'node:child_process';
 import type { BuildPlan } from './plan.ts';
 import { ConfigurationError } from './errors.ts';
 import { PIPELINE_STAGES, INPUT_STAGES } from './plan.ts';
@@ -26,13 +27,16 @@ export interface BuildxOptions {
   cacheTo?: string[];
   /** Extra --build-arg values. */
   buildArgs?: Record<string, string>;
+  /** Seconds since the epoch for every timestamp the package stage writes. */
+  sourceDateEpoch?: number;
 }
 
 export function buildxArgs(o: BuildxOptions): string[] {
   const a = ['buildx', 'build'];
   if (o.builder) a.push('--builder', o.builder);
   a.push('--file', o.dockerfile, '--target', o.target);
-  for (const [k, v] of Object.entries(o.buildArgs ?? {}).sort()) a.push('--build-arg', `${k}=${v}`);
+  const args = { ...(o.buildArgs ?? {}), ...(o.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) } : {}) };
+  for (const [k, v] of Object.entries(args).sort()) a.push('--build-arg', `${k}=${v}`);
   for (const [k, v] of Object.entries(o.contexts).sort()) a.push('--build-context', `${k}=${v}`);
   if (o.signKeyFile) {
     // The private key is a secret mount: never a build argument, an ENV or a file in a layer.
@@ -138,4 +142,23 @@ export function failedStage(log: string): string | null {
   if (failed.length > 0) return failed[failed.length - 1]!.stage;
   const m = [...log.matchAll(/^\s*>\s*\[(?:[A-Za-z0-9_-]+ )?([a-z0-9-]+) \d+\/\d+\]/gm)].pop();
   return m ? m[1]! : null;
+}
+
+/**
+ * SOURCE_DATE_EPOCH for a build: the environment's if set (the reproducible-builds convention), else the
+ * commit time of the checkout the templates come from, else undefined (the package stage then uses now).
+ */
+export function sourceDateEpoch(repo: string, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const fromEnv = env.SOURCE_DATE_EPOCH;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!/^\d+$/.test(fromEnv)) {
+      throw new ConfigurationError(`SOURCE_DATE_EPOCH '${fromEnv}' is not a whole number of seconds`, {
+        remediation: 'unset it, or set it to e.g. $(git log -1 --format=%ct)',
+      });
+    }
+    return Number(fromEnv);
+  }
+  const r = spawnSync('git', ['-C', repo, 'log', '-1', '--format=%ct'], { encoding: 'utf8' });
+  const t = Number(r.stdout.trim());
+  return r.status === 0 && Number.isInteger(t) && t > 0 ? t : undefined;
 }

@@ -60,6 +60,8 @@ export interface BakeFileOptions {
   buildsDir: string;
   buildcacheDir: string;
   sourcecacheDir: string;
+  /** Timestamps of the packages (commit time of the checkout); empty lets the package stage use now. */
+  sourceDateEpoch?: number;
 }
 
 /** Renders docker-bake.hcl: readable by hand, runnable with `docker buildx bake -f dockerfiles/docker-bake.hcl`. */
@@ -81,6 +83,7 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
   w(`variable "BUILDCACHE_DIR" {\n  default = ${hclString(o.buildcacheDir)}\n}`);
   w(`variable "SOURCECACHE_DIR" {\n  default = ${hclString(o.sourcecacheDir)}\n}`);
   w(`variable "TAG_PREFIX" {\n  default = "slurm-factory"\n}`);
+  w(`variable "SOURCE_DATE_EPOCH" {\n  default = ${hclString(o.sourceDateEpoch === undefined ? '' : String(o.sourceDateEpoch))}\n}`);
   w();
 
   const toolchains = new Map<string, BuildPlan>();
@@ -113,7 +116,7 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
     w(`  context    = ${hclString(o.contextOf(p))}`);
     w('  dockerfile = "Dockerfile"');
     w('  target     = "export"');
-    w(`  args       = { BASE_IMAGE = ${hclString(p.baseImage)} }`);
+    w(`  args       = { BASE_IMAGE = ${hclString(p.baseImage)}, SOURCE_DATE_EPOCH = "\${SOURCE_DATE_EPOCH}" }`);
     w('  contexts = {');
     w('    host-buildcache  = "${BUILDCACHE_DIR}"');
     w('    host-sourcecache = "${SOURCECACHE_DIR}"');
