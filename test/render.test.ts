@@ -121,6 +121,13 @@ test('every spack.yaml round-trips through yaml and has the structure Spack 1.0 
   assert.equal(compiler.packages.c.require, ['gcc@13.3.0']);
 });
 
+test('--mirror: the spack stage trusts the mirror keys; without mirrors it trusts nothing', () => {
+  const withMirror = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', mirrors: ['https://cache.example.org/bc'] }))).spack!;
+  assert.match(withMirror, /spack mirror add --scope site --type binary --signed mirror1 "https:\/\/cache\.example\.org\/bc"/);
+  assert.match(withMirror, /spack buildcache keys --install --trust/);
+  assert.not.match(stageTexts(renderDockerfile(planBuild({ slurm: '25.11' }))).spack!, /buildcache keys/);
+});
+
 test('the structure check rejects what Spack would not accept', () => {
   const env = { stage: 'slurm' as const, modules: true };
   assert.throws(() => checkSpackYaml('spack:\n  specs: []\n', env), /specs/);
