@@ -7,11 +7,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockerfileSteps, failedStage, stepsThatRan } from '../tasks/lib/buildx.ts';
-import { needDocker, runCli, tempDir, testIf } from './helpers.ts';
+import { needDocker, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
 
 const dockerTest = testIf(test, [needDocker]);
 const home = tempDir('sf-pipeline-');
@@ -124,6 +124,31 @@ dockerTest('a failing build names its stage and log, and leaves nothing in build
   const logs = readdirSync(join(homeFail, 'logs'));
   assert.is(logs.length, 1);
   assert.match(readFileSync(join(homeFail, 'logs', logs[0]!), 'utf8'), /breaking on purpose/);
+});
+
+dockerTest('Ctrl-C during a build exits 130 and leaves nothing partial in builds/', async () => {
+  const ctx = join(home.path, 'interrupted');
+  const homeInt = join(home.path, 'home-int');
+  runCli(['render', '23.11', ...common(), '--out', ctx], { env });
+  const df = join(ctx, 'Dockerfile');
+  // A step that takes a while, with a value no earlier build cached.
+  writeFileSync(df, readFileSync(df, 'utf8').replace(/^FROM scratch AS export$/m, `RUN echo waiting-for-ctrl-c-${Date.now()} && sleep 120\n\nFROM scratch AS export`));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'Taskfile.ts'), 'build', '23.11', ...common(), ...withSlurm(), '--dockerfile', df],
+    { env: { ...process.env, SLURM_FACTORY_HOME: homeInt }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const started = Date.now();
+  while (!/\] RUN echo waiting-for-ctrl-c/.test(err) && Date.now() - started < 100_000) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.match(err, /\] RUN echo waiting-for-ctrl-c/, 'the slow step started');
+  await new Promise((r) => setTimeout(r, 2000));
+  const builds = join(homeInt, 'builds');
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.is(code, 130);
+  assert.ok(Date.now() - started < 110_000, 'stopped well before the step would have ended');
+  assert.equal(readdirSync(builds), [], 'no tarball, no temp directory');
 });
 
 test.run();
