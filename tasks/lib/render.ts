@@ -175,9 +175,16 @@ export function renderDockerfile(plan: BuildPlan): string {
   return dockerfileHeader(plan, body) + body;
 }
 
+/** Texts already checked: the compiler and deps environments are the same for every Slurm version. */
+const checkedSpackYaml = new Set<string>();
+
 export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
   const text = renderTemplate('spack/spack.yaml.hbs', { plan, env });
-  checkSpackYaml(text, env);
+  const key = `${env.stage}:${env.modules}:${text}`;
+  if (!checkedSpackYaml.has(key)) {
+    checkSpackYaml(text, env);
+    checkedSpackYaml.add(key);
+  }
   return text;
 }
 
