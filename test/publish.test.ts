@@ -1,0 +1,370 @@
+/**
+ * publish: planning (pure, always runs) and real uploads to a moto_server (S3 protocol) on loopback that this
+ * file starts and stops. Skips loudly without moto_server.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import {
+  DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, localGetter, makeBuild,
+  makeBuildcache, needWorkingMoto, startMoto, type Moto,
+} from './s3-fixtures.ts';
+import {
+  contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish, type PlannedObject,
+} from '../tasks/lib/publish.ts';
+
+Object.assign(process.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A SLURM_FACTORY_HOME with one build, a v3 buildcache and a compiler buildcache. */
+async function makeHome(root: string, packages = 20) {
+  const home = join(root, 'home');
+  makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000 });
+  writeFileSync(join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz.asc'), '-----BEGIN PGP SIGNATURE-----\n\nx\n-----END PGP SIGNATURE-----\n');
+  await makeBuildcache(join(home, 'buildcache'), { packages, blobBytes: 4096 });
+  await makeBuildcache(join(home, 'compilers', '13.4.0', 'buildcache'), { packages: 3, blobBytes: 2048 });
+  return home;
+}
+
+// ------------------------------------------------------------------------------------------- planning (pure)
+
+test('classification: blobs are data, manifests metadata, anything named index last; content types', () => {
+  assert.is(phaseOf('blobs/sha256/ab/abcd'), 0);
+  assert.is(phaseOf('slurm-25.11-gcc13.4.0-software.tar.gz'), 0);
+  assert.is(phaseOf('build_cache/linux/x.spack'), 0);
+  assert.is(phaseOf('v3/manifests/spec/zlib/zlib-1.3-abc.spec.manifest.json'), 1);
+  assert.is(phaseOf('slurm-25.11-gcc13.4.0-software.tar.gz.sha256'), 1);
+  assert.is(phaseOf('v3/layout.json'), 1);
+  for (const p of [INDEX_KEY, KEYS_INDEX_KEY, 'build_cache/index.json', 'build_cache/_pgp/index.json', 'v3/manifests/index/view/index.manifest.json']) {
+    assert.ok(isIndexPath(p), p);
+    assert.is(phaseOf(p), 2, p);
+  }
+  assert.is(phaseOf('build_cache/index.json.hash'), 3);
+  assert.not.ok(isIndexPath('blobs/sha256/in/index-like-but-a-blob') && phaseOf('blobs/sha256/in/x') !== 0);
+  assert.is(contentTypeOf('x.tar.gz'), 'application/gzip');
+  assert.is(contentTypeOf('x.tar.gz.sha256'), 'text/plain; charset=utf-8');
+  assert.is(contentTypeOf('x.tar.gz.asc', new Map(), '-----BEGIN PGP SIGNATURE'), 'application/pgp-signature');
+  assert.is(contentTypeOf('keys/ABC.asc', new Map(), '-----BEGIN PGP PUBLIC KEY BLOCK'), 'application/pgp-keys');
+  assert.is(contentTypeOf('x.manifest.json', new Map(), '{'), 'application/json');
+  assert.is(contentTypeOf('a.spec.manifest.json', new Map(), '-----BEGIN PGP SIGNED MESSAGE-----'), 'text/plain; charset=utf-8');
+  assert.is(contentTypeOf('blobs/sha256/ab/abc', new Map([['abc', SPEC_MEDIA]])), SPEC_MEDIA);
+  assert.is(contentTypeOf('blobs/sha256/ab/unknown'), 'application/octet-stream');
+});
+
+test('plan: S3 layout, blob media types from the manifests, every index after everything it can point at', async () => {
+  const t = tempDir();
+  try {
+    const home = await makeHome(t.path);
+    const plan = planPublish({ home, prefix: 'cache/v1', buildcache: 'all', tarballs: true });
+    const keys = plan.objects.map((o) => o.key);
+    const local = (dir: string) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+    const bc = plan.objects.filter((o) => o.key.startsWith('cache/v1/slurm/25.11/13.4.0/buildcache/'));
+    assert.is(bc.length, local(join(home, 'buildcache')), 'the whole local buildcache under slurm/25.11/13.4.0/buildcache/');
+    assert.is(plan.objects.filter((o) => o.key.startsWith('cache/v1/compilers/13.4.0/buildcache/')).length, local(join(home, 'compilers', '13.4.0', 'buildcache')));
+    for (const f of ['', '.sha256', '.manifest.json', '.asc']) assert.ok(keys.includes(`cache/v1/builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz${f}`), f);
+    assert.ok(keys.includes(`cache/v1/slurm/25.11/13.4.0/buildcache/${INDEX_KEY}`));
+    // Order: the last non-index object comes before the first index object.
+    const lastPlain = Math.max(...plan.objects.map((o, i) => (isIndexPath(o.key) ? -1 : i)));
+    const firstIndex = plan.objects.findIndex((o) => isIndexPath(o.key));
+    assert.ok(firstIndex > lastPlain, `index first at ${firstIndex}, last other at ${lastPlain}`);
+    // And every blob comes before every manifest.
+    const lastBlob = Math.max(...plan.objects.map((o, i) => (o.key.includes('/blobs/') ? i : -1)));
+    const firstManifest = plan.objects.findIndex((o) => o.key.includes('/v3/manifests/'));
+    assert.ok(lastBlob < firstManifest);
+    const types = new Set(bc.filter((o) => o.key.includes('/blobs/')).map((o) => o.contentType));
+    assert.equal([...types].sort(), [DB_MEDIA, 'application/pgp-keys', 'application/vnd.spack.keyindex.v1+json', TARBALL_MEDIA, SPEC_MEDIA].sort());
+    assert.is(plan.objects.find((o) => o.key.endsWith('.tar.gz'))!.contentType, 'application/gzip');
+    assert.is(plan.objects.find((o) => o.key.endsWith(INDEX_KEY))!.cacheControl, 'no-cache');
+
+    const slurmOnly = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
+    assert.ok(slurmOnly.objects.every((o) => o.key.startsWith('slurm/25.11/13.4.0/buildcache/')));
+  } finally { t.cleanup(); }
+});
+
+test('plan refuses a local buildcache whose manifest points at a missing blob', async () => {
+  const t = tempDir();
+  try {
+    const dir = join(t.path, 'bc');
+    await makeBuildcache(dir, { packages: 2, blobBytes: 100 });
+    const blobs = readdirSync(join(dir, 'blobs', 'sha256'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    const { rmSync } = await import('node:fs');
+    rmSync(join(blobs[0]!.parentPath, blobs[0]!.name));
+    assert.throws(() => planBuildcache(dir, 'x/', 'g'), /inconsistent: .* points at blobs\/sha256\/.*, which is missing/);
+  } finally { t.cleanup(); }
+});
+
+test('skip decision: same size and MD5 ETag skips, other size uploads, foreign ETag asks HEAD', async () => {
+  const t = tempDir();
+  try {
+    const p = join(t.path, 'f');
+    writeFileSync(p, 'hello');
+    const h = await hashFile(p);
+    assert.is(h.md5, '5d41402abc4b2a76b9719d911017c592');
+    assert.is(decide({ size: 5 }, h, { size: 5, etag: '"5d41402abc4b2a76b9719d911017c592"' }), 'skip');
+    assert.is(decide({ size: 5 }, h, undefined), 'upload');
+    assert.is(decide({ size: 5 }, h, { size: 6, etag: '"5d41402abc4b2a76b9719d911017c592"' }), 'upload');
+    assert.is(decide({ size: 5 }, h, { size: 5, etag: '"0123456789abcdef0123456789abcdef-2"' }), 'head');
+  } finally { t.cleanup(); }
+});
+
+// Bad input: exit 2, one line naming the value, nothing written, no network needed.
+const bad: [string[], RegExp][] = [
+  [['publish'], /'publish' needs a bucket; pass --bucket NAME or set SLURM_FACTORY_BUCKET/],
+  [['publish', '--bucket', 'Bad_Bucket'], /bucket 'Bad_Bucket' is not a valid S3 bucket name/],
+  [['publish', '--bucket', 'ok-bucket', '--buildcache', 'some'], /--buildcache 'some' is not a mode; use one of all, slurm-only, none/],
+  [['publish', '--bucket', 'ok-bucket', '--jobs', '0'], /--jobs '0' is not a whole number from 1 to 64/],
+  [['publish', '--bucket', 'ok-bucket', '--endpoint', 'ftp://x'], /--endpoint 'ftp:\/\/x' is not an http\(s\) URL/],
+  [['publish', '--bucket', 'ok-bucket', '--endpoint', 'http://AKIA:secret@127.0.0.1:1'], /--endpoint must not carry credentials/],
+  [['publish', '--bucket', 'ok-bucket', '--prefix', 'a/../b'], /--prefix 'a\/\.\.\/b' is not a usable key prefix/],
+  [['publish', '--bucket', 'ok-bucket', '--slurm', '25.x'], /--slurm '25\.x' is not a version/],
+  [['publish', '--bucket', 'ok-bucket'], /no builds in .*builds to name slurm\/\{slurm\}\/\{gcc\}\/buildcache; build first/],
+  [['publish', '--bucket', 'ok-bucket', '--buildcache', 'none'], /nothing to publish with --buildcache none/],
+  [['publish', '--bucket', 'ok-bucket', '--public-key', '/nonexistent.asc', '--buildcache', 'none'], /--public-key '\/nonexistent\.asc' does not exist/],
+];
+for (const [args, message] of bad) {
+  test(`bad input: ${args.join(' ')}`, () => {
+    const t = tempDir();
+    try {
+      const r = runCli(args, { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), SLURM_FACTORY_BUCKET: '' } });
+      assert.is(r.status, 2, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.is(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /^error: /);
+      assert.match(lines[0]!, message);
+      assert.is(r.stdout, '');
+      assert.equal(readdirSync(t.path), [], 'nothing written');
+    } finally { t.cleanup(); }
+  });
+}
+
+// --------------------------------------------------------------------------------------- against moto_server
+
+const withMoto = testIf(test, [needCommand('moto_server', 'apt-get install python3-moto python3-flask-cors'), needWorkingMoto]);
+
+let moto: Moto | undefined;
+type S3 = typeof import('@aws-sdk/client-s3');
+let s3: S3;
+let client: InstanceType<S3['S3Client']>;
+
+async function server(): Promise<Moto> {
+  if (!moto) {
+    moto = await startMoto();
+    Object.assign(process.env, MOTO_ENV);
+    s3 = await import('@aws-sdk/client-s3');
+    client = new s3.S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1', maxAttempts: 1, requestHandler: { socketTimeout: 5000 } });
+  }
+  return moto;
+}
+test.after(async () => { client?.destroy(); await moto?.stop(); });
+
+let bucketNo = 0;
+async function newBucket(): Promise<string> {
+  const b = `sf-test-${process.pid}-${++bucketNo}`;
+  await client.send(new s3.CreateBucketCommand({ Bucket: b }));
+  return b;
+}
+
+async function listAll(bucket: string): Promise<Map<string, { etag: string; size: number; modified: number }>> {
+  const out = new Map<string, { etag: string; size: number; modified: number }>();
+  let token: string | undefined;
+  do {
+    const r = await client.send(new s3.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const c of r.Contents ?? []) out.set(c.Key!, { etag: c.ETag!, size: c.Size!, modified: c.LastModified!.getTime() });
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+async function getObject(bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; sha256meta?: string } | null> {
+  try {
+    const r = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }));
+    return { body: Buffer.from(await r.Body!.transformToByteArray()), contentType: r.ContentType, sha256meta: r.Metadata?.sha256 };
+  } catch (e) {
+    if ((e as { name?: string }).name === 'NoSuchKey') return null;
+    throw e;
+  }
+}
+
+const remoteGetter = (bucket: string, root: string) => async (rel: string) => (await getObject(bucket, root + rel))?.body ?? null;
+
+function publishCli(home: string, bucket: string, extra: string[] = []) {
+  return runCli(['publish', '--bucket', bucket, '--endpoint', moto!.endpoint, '--progress', 'none', ...extra], { env: { SLURM_FACTORY_HOME: home, ...MOTO_ENV } });
+}
+
+withMoto('publish puts every object with its checksum and content type; a second publish uploads nothing', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = await makeHome(t.path);
+    const bucket = await newBucket();
+    const r = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub']);
+    assert.is(r.status, 0, r.stderr);
+    const plan = planPublish({ home, prefix: 'pub', buildcache: 'all', tarballs: true });
+    assert.match(r.stdout, new RegExp(`: ${plan.objects.length} objects uploaded \\(${plan.objects.reduce((s, o) => s + o.size, 0)} bytes\\), 0 already there`));
+    assert.match(r.stdout, /slurm 25\.11 gcc 13\.4\.0 buildcache: spack mirror add --signed NAME http:\/\/127\.0\.0\.1:\d+\/sf-test-[\d-]+\/pub\/slurm\/25\.11\/13\.4\.0\/buildcache/);
+    assert.not.match(r.stdout + r.stderr, new RegExp(MOTO_ENV.AWS_SECRET_ACCESS_KEY), 'credentials never printed');
+    const remote = await listAll(bucket);
+    assert.is(remote.size, plan.objects.length, 'exactly the planned objects');
+    for (const o of plan.objects) {
+      const got = await getObject(bucket, o.key);
+      assert.ok(got, `${o.key} present`);
+      assert.is(sha256(got!.body), sha256(readFileSync(o.path)), `${o.key} checksum`);
+      assert.is(got!.sha256meta, sha256(readFileSync(o.path)), `${o.key} sha256 metadata`);
+      assert.is(got!.contentType, o.contentType, `${o.key} content type`);
+    }
+    const blobType = (await getObject(bucket, plan.objects.find((o) => o.contentType === TARBALL_MEDIA)!.key))!.contentType;
+    assert.is(blobType, TARBALL_MEDIA);
+    const reader = await danglingReferences(remoteGetter(bucket, 'pub/slurm/25.11/13.4.0/buildcache/'));
+    assert.ok(reader.index, 'index published');
+    assert.equal(reader.missing, []);
+    assert.ok(reader.checked > 60, `followed ${reader.checked} references`);
+
+    const again = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub']);
+    assert.is(again.status, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`: 0 objects uploaded \\(0 bytes\\), ${plan.objects.length} already there`));
+    const after = await listAll(bucket);
+    for (const [k, v] of remote) assert.is(after.get(k)!.modified, v.modified, `${k} not rewritten`);
+
+    // One changed file: exactly that one goes up.
+    appendFileSync(join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz.manifest.json'), '\n');
+    const third = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub']);
+    assert.is(third.status, 0, third.stderr);
+    assert.match(third.stdout, /: 1 objects uploaded/);
+  } finally { t.cleanup(); }
+});
+
+withMoto('--dry-run lists what would go up with the byte total and uploads nothing', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = await makeHome(t.path);
+    const bucket = await newBucket();
+    assert.is(publishCli(home, bucket, ['--buildcache', 'slurm-only']).status, 0);
+    const before = await listAll(bucket);
+    makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000, seed: 'changed' });
+    const r = publishCli(home, bucket, ['--tarballs', '--dry-run']);
+    assert.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const would = lines.filter((l) => l.startsWith('would upload'));
+    const plan = planPublish({ home, prefix: '', buildcache: 'all', tarballs: true });
+    const expected = plan.objects.filter((o) => !before.has(o.key));
+    assert.equal(would.map((l) => l.split(/\s+/)[2]).sort(), expected.map((o) => o.key).sort());
+    assert.match(lines.at(-1)!, new RegExp(`dry run: ${expected.length} objects, ${expected.reduce((s, o) => s + o.size, 0)} bytes .* would be uploaded`));
+    const after = await listAll(bucket);
+    assert.equal([...after.keys()].sort(), [...before.keys()].sort(), 'nothing uploaded');
+  } finally { t.cleanup(); }
+});
+
+withMoto('a missing bucket is one line and exit 2, without the credentials', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = await makeHome(t.path, 2);
+    const r = publishCli(home, 'sf-no-such-bucket');
+    assert.is(r.status, 2, r.stderr);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^error: bucket 'sf-no-such-bucket' does not exist at http:\/\/127\.0\.0\.1:\d+; create it first/);
+    assert.not.match(r.stderr, /sf-test-secret|sf-test-access/);
+  } finally { t.cleanup(); }
+});
+
+withMoto('multipart uploads: ETag matches the local multipart ETag, so the next run skips without a HEAD', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = join(t.path, 'home');
+    makeBuild(join(home, 'builds'), { slurm: '24.11', gcc: '12.5.0', bytes: 12 * 1024 * 1024 + 7 });
+    const bucket = await newBucket();
+    const plan = planPublish({ home, prefix: '', buildcache: 'none', tarballs: true });
+    const opts = { jobs: 4, retries: 1, timeoutMs: 20_000, dryRun: false, multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024, progress: 'none' as const };
+    const target = { bucket, endpoint: moto!.endpoint };
+    const r1 = await executePublish(plan, target, opts);
+    assert.is(r1.uploaded, plan.objects.length);
+    const tar = plan.objects.find((o) => o.key.endsWith('.tar.gz'))!;
+    const remote = (await listAll(bucket)).get(tar.key)!;
+    const h = await hashFile(tar.path, opts.partSize, opts.multipartThreshold);
+    assert.is(remote.etag.replace(/"/g, ''), h.multipartEtag);
+    assert.match(h.multipartEtag!, /-3$/);
+    assert.is(decide(tar, h, remote), 'skip');
+    assert.is(sha256((await getObject(bucket, tar.key))!.body), h.sha256);
+    const r2 = await executePublish(plan, target, opts);
+    assert.is(r2.uploaded, 0);
+    assert.is(r2.skipped, plan.objects.length);
+  } finally { t.cleanup(); }
+});
+
+withMoto('stopping the server mid-publish leaves no index pointing at a missing object; a rerun completes', async () => {
+  const m = await server();
+  const t = tempDir();
+  try {
+    const home = join(t.path, 'home');
+    makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
+    const bc = join(home, 'buildcache');
+    await makeBuildcache(bc, { packages: 10, blobBytes: 2048 });
+    const bucket = await newBucket();
+    const root = 'slurm/25.11/13.4.0/buildcache/';
+    assert.is(publishCli(home, bucket, ['--buildcache', 'slurm-only']).status, 0);
+    const v1Index = readFileSync(join(bc, INDEX_KEY), 'utf8');
+    const v1Count = (await listAll(bucket)).size;
+
+    // v2: 300 more packages (900 new objects) and a new index.
+    await makeBuildcache(bc, { packages: 310, blobBytes: 16 * 1024 });
+    const v2Index = readFileSync(join(bc, INDEX_KEY), 'utf8');
+    assert.is.not(v2Index, v1Index);
+    const v2Plan = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
+
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'Taskfile.ts'), 'publish', '--bucket', bucket, '--endpoint', m.endpoint,
+      '--buildcache', 'slurm-only', '--jobs', '2', '--timeout', '2', '--retries', '1', '--progress', 'plain'],
+    { env: { ...process.env, ...MOTO_ENV, SLURM_FACTORY_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const exited = new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+
+    // Stop (SIGSTOP) the server once the upload is under way, then let the publish run into its timeouts.
+    let seen = v1Count;
+    const deadline = Date.now() + 60_000;
+    while (seen < v1Count + 20 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = (await listAll(bucket)).size;
+    }
+    process.kill(m.pid, 'SIGSTOP');
+    let code: number;
+    try {
+      code = await exited;
+    } finally {
+      process.kill(m.pid, 'SIGCONT');
+    }
+    assert.is.not(code, 0, `publish must fail while the server is stopped:\n${out}`);
+    assert.match(out, /error: publish stopped: .*no index or manifest that would point at a missing object was uploaded; /);
+    assert.not.match(out, /sf-test-secret/);
+
+    const mid = await listAll(bucket);
+    assert.ok(mid.size > v1Count && mid.size < v1Count + 900, `stopped mid-publish (${mid.size - v1Count} of 900 new objects there)`);
+    const reader = await danglingReferences(remoteGetter(bucket, root));
+    assert.is(reader.index, v1Index, 'the index is still the complete earlier one');
+    assert.equal(reader.missing, [], 'no index points at a missing object');
+    for (const k of mid.keys()) {
+      if (k.includes('/v3/manifests/spec/')) {
+        const local = v2Plan.objects.find((o) => o.key === k)!;
+        const m2 = (await import('../tasks/lib/publish.ts')).manifestBlobs(readFileSync(local.path, 'utf8'));
+        for (const b of m2) assert.ok(mid.has(`${root}blobs/sha256/${b.checksum.slice(0, 2)}/${b.checksum}`), `${k} points at a present blob`);
+      }
+    }
+
+    const rerun = publishCli(home, bucket, ['--buildcache', 'slurm-only']);
+    assert.is(rerun.status, 0, rerun.stderr);
+    const final = await listAll(bucket);
+    for (const o of v2Plan.objects) assert.ok(final.has(o.key), `${o.key} present after the rerun`);
+    const done = await danglingReferences(remoteGetter(bucket, root));
+    assert.is(done.index, v2Index);
+    assert.equal(done.missing, []);
+    assert.equal(await danglingReferences(localGetter(bc)).then((x) => x.missing), []);
+  } finally { t.cleanup(); }
+});
+
+test.run();
