@@ -50,16 +50,18 @@ export const task: Task = {
     const passphrase = passphraseFromEnv(args.strings['passphrase-env']);
     const armored = readKeyFile(keyPath);
     const files: string[] = [];
+    const skipped: string[] = [];
     for (const f of args.rest) {
       const st = statSync(f, { throwIfNoEntry: false });
       if (!st) throw new ConfigurationError(`file to sign '${f}' does not exist`, { remediation: 'give paths of existing files' });
       if (!st.isFile()) throw new ConfigurationError(`'${f}' is not a regular file`, { remediation: 'give files, not directories' });
-      if (f.endsWith('.asc')) { console.log(`skipping ${f} (already a signature)`); continue; }
+      if (f.endsWith('.asc')) { skipped.push(f); continue; }
       files.push(f);
     }
     const { loadPrivateKey, signFile, verifyFile, publicKeyOf } = await import('./lib/signing.ts');
     const key = await loadPrivateKey(armored, passphrase, `--key '${keyPath}'`);
     const { publicKey, fingerprint } = await publicKeyOf(armored);
+    for (const f of skipped) console.log(`skipping ${f} (already a signature)`);
     for (const f of files) {
       const asc = await signFile(f, key);
       await verifyFile(f, asc, publicKey);
