@@ -259,6 +259,56 @@ withMoto('--dry-run lists what would go up with the byte total and uploads nothi
   } finally { t.cleanup(); }
 });
 
+withMoto('compiler buildcache from build-compiler\'s tarball (checked, unpacked, cleaned up) and the public key', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = join(t.path, 'home');
+    makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
+    await makeBuildcache(join(home, 'buildcache'), { packages: 2, blobBytes: 100 });
+    const mirror = join(t.path, 'compiler-mirror');
+    await makeBuildcache(mirror, { packages: 4, blobBytes: 500 });
+    const cdir = join(home, 'compilers', '13.4.0');
+    mkdirSync(cdir, { recursive: true });
+    const tarball = join(cdir, 'gcc-13.4.0-compiler.tar.gz');
+    const tar = await import('tar');
+    await tar.c({ gzip: true, file: tarball, cwd: mirror }, ['.']);
+    writeFileSync(`${tarball}.sha256`, `${sha256(readFileSync(tarball))}  gcc-13.4.0-compiler.tar.gz\n`);
+    const { generateKey } = await import('../tasks/lib/signing.ts');
+    const key = await generateKey({ name: 'publish test' });
+    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
+    writeFileSync(join(t.path, 'priv.asc'), key.privateKey);
+
+    // A private key is never published.
+    const priv = publishCli(home, 'ok-bucket', ['--public-key', join(t.path, 'priv.asc')]);
+    assert.is(priv.status, 2);
+    assert.match(priv.stderr, /^error: --public-key '.*priv\.asc' is not an ASCII-armored OpenPGP public key; .*never publish the private key/);
+
+    const bucket = await newBucket();
+    const r = publishCli(home, bucket, ['--public-key', join(t.path, 'pub.asc')]);
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(readdirSync(cdir).sort(), ['gcc-13.4.0-compiler.tar.gz', 'gcc-13.4.0-compiler.tar.gz.sha256'], 'unpacked copy removed');
+    const remote = await listAll(bucket);
+    const compilerKeys = [...remote.keys()].filter((k) => k.startsWith('compilers/13.4.0/buildcache/'));
+    assert.is(compilerKeys.length, 3 * 4 + 7);
+    const reader = await danglingReferences(remoteGetter(bucket, 'compilers/13.4.0/buildcache/'));
+    assert.equal(reader.missing, []);
+    assert.is(reader.index, readFileSync(join(mirror, INDEX_KEY), 'utf8'));
+    const pub = await getObject(bucket, `keys/${key.fingerprint}.asc`);
+    assert.is(pub!.body.toString('utf8'), key.publicKey);
+    assert.is(pub!.contentType, 'application/pgp-keys');
+    assert.match(r.stdout, new RegExp(`public key: http://127\\.0\\.0\\.1:\\d+/${bucket}/keys/${key.fingerprint}\\.asc`));
+
+    // A compiler tarball that does not match its checksum is refused before anything is uploaded.
+    appendFileSync(tarball, 'x');
+    const other = await newBucket();
+    const bad = publishCli(home, other);
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, /^error: gcc-13\.4\.0-compiler\.tar\.gz does not match its checksum/);
+    assert.is((await listAll(other)).size, 0);
+  } finally { t.cleanup(); }
+});
+
 withMoto('a missing bucket is one line and exit 2, without the credentials', async () => {
   await server();
   const t = tempDir();
