@@ -169,8 +169,10 @@ export const task: Task = {
         home: config.home, prefix, buildcache: mode as 'all' | 'slurm-only' | 'none', tarballs: args.flags.tarballs === true,
         slurm, gcc, compilerDirs, ...(publicKey ? { publicKey } : {}),
       });
-      for (const n of plan.notes) console.error(`note: ${n}`);
+      // Notes come after the work (an error stays a single line).
+      const notes = () => { for (const n of plan.notes) console.error(`note: ${n}`); };
       if (plan.objects.length === 0) {
+        notes();
         console.log('nothing to publish');
         return 0;
       }
@@ -179,6 +181,7 @@ export const task: Task = {
       const r = await lib.executePublish(plan, target, {
         jobs, retries, timeoutMs: timeout * 1000, dryRun: args.flags['dry-run'] === true, progress: progress as 'auto',
       });
+      notes();
       if (args.flags['dry-run']) {
         for (const o of r.wouldUpload) console.log(`would upload  ${o.key}  ${lib.formatBytes(o.size)}  ${o.contentType}`);
         console.log(`dry run: ${r.wouldUpload.length} objects, ${r.wouldUploadBytes} bytes (${lib.formatBytes(r.wouldUploadBytes)}) would be uploaded to ${where}; ${r.skipped} of ${r.checked} already there${r.remoteListed ? '' : ' (bucket not checked)'}`);

@@ -461,7 +461,7 @@ export interface ExecuteOptions {
   partSize?: number;
   /** First retry delay; doubles each attempt (with jitter), capped at 20 s. */
   backoffMs?: number;
-  /** Where progress and messages go (default stderr / stdout). */
+  /** Where warnings go (default stderr). */
   log?: (line: string) => void;
   progress?: 'auto' | 'tty' | 'plain' | 'none';
 }
@@ -607,7 +607,7 @@ class Progress {
  */
 export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteOptions): Promise<PublishResult> {
   const t0 = Date.now();
-  const log = o.log ?? ((l: string) => console.log(l));
+  const log = o.log ?? ((l: string) => console.error(l));
   const partSize = o.partSize ?? DEFAULT_PART_SIZE;
   const threshold = o.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
   const backoffMs = o.backoffMs ?? 500;
