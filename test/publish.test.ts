@@ -347,6 +347,31 @@ withMoto('multipart uploads: ETag matches the local multipart ETag, so the next 
   } finally { t.cleanup(); }
 });
 
+withMoto('a server that stalls for a moment: timed-out requests are retried with backoff and the publish completes', async () => {
+  const m = await server();
+  const t = tempDir();
+  try {
+    const home = join(t.path, 'home');
+    makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
+    await makeBuildcache(join(home, 'buildcache'), { packages: 200, blobBytes: 8192 });
+    const bucket = await newBucket();
+    const plan = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
+    const run = executePublish(plan, { bucket, endpoint: m.endpoint }, { jobs: 4, retries: 6, timeoutMs: 1000, backoffMs: 300, dryRun: false, progress: 'none' });
+    run.catch(() => {}); // awaited below; a rejection while polling must not crash the file
+    let seen = 0;
+    while (seen < 30) { await new Promise((r) => setTimeout(r, 10)); seen = (await listAll(bucket)).size; }
+    process.kill(m.pid, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 2500));
+    process.kill(m.pid, 'SIGCONT');
+    const r = await run;
+    assert.ok(seen < plan.objects.length, `stalled mid-publish (${seen} of ${plan.objects.length})`);
+    assert.is(r.uploaded, plan.objects.length);
+    const remote = await listAll(bucket);
+    for (const o of plan.objects) assert.ok(remote.has(o.key), o.key);
+    assert.equal((await danglingReferences(remoteGetter(bucket, 'slurm/25.11/13.4.0/buildcache/'))).missing, []);
+  } finally { t.cleanup(); }
+});
+
 withMoto('stopping the server mid-publish leaves no index pointing at a missing object; a rerun completes', async () => {
   const m = await server();
   const t = tempDir();

@@ -38,7 +38,7 @@ export type Phase = 0 | 1 | 2 | 3;
 
 export const MIB = 1024 * 1024;
 /** Files at least this big go up as multipart uploads of PART_SIZE parts. */
-export const DEFAULT_MULTIPART_THRESHOLD = 64 * MIB;
+export const DEFAULT_MULTIPART_THRESHOLD = 16 * MIB;
 export const DEFAULT_PART_SIZE = 16 * MIB;
 
 export interface PlannedObject {
@@ -627,7 +627,7 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     const hashes = new Map<string, LocalHash>();
     const hashing = pool([...new Set(plan.objects.map((x) => x.path))], Math.max(2, o.jobs), async (p) => {
       hashes.set(p, await hashFile(p, partSize, threshold));
-    });
+    }).then(() => undefined, (e: unknown) => e);
     const roots = [...new Set(plan.groups.map((g) => g.root))];
     try {
       await pool(roots, o.jobs, listRoot);
@@ -638,7 +638,8 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
       remote.clear();
       log(`warning: ${e.message}; the dry run lists every object as if the bucket were empty`);
     }
-    await hashing;
+    const hashError = await hashing;
+    if (hashError) throw hashError;
 
     // 2. Decide, with a HEAD where the listing cannot tell.
     const toUpload: PlannedObject[] = [];
@@ -739,7 +740,7 @@ async function uploadOne(
         const { Upload } = await import('@aws-sdk/lib-storage');
         const up = new Upload({
           client, params: { ...common, Body: createReadStream(obj.path) },
-          partSize: mp.partSize, queueSize: Math.max(1, Math.min(4, mp.jobs)), leavePartsOnError: false,
+          partSize: mp.partSize, queueSize: Math.max(1, Math.min(2, mp.jobs)), leavePartsOnError: false,
         });
         etag = (await up.done()).ETag;
       }
