@@ -10,7 +10,7 @@ packages=(
   shellcheck    # every shipped script is shellcheck-clean
   lmod          # the rendered modulefile, loaded by real Lmod
   gnupg         # signatures checked by real gpg --verify
-  python3-moto  # moto_server: an S3-protocol server on loopback for publish
+  python3-moto python3-flask-cors  # moto_server (S3 protocol on loopback); it crashes without flask_cors
   debootstrap debian-archive-keyring  # base images for Docker tests (no registry here)
   file binutils gcc libc6-dev make tar gzip xz-utils curl ca-certificates pkgconf python3
 )
