@@ -17,6 +17,8 @@ import { bash, sampleInputs, writePackageDir } from './spack-tree.ts';
 const asRoot = testIf(test, [() => (process.getuid?.() === 0 ? null : 'slurm_install.sh sets owners: run the tests as root')]);
 const withShellcheck = testIf(test, [needCommand('shellcheck', 'apt-get install shellcheck')]);
 const BASE_IMAGE = 'slurm-factory-base:debian12';
+// With an engine, make the image (debootstrap, cached) rather than skip: this file runs before the Docker suites.
+if (!needDocker()) await (await import('./fixture.ts')).ensureBaseImage('debian12');
 const withImage = testIf(test, [needDocker, () =>
   spawnSync('docker', ['image', 'inspect', BASE_IMAGE], { stdio: 'ignore' }).status === 0
     ? null : `image ${BASE_IMAGE} is missing (scripts/make-base-image.sh debian12)`]);
