@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
 import { requireDocker } from './lib/docker.ts';
-import { runBuildx, mergeInto, removeDir } from './lib/build-run.ts';
+import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -91,11 +91,7 @@ export const task: Task = {
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.tarballName))) continue;
-      for (const n of [`${p.tarballName}.sha256`, `${p.tarballName}.manifest.json`, `${p.tarballName}.asc`, `${p.tarballName}.sha256.asc`, p.tarballName]) {
-        if (existsSync(join(dir, n))) renameSync(join(dir, n), join(builds, n));
-        else rmSync(join(builds, n), { force: true });
-      }
-      if (existsSync(join(dir, 'buildcache'))) mergeInto(join(dir, 'buildcache'), cacheDir(config, 'buildcache'));
+      moveArtifacts(dir, builds, p.tarballName, cacheDir(config, 'buildcache'));
       removeDir(dir);
       console.log(`wrote ${join(builds, p.tarballName)}`);
     }

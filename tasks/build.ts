@@ -8,8 +8,8 @@ import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
 import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
-import { mergeInto, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
-import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { moveArtifacts, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
@@ -121,15 +121,9 @@ export const task: Task = {
           });
         }
       }
-      // Sidecars first, the tarball last: a reader that sees the tarball finds its checksum beside it.
-      const names = [`${plan.tarballName}.sha256`, `${plan.tarballName}.manifest.json`, `${plan.tarballName}.asc`, `${plan.tarballName}.sha256.asc`, plan.tarballName];
-      for (const n of names) {
-        if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(buildsDir, n));
-        else rmSync(join(buildsDir, n), { force: true }); // a signature of an earlier build would be stale
-      }
-      const newBinaries = existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), cacheDir(config, 'buildcache')) : [];
+      const newBinaries = moveArtifacts(exportDir, buildsDir, plan.tarballName, cacheDir(config, 'buildcache'));
       console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
-      if (newBinaries.length > 0) console.log(`added ${newBinaries.length} files to ${cacheDir(config, 'buildcache')}`);
+      if (newBinaries > 0) console.log(`added ${newBinaries} files to ${cacheDir(config, 'buildcache')}`);
       console.log(`log: ${logPath}`);
       return 0;
     } finally {

@@ -82,3 +82,17 @@ export function mergeInto(from: string, to: string): string[] {
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * Moves an export's artifacts into builds/: sidecars first and the tarball last, so a reader that sees the
+ * tarball finds its checksum beside it; a sidecar this export lacks (an earlier build's signature) is removed
+ * as stale. New Spack binaries in the export's buildcache/ are merged into the host buildcache.
+ * Returns how many buildcache files were added.
+ */
+export function moveArtifacts(exportDir: string, buildsDir: string, tarballName: string, buildcacheDir: string): number {
+  for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`, tarballName]) {
+    if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(buildsDir, n));
+    else rmSync(join(buildsDir, n), { force: true });
+  }
+  return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), buildcacheDir).length : 0;
+}
