@@ -1,7 +1,7 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cacheDir, resolveConfig } from './lib/config.ts';
+import { cacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
@@ -46,14 +46,13 @@ export const task: Task = {
       contextDir, dockerfile: join(contextDir, 'Dockerfile'),
       target: args.flags.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
-      contexts: { 'host-buildcache': join(config.home, 'buildcache'), 'host-sourcecache': join(config.home, 'sourcecache'), ...contexts },
+      contexts: { ...hostCacheContexts(config, !args.flags.print), ...contexts },
       progress: args.strings.progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
     }
-    cacheDir(config, 'buildcache'); cacheDir(config, 'sourcecache');
     const logPath = join(cacheDir(config, 'logs'), `compiler-${plan.gcc.version}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
     const forget = tmp ? onInterrupt(() => removeDir(tmp)) : () => {};
     try {

@@ -1,7 +1,7 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cacheDir, resolveConfig } from './lib/config.ts';
+import { cacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
@@ -88,8 +88,7 @@ export const task: Task = {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const exportDir = target === 'export' ? join(buildsDir, `.tmp-${plan.id}-${process.pid}`) : undefined;
     const allContexts: Record<string, string> = {
-      'host-buildcache': cacheDir(config, 'buildcache', !args.flags.print),
-      'host-sourcecache': cacheDir(config, 'sourcecache', !args.flags.print),
+      ...hostCacheContexts(config, !args.flags.print),
       ...contexts,
     };
     const bx = buildxArgs({

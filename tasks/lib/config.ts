@@ -34,3 +34,8 @@ export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true)
   if (create) mkdirSync(dir, { recursive: true });
   return dir;
 }
+
+/** The host caches every build reads through named contexts (created unless only printing the command). */
+export function hostCacheContexts(config: FactoryConfig, create: boolean): Record<'host-buildcache' | 'host-sourcecache', string> {
+  return { 'host-buildcache': cacheDir(config, 'buildcache', create), 'host-sourcecache': cacheDir(config, 'sourcecache', create) };
+}
