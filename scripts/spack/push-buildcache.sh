@@ -6,6 +6,9 @@
 # /run/secrets/gpg-key and is imported into SPACK_GNUPGHOME on a tmpfs mount, so it never reaches a layer.
 # SIGNING_KEY_FINGERPRINT (a build argument, public) names the key to sign with; the public key is written
 # into the mirror so `spack buildcache keys --install --trust` works for its users.
+#
+# Spack's default push takes the environment's roots and their link and run dependencies (externals and
+# build-only tools stay out): everything `spack install --cache-only` needs, and no more.
 set -euo pipefail
 
 env_dir=${1:?usage: push-buildcache ENV_DIR [MIRROR]}
@@ -16,7 +19,7 @@ if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   export SPACK_GNUPGHOME=/run/spack-gnupg
   chmod 700 "$SPACK_GNUPGHOME"
   spack gpg trust "$key_file"
-  spack -e "$env_dir" buildcache push --key "$SIGNING_KEY_FINGERPRINT" --only package --update-index "$mirror"
+  spack -e "$env_dir" buildcache push --key "$SIGNING_KEY_FINGERPRINT" --update-index "$mirror"
   if [[ "$mirror" == *://* ]]; then
     spack gpg publish --rebuild-index --mirror-url "$mirror" "$SIGNING_KEY_FINGERPRINT"
   else
@@ -24,6 +27,6 @@ if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   fi
   echo "push-buildcache: $mirror signed with $SIGNING_KEY_FINGERPRINT"
 else
-  spack -e "$env_dir" buildcache push --unsigned --only package --update-index "$mirror"
+  spack -e "$env_dir" buildcache push --unsigned --update-index "$mirror"
   echo "push-buildcache: $mirror unsigned (no gpg-key secret given)"
 fi
