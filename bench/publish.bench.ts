@@ -48,7 +48,7 @@ try {
   makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
   const packages = 331; // 3 objects each + 7 (index, keys, layout) = 1000
   const blobBytes = 8 * 1024;
-  await makeBuildcache(join(home, 'buildcache'), { packages, blobBytes });
+  await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages, blobBytes });
   const plan = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
   const bytes = plan.objects.reduce((s, o) => s + o.size, 0);
   console.log(`buildcache: ${plan.objects.length} objects, ${formatBytes(bytes)}; moto_server ${moto.endpoint}`);

@@ -91,7 +91,7 @@ export const task: Task = {
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.tarballName))) continue;
-      moveArtifacts(dir, builds, p.tarballName, cacheDir(config, 'buildcache'));
+      moveArtifacts(dir, { builds, buildcache: cacheDir(config, 'buildcache'), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
       removeDir(dir);
       console.log(`wrote ${join(builds, p.tarballName)}`);
     }

@@ -120,7 +120,8 @@ export const task: Task = {
           });
         }
       }
-      const newBinaries = moveArtifacts(exportDir, buildsDir, plan.tarballName, cacheDir(config, 'buildcache'));
+      const dirs = { builds: buildsDir, buildcache: cacheDir(config, 'buildcache'), mirrors: cacheDir(config, 'mirrors') };
+      const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
       console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${cacheDir(config, 'buildcache')}`);
       console.log(`log: ${logPath}`);

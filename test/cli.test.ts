@@ -40,7 +40,7 @@ const bad: [string[], RegExp][] = [
   [['render', '25.11', '--gcc', '10.5.0', '--gcc', '11.5.0'], /--gcc was given 2 times/],
   [['render', '25.11', '--mirror', 'ftp:/nowhere'], /mirror 'ftp:\/nowhere' is not a URL/],
   [['frobnicate'], /unknown task 'frobnicate'; tasks: .*render/],
-  [['clean', 'everything', '--yes'], /cannot clean 'everything'; choose from buildcache, sourcecache, builds, compilers, logs, all/],
+  [['clean', 'everything', '--yes'], /cannot clean 'everything'; choose from buildcache, sourcecache, builds, mirrors, compilers, logs, all/],
 ];
 
 for (const [args, message] of bad) {

@@ -7,7 +7,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { needDocker, testIf } from './helpers.ts';
+import { join } from 'node:path';
+import { needDocker, repoRoot, testIf } from './helpers.ts';
 
 const dockerTest = testIf(test, [needDocker]);
 let fixture = '';
@@ -48,7 +49,11 @@ dockerTest('base images: Debian 12 and 13, glibc label read from the rootfs, wor
 });
 
 dockerTest('the fixture image has the expected tag and the package-stage tools', () => {
-  assert.is(fixture, 'slurm-factory-fixture:slurm-24.11.5-debian12');
+  // build.sh computes the tag in bash; test/fixture.ts computes it in TypeScript: they must agree.
+  const built = spawnSync('bash', [join(repoRoot, 'test/fixtures/debian-slurm/build.sh')], { encoding: 'utf8' });
+  assert.is(built.status, 0, built.stderr);
+  assert.is(built.stdout.trim(), fixture);
+  assert.match(fixture, /^slurm-factory-fixture:slurm-24\.11\.5-debian12-[0-9a-f]{10}$/);
   const r = inContainer(fixture, 'for t in bash patchelf file readelf python3 tar gzip gpg find sha256sum; do command -v $t >/dev/null || echo "missing $t"; done');
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout.trim(), '');

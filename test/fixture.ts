@@ -2,19 +2,29 @@
  * Docker images the tests build on, made without any registry:
  *   ensureBaseImage('debian12' | 'debian13')  slurm-factory-base:<name>, debootstrap + docker import
  *                                             (scripts/make-base-image.sh; rootfs cached for reruns)
- *   ensureSlurmFixture()                      slurm-factory-fixture:slurm-24.11.5-debian12, a real Slurm in a
+ *   ensureSlurmFixture()                      slurm-factory-fixture:slurm-24.11.5-debian12-REV, a real Slurm in a
  *                                             Spack-like layout (test/fixtures/debian-slurm, ~4 min first time)
  * Both do nothing when the image exists. The scripts' progress goes to this process's stderr; a failure
  * rejects with the script's exit code. Callers check `needDocker` first.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers.ts';
 
 export type BaseImageName = 'debian12' | 'debian13';
 
 export const SLURM_FIXTURE_VERSION = '24.11.5';
-export const SLURM_FIXTURE_IMAGE = `slurm-factory-fixture:slurm-${SLURM_FIXTURE_VERSION}-debian12`;
+/** A hash of the fixture's Dockerfile and scripts, as build.sh computes it: a changed fixture is a new tag. */
+function fixtureRevision(): string {
+  const dir = join(repoRoot, 'test/fixtures/debian-slurm');
+  const files = ['Dockerfile', ...readdirSync(dir).filter((f) => f.endsWith('.sh')).sort()];
+  const h = createHash('sha256');
+  for (const f of files) h.update(readFileSync(join(dir, f)));
+  return h.digest('hex').slice(0, 10);
+}
+export const SLURM_FIXTURE_IMAGE = `slurm-factory-fixture:slurm-${SLURM_FIXTURE_VERSION}-debian12-${fixtureRevision()}`;
 export const baseImageTag = (name: BaseImageName) => `slurm-factory-base:${name}`;
 
 /** Where the fixture image keeps things (see test/fixtures/debian-slurm/README.md). */

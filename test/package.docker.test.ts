@@ -12,9 +12,10 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needDocker, repoRoot, tempDir, testIf, type Requirement } from './helpers.ts';
 import { sampleInputs, writePackageDir } from './spack-tree.ts';
+import { SLURM_FIXTURE_IMAGE } from './fixture.ts';
 
 /** SLURM_FIXTURE_IMAGE overrides the image (e.g. to compare two fixture builds). */
-const FIXTURE = process.env.SLURM_FIXTURE_IMAGE || 'slurm-factory-fixture:slurm-24.11.5-debian12';
+const FIXTURE = process.env.SLURM_FIXTURE_IMAGE || SLURM_FIXTURE_IMAGE;
 const BASE = 'slurm-factory-base:debian12';
 const needImage = (tag: string, how: string): Requirement => () =>
   spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0 ? null : `image ${tag} is missing (${how})`;

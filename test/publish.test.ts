@@ -25,7 +25,7 @@ async function makeHome(root: string, packages = 20) {
   const home = join(root, 'home');
   makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000 });
   writeFileSync(join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz.asc'), '-----BEGIN PGP SIGNATURE-----\n\nx\n-----END PGP SIGNATURE-----\n');
-  await makeBuildcache(join(home, 'buildcache'), { packages, blobBytes: 4096 });
+  await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages, blobBytes: 4096 });
   await makeBuildcache(join(home, 'compilers', '13.4.0', 'buildcache'), { packages: 3, blobBytes: 2048 });
   return home;
 }
@@ -63,7 +63,7 @@ test('plan: S3 layout, blob media types from the manifests, every index after ev
     const keys = plan.objects.map((o) => o.key);
     const local = (dir: string) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
     const bc = plan.objects.filter((o) => o.key.startsWith('cache/v1/slurm/25.11/13.4.0/buildcache/'));
-    assert.is(bc.length, local(join(home, 'buildcache')), 'the whole local buildcache under slurm/25.11/13.4.0/buildcache/');
+    assert.is(bc.length, local(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0')), 'the build\'s own mirror under slurm/25.11/13.4.0/buildcache/');
     assert.is(plan.objects.filter((o) => o.key.startsWith('cache/v1/compilers/13.4.0/buildcache/')).length, local(join(home, 'compilers', '13.4.0', 'buildcache')));
     for (const f of ['', '.sha256', '.manifest.json', '.asc']) assert.ok(keys.includes(`cache/v1/builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz${f}`), f);
     assert.ok(keys.includes(`cache/v1/slurm/25.11/13.4.0/buildcache/${INDEX_KEY}`));
@@ -82,6 +82,31 @@ test('plan: S3 layout, blob media types from the manifests, every index after ev
 
     const slurmOnly = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
     assert.ok(slurmOnly.objects.every((o) => o.key.startsWith('slurm/25.11/13.4.0/buildcache/')));
+  } finally { t.cleanup(); }
+});
+
+test('plan: each build\'s own mirror goes to its own slurm/{slurm}/{gcc}[-gpu] root with its own index; the merged cache never', async () => {
+  const t = tempDir();
+  try {
+    const home = join(t.path, 'home');
+    const mirrors = { cpu: 'slurm-25.11-gcc13.4.0', gpu: 'slurm-25.11-gcc13.4.0-gpu', other: 'slurm-24.11-gcc10.5.0', empty: 'slurm-24.11-gcc13.4.0' };
+    await makeBuildcache(join(home, 'mirrors', mirrors.cpu), { packages: 2, blobBytes: 100 });
+    await makeBuildcache(join(home, 'mirrors', mirrors.gpu), { packages: 3, blobBytes: 100 });
+    await makeBuildcache(join(home, 'mirrors', mirrors.other), { packages: 4, blobBytes: 100 });
+    mkdirSync(join(home, 'mirrors', mirrors.empty), { recursive: true });
+    await makeBuildcache(join(home, 'buildcache'), { packages: 9, blobBytes: 100 });
+    const plan = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
+    const roots = new Map(plan.groups.map((g) => [g.root, g.localRoot]));
+    assert.equal([...roots.keys()].sort(), ['slurm/24.11/10.5.0/buildcache/', 'slurm/25.11/13.4.0-gpu/buildcache/', 'slurm/25.11/13.4.0/buildcache/']);
+    assert.is(roots.get('slurm/25.11/13.4.0-gpu/buildcache/'), join(home, 'mirrors', mirrors.gpu));
+    for (const [root, local] of roots) {
+      assert.is(plan.objects.filter((o) => o.key.startsWith(root)).length, readdirSync(local!, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length, root);
+      assert.is(readFileSync(plan.objects.find((o) => o.key === root + INDEX_KEY)!.path, 'utf8'), readFileSync(join(local!, INDEX_KEY), 'utf8'), `${root} has its own index`);
+    }
+    assert.ok(plan.objects.every((o) => !o.path.startsWith(join(home, 'buildcache'))), 'nothing from the merged host buildcache');
+    assert.ok(plan.notes.some((n) => n.includes(mirrors.empty) && /no Spack binaries/.test(n)), plan.notes.join('; '));
+    const filtered = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false, slurm: ['24.11'] });
+    assert.equal(filtered.groups.map((g) => g.root), ['slurm/24.11/10.5.0/buildcache/']);
   } finally { t.cleanup(); }
 });
 
@@ -121,7 +146,7 @@ const bad: [string[], RegExp][] = [
   [['publish', '--bucket', 'ok-bucket', '--endpoint', 'http://AKIA:secret@127.0.0.1:1'], /--endpoint must not carry credentials/],
   [['publish', '--bucket', 'ok-bucket', '--prefix', 'a/../b'], /--prefix 'a\/\.\.\/b' is not a usable key prefix/],
   [['publish', '--bucket', 'ok-bucket', '--slurm', '25.x'], /--slurm '25\.x' is not a version/],
-  [['publish', '--bucket', 'ok-bucket'], /no builds in .*builds to name slurm\/\{slurm\}\/\{gcc\}\/buildcache; build first/],
+  [['publish', '--bucket', 'ok-bucket'], /no build mirrors in .*mirrors to publish as slurm\/\{slurm\}\/\{gcc\}\/buildcache; build first/],
   [['publish', '--bucket', 'ok-bucket', '--buildcache', 'none'], /nothing to publish with --buildcache none/],
   [['publish', '--bucket', 'ok-bucket', '--public-key', '/nonexistent.asc', '--buildcache', 'none'], /--public-key '\/nonexistent\.asc' does not exist/],
 ];
@@ -265,7 +290,7 @@ withMoto('compiler buildcache from build-compiler\'s tarball (checked, unpacked,
   try {
     const home = join(t.path, 'home');
     makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
-    await makeBuildcache(join(home, 'buildcache'), { packages: 2, blobBytes: 100 });
+    await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages: 2, blobBytes: 100 });
     const mirror = join(t.path, 'compiler-mirror');
     await makeBuildcache(mirror, { packages: 4, blobBytes: 500 });
     const cdir = join(home, 'compilers', '13.4.0');
@@ -353,7 +378,7 @@ withMoto('a server that stalls for a moment: timed-out requests are retried with
   try {
     const home = join(t.path, 'home');
     makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
-    await makeBuildcache(join(home, 'buildcache'), { packages: 200, blobBytes: 8192 });
+    await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages: 200, blobBytes: 8192 });
     const bucket = await newBucket();
     const plan = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
     const run = executePublish(plan, { bucket, endpoint: m.endpoint }, { jobs: 4, retries: 6, timeoutMs: 1000, backoffMs: 300, dryRun: false, progress: 'none' });
@@ -378,7 +403,7 @@ withMoto('stopping the server mid-publish leaves no index pointing at a missing 
   try {
     const home = join(t.path, 'home');
     makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
-    const bc = join(home, 'buildcache');
+    const bc = join(home, 'mirrors', 'slurm-25.11-gcc13.4.0');
     await makeBuildcache(bc, { packages: 10, blobBytes: 2048 });
     const bucket = await newBucket();
     const root = 'slurm/25.11/13.4.0/buildcache/';

@@ -158,7 +158,7 @@ spackTest('published: the signed mirror through `publish` to S3 and back is stil
   const client = new s3.S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
   try {
     const home = join(t.path, 'home-publish');
-    cpSync(mirrors.signed, join(home, 'buildcache'), { recursive: true });
+    cpSync(mirrors.signed, join(home, 'mirrors', 'slurm-24.11-gcc12.2.0'), { recursive: true });
     await client.send(new s3.CreateBucketCommand({ Bucket: 'sf-signing' }));
     const p = runCli(['publish', '--bucket', 'sf-signing', '--endpoint', moto.endpoint, '--slurm', '24.11', '--gcc', '12.2.0',
       '--buildcache', 'slurm-only', '--progress', 'none'], { env: { SLURM_FACTORY_HOME: home, ...MOTO_ENV } });

@@ -83,16 +83,46 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/**
- * Moves an export's artifacts into builds/: sidecars first and the tarball last, so a reader that sees the
- * tarball finds its checksum beside it; a sidecar this export lacks (an earlier build's signature) is removed
- * as stale. New Spack binaries in the export's buildcache/ are merged into the host buildcache.
- * Returns how many buildcache files were added.
- */
-export function moveArtifacts(exportDir: string, buildsDir: string, tarballName: string, buildcacheDir: string): number {
-  for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`, tarballName]) {
-    if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(buildsDir, n));
-    else rmSync(join(buildsDir, n), { force: true });
+/** The host directory of one build's own Spack mirror: mirrors/<tarball name less -software.tar.gz>. */
+export function buildMirrorDir(mirrorsDir: string, tarballName: string): string {
+  return join(mirrorsDir, tarballName.replace(/-software\.tar\.gz$/, ''));
+}
+
+/** Puts `from` at `to` whole (rename), replacing what was there; the old copy is removed only afterwards. */
+export function replaceDir(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  const old = `${to}.old-${process.pid}`;
+  if (existsSync(to)) renameSync(to, old);
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    if (existsSync(old)) renameSync(old, to);
+    throw e;
   }
-  return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), buildcacheDir).length : 0;
+  rmSync(old, { recursive: true, force: true });
+}
+
+export interface ArtifactDirs {
+  builds: string;
+  /** The host buildcache every build reads (merged, for reuse). */
+  buildcache: string;
+  /** Where each build's own mirror is kept, for `publish`. */
+  mirrors: string;
+}
+
+/**
+ * Moves an export's artifacts into place: sidecars first and the tarball last, so a reader that sees the
+ * tarball finds its checksum beside it; a sidecar this export lacks (an earlier build's signature) is removed
+ * as stale. The build's own Spack mirror (mirror/) replaces the one an earlier build of the same name left in
+ * mirrors/, before the tarball moves; the toolchain's binaries (buildcache/) are merged into the host
+ * buildcache. Returns how many buildcache files were added.
+ */
+export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, tarballName: string): number {
+  for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`]) {
+    if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(dirs.builds, n));
+    else rmSync(join(dirs.builds, n), { force: true });
+  }
+  if (existsSync(join(exportDir, 'mirror'))) replaceDir(join(exportDir, 'mirror'), buildMirrorDir(dirs.mirrors, tarballName));
+  renameSync(join(exportDir, tarballName), join(dirs.builds, tarballName));
+  return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), dirs.buildcache).length : 0;
 }

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigurationError } from './errors.ts';
 
-export const CACHE_SUBDIRS = ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs'] as const;
+export const CACHE_SUBDIRS = ['buildcache', 'sourcecache', 'builds', 'mirrors', 'compilers', 'logs'] as const;
 export type CacheSubdir = (typeof CACHE_SUBDIRS)[number];
 
 export interface FactoryConfig {

@@ -112,6 +112,19 @@ export function buildIdentity(tarballPath: string): { slurm: string; gcc: string
   return { slurm, gcc, gpu };
 }
 
+export interface BuildMirror { slurm: string; gcc: string; gpu: boolean; dir: string }
+
+/** The per-build Spack mirrors in `mirrorsDir` (named like their tarball, less -software.tar.gz). */
+export function findBuildMirrors(mirrorsDir: string): BuildMirror[] {
+  if (!existsSync(mirrorsDir)) return [];
+  const out: BuildMirror[] = [];
+  for (const e of readdirSync(mirrorsDir, { withFileTypes: true })) {
+    const m = e.isDirectory() ? TARBALL_RE.exec(`${e.name}-software.tar.gz`) : null;
+    if (m) out.push({ slurm: m[1]!, gcc: m[2]!, gpu: Boolean(m[3]), dir: join(mirrorsDir, e.name) });
+  }
+  return out.sort((a, b) => (a.dir < b.dir ? -1 : 1));
+}
+
 export function findBuilds(buildsDir: string): LocalBuild[] {
   if (!existsSync(buildsDir)) return [];
   const out: LocalBuild[] = [];
@@ -308,33 +321,29 @@ export function planPublish(o: PlanOptions): PublishPlan {
     (b) => (slurmFilter.length === 0 || slurmFilter.includes(b.slurm)) && (gccFilter.length === 0 || gccFilter.includes(b.gcc)),
   );
 
-  // (slurm, gcc) pairs: from the builds, or both filters when exactly one of each is given.
-  const pairs = new Map<string, { slurm: string; gcc: string }>();
-  for (const b of builds) pairs.set(`${b.slurm} ${b.gcc}`, { slurm: b.slurm, gcc: b.gcc });
-  if (pairs.size === 0 && slurmFilter.length > 0 && gccFilter.length > 0) {
-    for (const s of slurmFilter) for (const g of gccFilter) pairs.set(`${s} ${g}`, { slurm: s, gcc: g });
-  }
-
   if (o.buildcache !== 'none') {
-    const bcDir = join(o.home, 'buildcache');
-    if (pairs.size === 0) {
-      throw new ConfigurationError(`no builds in ${join(o.home, 'builds')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''} to name slurm/{slurm}/{gcc}/buildcache`, {
-        remediation: "build first ('npx zx Taskfile.ts build 25.11'), or name the target with --slurm X --gcc Y, or pass --buildcache none",
+    // Each build exported its own self-contained mirror (Slurm and its link/run dependencies, with its own
+    // index) into mirrors/<build>; it is published as slurm/{slurm}/{gcc}[-gpu]/buildcache.
+    const mirrors = findBuildMirrors(join(o.home, 'mirrors')).filter(
+      (m) => (slurmFilter.length === 0 || slurmFilter.includes(m.slurm)) && (gccFilter.length === 0 || gccFilter.includes(m.gcc)),
+    );
+    const compilersOnly = o.buildcache === 'all' && gccFilter.some((g) => o.compilerDirs?.[g] ?? compilerBuildcacheDir(o.home, g));
+    if (mirrors.length === 0 && !compilersOnly) {
+      throw new ConfigurationError(`no build mirrors in ${join(o.home, 'mirrors')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''} to publish as slurm/{slurm}/{gcc}/buildcache`, {
+        remediation: "build first ('npx zx Taskfile.ts build 25.11': each build writes mirrors/<build>), or pass --buildcache none",
       });
     }
-    if (!isBuildcache(bcDir)) {
-      notes.push(`no Spack buildcache in ${bcDir}; slurm buildcaches skipped`);
-    } else {
-      // The local buildcache is one cache for every build: each slurm/{slurm}/{gcc} mirror gets all of it, so
-      // its index stays exactly the one Spack wrote. Content-addressed blobs make re-publishing cheap.
-      for (const { slurm, gcc } of pairs.values()) {
-        const root = keyRoot(o.prefix, 'slurm', slurm, gcc, 'buildcache');
-        const name = `slurm ${slurm} gcc ${gcc} buildcache`;
-        add({ name, kind: 'slurm-buildcache', root, localRoot: bcDir }, planBuildcache(bcDir, root, name));
+    for (const m of mirrors) {
+      if (!isBuildcache(m.dir)) {
+        notes.push(`${m.dir} holds no Spack binaries; slurm ${m.slurm} gcc ${m.gcc} buildcache skipped`);
+        continue;
       }
+      const root = keyRoot(o.prefix, 'slurm', m.slurm, `${m.gcc}${m.gpu ? '-gpu' : ''}`, 'buildcache');
+      const name = `slurm ${m.slurm} gcc ${m.gcc}${m.gpu ? ' gpu' : ''} buildcache`;
+      add({ name, kind: 'slurm-buildcache', root, localRoot: m.dir }, planBuildcache(m.dir, root, name));
     }
     if (o.buildcache === 'all') {
-      const gccs = [...new Set([...[...pairs.values()].map((p) => p.gcc), ...gccFilter])].filter((g) => g !== 'system');
+      const gccs = [...new Set([...mirrors.map((m) => m.gcc), ...builds.map((b) => b.gcc), ...gccFilter])].filter((g) => g !== 'system');
       for (const gcc of gccs.sort()) {
         const dir = o.compilerDirs?.[gcc] ?? compilerBuildcacheDir(o.home, gcc);
         if (!dir) {

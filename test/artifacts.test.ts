@@ -1,0 +1,50 @@
+/**
+ * moveArtifacts: how an export reaches ~/.slurm-factory (builds/, mirrors/<build>, buildcache/), on real
+ * directories.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './helpers.ts';
+import { buildMirrorDir, moveArtifacts } from '../tasks/lib/build-run.ts';
+
+const name = 'slurm-25.11-gcc13.4.0-software.tar.gz';
+
+function write(path: string, text: string) {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, text);
+}
+
+test('an export lands whole: sidecars and tarball in builds/, its mirror replaces the old one, binaries merged', () => {
+  const t = tempDir();
+  try {
+    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
+    const exp = join(t.path, 'export');
+    for (const f of [name, `${name}.sha256`, `${name}.manifest.json`]) write(join(exp, f), `new ${f}`);
+    write(join(exp, 'mirror', 'v3', 'manifests', 'index', 'index.manifest.json'), 'new index');
+    write(join(exp, 'buildcache', 'blobs', 'sha256', 'aa', 'aa1'), 'blob');
+    write(join(exp, 'buildcache', 'blobs', 'sha256', 'bb', 'bb1'), 'kept');
+    // What an earlier build of the same name left: a signature this build lacks, and a mirror with more in it.
+    write(join(dirs.builds, `${name}.asc`), 'old signature');
+    write(join(dirs.mirrors, 'slurm-25.11-gcc13.4.0', 'v3', 'manifests', 'spec', 'old.spec.manifest.json'), 'old');
+    write(join(dirs.buildcache, 'blobs', 'sha256', 'bb', 'bb1'), 'kept');
+
+    const added = moveArtifacts(exp, dirs, name);
+    assert.is(added, 1, 'one new binary merged, the one already there kept');
+    assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.manifest.json`, `${name}.sha256`]);
+    assert.is(readFileSync(join(dirs.builds, name), 'utf8'), `new ${name}`);
+    const mirror = buildMirrorDir(dirs.mirrors, name);
+    assert.is(mirror, join(dirs.mirrors, 'slurm-25.11-gcc13.4.0'));
+    assert.is(readFileSync(join(mirror, 'v3', 'manifests', 'index', 'index.manifest.json'), 'utf8'), 'new index');
+    assert.not.ok(existsSync(join(mirror, 'v3', 'manifests', 'spec', 'old.spec.manifest.json')), 'the old mirror is replaced, not merged');
+    assert.equal(readdirSync(dirs.mirrors), ['slurm-25.11-gcc13.4.0'], 'no leftover directory');
+    assert.ok(existsSync(join(dirs.buildcache, 'blobs', 'sha256', 'aa', 'aa1')));
+  } finally { t.cleanup(); }
+});
+
+test('the GPU build has its own mirror beside the CPU one', () => {
+  assert.is(buildMirrorDir('/m', 'slurm-25.11-gcc13.4.0-gpu-software.tar.gz'), '/m/slurm-25.11-gcc13.4.0-gpu');
+});
+
+test.run();
