@@ -1,9 +1,10 @@
 /**
  * Looks for a private OpenPGP key in a Docker image: its `docker history`, its image config, every blob of
  * `docker save` (layers, config, manifests) and every file inside each layer. What would betray the key: lines
- * of its armored body (an armored copy) and the raw secret key material itself (a binary copy, or
- * gpg-agent's private-keys-v1.d, which stores the same secret bytes). The armor header
- * 'BEGIN PGP PRIVATE KEY BLOCK' is not searched: gpg's own binary contains that text.
+ * of its armored body (an armored copy), the raw secret key material itself (a binary copy), and that material
+ * in hex, as gpg-agent's private-keys-v1.d stores it (`(d #AD5A…#)`, long values folded over lines, so every
+ * 16-digit window is searched, in both cases). The armor header 'BEGIN PGP PRIVATE KEY BLOCK' is not searched:
+ * gpg's own binary contains that text.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -28,7 +29,15 @@ export async function scanImageForKey(image: string, privateKeyArmored: string, 
   const secrets = packets.flatMap((p) => Object.values(p.privateParams ?? {}))
     .filter((v): v is Uint8Array => v instanceof Uint8Array && v.length >= 16).map((v) => Buffer.from(v));
   needles.push(...secrets);
-  const describe = (n: string | Buffer) => (typeof n === 'string' ? `armor line ${n.slice(0, 12)}…` : `${n.length} secret key bytes`);
+  const hexWindows = secrets.flatMap((b) => {
+    const hex = b.toString('hex').toUpperCase();
+    const windows: string[] = [];
+    for (let i = 0; i + 16 <= hex.length; i += 16) windows.push(hex.slice(i, i + 16), hex.slice(i, i + 16).toLowerCase());
+    return windows;
+  });
+  const describe = (n: string | Buffer) => (typeof n !== 'string' ? `${n.length} secret key bytes`
+    : /^[0-9a-fA-F]{16}$/.test(n) ? `secret key material in hex (${n.slice(0, 6)}…)` : `armor line ${n.slice(0, 12)}…`);
+  needles.push(...hexWindows);
 
   const found: string[] = [];
   const history = spawnSync('docker', ['history', '--no-trunc', image], { encoding: 'utf8' }).stdout;

@@ -38,7 +38,10 @@ const t = tempDir('sf-spack-signing-');
 const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
 const context = join(t.path, 'context');
 const keys = { a: join(t.path, 'key-a') };
-const mirrors = { signed: join(t.path, 'mirror-signed'), unsigned: join(t.path, 'mirror-unsigned') };
+// Each export holds local/ (pushed to the mirror named local-buildcache) and published/ (pushed to a file:// URL,
+// as the slurm stage pushes the build's own mirror).
+const exports = { signed: join(t.path, 'export-signed'), unsigned: join(t.path, 'export-unsigned') };
+const mirrors = { signed: join(exports.signed, 'published'), unsigned: join(exports.unsigned, 'published') };
 const producerImage = 'slurm-factory-test:spack-signing-producer';
 let baseStage = '';
 let fingerprint = '';
@@ -92,33 +95,36 @@ function gpgHome(name: string, ...publicKeys: string[]) {
 }
 
 spackTest('unsigned is the default: without the secret the mirror has packages and no signature', () => {
-  const r = buildTarget('mirror', { output: mirrors.unsigned });
+  const r = buildTarget('mirror', { output: exports.unsigned });
   assert.is(r.status, 0, r.log.slice(-4000));
-  const files = filesOf(mirrors.unsigned);
-  assert.ok(files.some((f) => /sf-hello/.test(f.rel) || /sf-hello/.test(f.text)), `sf-hello was pushed: ${files.map((f) => f.rel).join(', ')}`);
-  assert.equal(clearsigned(mirrors.unsigned).map((f) => f.rel), [], 'no signed metadata');
-  assert.not.ok(files.some((f) => f.text.includes('BEGIN PGP PUBLIC KEY BLOCK')), 'no key published');
+  for (const dir of ['local', 'published'].map((d) => join(exports.unsigned, d))) {
+    const files = filesOf(dir);
+    assert.ok(files.some((f) => /sf-hello/.test(f.rel) || /sf-hello/.test(f.text)), `sf-hello was pushed to ${dir}: ${files.map((f) => f.rel).join(', ')}`);
+    assert.ok(files.some((f) => /gcc-runtime/.test(f.rel) || /gcc-runtime/.test(f.text)), `its link dependency gcc-runtime too`);
+    assert.equal(clearsigned(dir).map((f) => f.rel), [], 'no signed metadata');
+    assert.not.ok(files.some((f) => f.text.includes('BEGIN PGP PUBLIC KEY BLOCK')), 'no key published');
+  }
 });
 
 spackTest('signed: clearsigned metadata that gpg verifies with the project key, and the public key in the mirror', async () => {
-  const r = buildTarget('mirror', { sign: true, output: mirrors.signed });
+  const r = buildTarget('mirror', { sign: true, output: exports.signed });
   assert.is(r.status, 0, r.log.slice(-4000));
-  const signed = clearsigned(mirrors.signed);
-  assert.ok(signed.length >= 1, 'signed spec metadata in the mirror');
   const gpg = gpgHome('gnupg-a', join(keys.a, 'signing.public.asc'));
-  for (const f of signed) {
-    const v = gpg('--verify', join(mirrors.signed, f.rel));
-    assert.is(v.status, 0, `gpg --verify ${f.rel}: ${v.stderr}`);
-    assert.match(v.stdout, new RegExp(`VALIDSIG ${fingerprint}`), f.rel);
+  const openpgp = await import('openpgp');
+  for (const dir of ['local', 'published'].map((d) => join(exports.signed, d))) {
+    const signed = clearsigned(dir);
+    assert.ok(signed.length >= 2, `signed spec metadata for sf-hello and gcc-runtime in ${dir}`);
+    for (const f of signed) {
+      const v = gpg('--verify', join(dir, f.rel));
+      assert.is(v.status, 0, `gpg --verify ${f.rel}: ${v.stderr}`);
+      assert.match(v.stdout, new RegExp(`VALIDSIG ${fingerprint}`), f.rel);
+    }
+    const published = filesOf(dir).filter((f) => f.text.includes('BEGIN PGP PUBLIC KEY BLOCK'));
+    assert.ok(published.length >= 1, `a public key is published in ${dir}`);
+    const fingerprints = await Promise.all(published.map(async (f) => (await openpgp.readKey({ armoredKey: f.text })).getFingerprint().toUpperCase()));
+    assert.ok(fingerprints.includes(fingerprint), `published keys ${fingerprints.join(', ')} include ${fingerprint}`);
+    assert.not.ok(filesOf(dir).some((f) => f.text.includes('PRIVATE KEY')), `no private key in ${dir}`);
   }
-  const published = filesOf(mirrors.signed).filter((f) => f.text.includes('BEGIN PGP PUBLIC KEY BLOCK'));
-  assert.ok(published.length >= 1, 'a public key is published in the mirror');
-  const fingerprints = await Promise.all(published.map(async (f) => {
-    const openpgp = await import('openpgp');
-    return (await openpgp.readKey({ armoredKey: f.text })).getFingerprint().toUpperCase();
-  }));
-  assert.ok(fingerprints.includes(fingerprint), `published keys ${fingerprints.join(', ')} include ${fingerprint}`);
-  assert.not.ok(filesOf(mirrors.signed).some((f) => f.text.includes('PRIVATE KEY')), 'no private key in the mirror');
 });
 
 spackTest('a fresh Spack trusts the published key and installs from the signed mirror', () => {
