@@ -8,7 +8,8 @@ import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
 import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
-import { moveArtifacts, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
+import { buildMirrorDir, moveArtifacts, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
+import { isBuildcache } from './lib/publish.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
@@ -123,6 +124,8 @@ export const task: Task = {
       const dirs = { builds: buildsDir, buildcache: cacheDir(config, 'buildcache'), mirrors: cacheDir(config, 'mirrors') };
       const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
       console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
+      const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
+      if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${cacheDir(config, 'buildcache')}`);
       console.log(`log: ${logPath}`);
       return 0;

@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { needDocker, runCli, tempDir, testIf, type Requirement } from './helpers.ts';
+import { isBuildcache } from '../tasks/lib/publish.ts';
 
 const vars = ['SLURM_FACTORY_TEST_SPACK', 'SLURM_FACTORY_TEST_SPACK_PACKAGES', 'SLURM_FACTORY_TEST_BOOTSTRAP_MIRROR'] as const;
 const needLocalSpack: Requirement = () => {
@@ -55,6 +56,9 @@ spackTest('the full pipeline builds Slurm with Spack and exports a relocatable t
   assert.is(manifest.slurm.spackVersion, '24-11-6-1');
   assert.ok(manifest.specs.some((s: { name: string }) => s.name === 'pmix'));
   assert.ok(readdirSync(join(env.SLURM_FACTORY_HOME, 'buildcache')).length > 0, 'new binaries came back to the host buildcache');
+  const mirror = join(env.SLURM_FACTORY_HOME, 'mirrors', 'slurm-24.11-gcc12.2.0');
+  assert.ok(isBuildcache(mirror), `the build's own Spack mirror is in ${mirror}`);
+  assert.match(r.stdout, /Spack mirror of this build: /);
 });
 
 test.run();
