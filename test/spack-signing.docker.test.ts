@@ -40,8 +40,8 @@ const context = join(t.path, 'context');
 const keys = { a: join(t.path, 'key-a') };
 // Each export holds local/ (pushed to the mirror named local-buildcache) and published/ (pushed to a file:// URL,
 // as the slurm stage pushes the build's own mirror).
-const exports = { signed: join(t.path, 'export-signed'), unsigned: join(t.path, 'export-unsigned') };
-const mirrors = { signed: join(exports.signed, 'published'), unsigned: join(exports.unsigned, 'published') };
+const outputs = { signed: join(t.path, 'export-signed'), unsigned: join(t.path, 'export-unsigned') };
+const mirrors = { signed: join(outputs.signed, 'published') };
 const producerImage = 'slurm-factory-test:spack-signing-producer';
 let baseStage = '';
 let fingerprint = '';
@@ -95,9 +95,9 @@ function gpgHome(name: string, ...publicKeys: string[]) {
 }
 
 spackTest('unsigned is the default: without the secret the mirror has packages and no signature', () => {
-  const r = buildTarget('mirror', { output: exports.unsigned });
+  const r = buildTarget('mirror', { output: outputs.unsigned });
   assert.is(r.status, 0, r.log.slice(-4000));
-  for (const dir of ['local', 'published'].map((d) => join(exports.unsigned, d))) {
+  for (const dir of ['local', 'published'].map((d) => join(outputs.unsigned, d))) {
     const files = filesOf(dir);
     assert.ok(files.some((f) => /sf-hello/.test(f.rel) || /sf-hello/.test(f.text)), `sf-hello was pushed to ${dir}: ${files.map((f) => f.rel).join(', ')}`);
     assert.ok(files.some((f) => /gcc-runtime/.test(f.rel) || /gcc-runtime/.test(f.text)), `its link dependency gcc-runtime too`);
@@ -107,11 +107,11 @@ spackTest('unsigned is the default: without the secret the mirror has packages a
 });
 
 spackTest('signed: clearsigned metadata that gpg verifies with the project key, and the public key in the mirror', async () => {
-  const r = buildTarget('mirror', { sign: true, output: exports.signed });
+  const r = buildTarget('mirror', { sign: true, output: outputs.signed });
   assert.is(r.status, 0, r.log.slice(-4000));
   const gpg = gpgHome('gnupg-a', join(keys.a, 'signing.public.asc'));
   const openpgp = await import('openpgp');
-  for (const dir of ['local', 'published'].map((d) => join(exports.signed, d))) {
+  for (const dir of ['local', 'published'].map((d) => join(outputs.signed, d))) {
     const signed = clearsigned(dir);
     assert.ok(signed.length >= 2, `signed spec metadata for sf-hello and gcc-runtime in ${dir}`);
     for (const f of signed) {
