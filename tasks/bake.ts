@@ -1,6 +1,6 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
-import { cacheDir, resolveConfig } from './lib/config.ts';
+import { cacheDir, hostBuildcacheDir, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
@@ -82,7 +82,7 @@ export const task: Task = {
       return 0;
     }
     await requireDocker(args.strings.builder);
-    cacheDir(config, 'buildcache');
+    for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
     cacheDir(config, 'sourcecache');
     const builds = cacheDir(config, 'builds');
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -91,7 +91,7 @@ export const task: Task = {
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.tarballName))) continue;
-      moveArtifacts(dir, { builds, buildcache: cacheDir(config, 'buildcache'), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
+      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
       removeDir(dir);
       console.log(`wrote ${join(builds, p.tarballName)}`);
     }

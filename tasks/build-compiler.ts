@@ -46,7 +46,7 @@ export const task: Task = {
       contextDir, dockerfile: join(contextDir, 'Dockerfile'),
       target: args.flags.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
-      contexts: { ...hostCacheContexts(config, !args.flags.print), ...contexts },
+      contexts: { ...hostCacheContexts(config, plan.cacheKey, !args.flags.print), ...contexts },
       progress: args.strings.progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     if (args.flags.print) {

@@ -1,7 +1,7 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
+import { cacheDir, hostBuildcacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
@@ -89,7 +89,7 @@ export const task: Task = {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const exportDir = target === 'export' ? join(buildsDir, `.tmp-${plan.id}-${process.pid}`) : undefined;
     const allContexts: Record<string, string> = {
-      ...hostCacheContexts(config, !args.flags.print),
+      ...hostCacheContexts(config, plan.cacheKey, !args.flags.print),
       ...contexts,
     };
     const bx = buildxArgs({
@@ -121,12 +121,12 @@ export const task: Task = {
           });
         }
       }
-      const dirs = { builds: buildsDir, buildcache: cacheDir(config, 'buildcache'), mirrors: cacheDir(config, 'mirrors') };
+      const dirs = { builds: buildsDir, buildcache: hostBuildcacheDir(config, plan.cacheKey), mirrors: cacheDir(config, 'mirrors') };
       const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
       console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
       const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
-      if (newBinaries > 0) console.log(`added ${newBinaries} files to ${cacheDir(config, 'buildcache')}`);
+      if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);
       console.log(`log: ${logPath}`);
       return 0;
     } finally {

@@ -41,6 +41,10 @@ withBuildx('real `docker buildx bake --print` accepts the generated file: target
       assert.is(printed.target[n].target, 'export');
       assert.is(printed.target[n].args.BASE_IMAGE, 'registry.site/base:1', '--set reached the target');
       assert.match(printed.target[n].contexts.deps, /^target:deps-/);
+      // Each toolchain reads its own host buildcache, the one its builds write back to.
+      const gcc = /gcc(\d+-\d+-\d+)/.exec(n)![1]!.replace(/-/g, '.');
+      const hostCache: string = printed.target[n].contexts['host-buildcache'];
+      assert.ok(hostCache.startsWith(`${join(t.path, 'home', 'buildcache')}/`) && hostCache.endsWith(`-gcc${gcc}`), hostCache);
       assert.match(printed.target[n].output[0], new RegExp(`dest=${join(t.path, 'home', 'builds')}/slurm-`));
     }
     const hcl = readFileSync(file, 'utf8');

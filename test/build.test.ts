@@ -15,7 +15,7 @@ test('--print prints the exact buildx command and builds nothing', () => {
     const line = r.stdout.trim();
     assert.match(line, /^docker buildx build --builder remote1 --file \S+\/dockerfiles\/slurm-25\.11-gcc10\.5\.0\/Dockerfile --target export /);
     assert.match(line, /--build-context spack-src=\/srv\/spack/);
-    assert.match(line, /--build-context host-buildcache=\S+\/home\/buildcache/);
+    assert.match(line, /--build-context host-buildcache=\S+\/home\/buildcache\/[a-z0-9.-]+-gcc[0-9.]+ /);
     assert.match(line, /--shm-size 2g/);
     assert.not.match(line, /--no-cache/);
     assert.match(line, /--build-arg SOURCE_DATE_EPOCH=\d{10} /, 'timestamps from the commit time');

@@ -35,7 +35,17 @@ export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true)
   return dir;
 }
 
-/** The host caches every build reads through named contexts (created unless only printing the command). */
-export function hostCacheContexts(config: FactoryConfig, create: boolean): Record<'host-buildcache' | 'host-sourcecache', string> {
-  return { 'host-buildcache': cacheDir(config, 'buildcache', create), 'host-sourcecache': cacheDir(config, 'sourcecache', create) };
+/**
+ * The host copy of one toolchain's binary cache: buildcache/<cacheKey> (base image + GCC), like the BuildKit
+ * cache mount it mirrors, so its index (the newest one merged in) lists every binary of that toolchain.
+ */
+export function hostBuildcacheDir(config: FactoryConfig, cacheKey: string, create = true): string {
+  const dir = join(cacheDir(config, 'buildcache', create), cacheKey);
+  if (create) mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The host caches a build reads through named contexts (created unless only printing the command). */
+export function hostCacheContexts(config: FactoryConfig, cacheKey: string, create: boolean): Record<'host-buildcache' | 'host-sourcecache', string> {
+  return { 'host-buildcache': hostBuildcacheDir(config, cacheKey, create), 'host-sourcecache': cacheDir(config, 'sourcecache', create) };
 }

@@ -89,22 +89,19 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
   const toolchains = new Map<string, BuildPlan>();
   for (const p of plans) if (!toolchains.has(toolchainKey(p))) toolchains.set(toolchainKey(p), p);
 
-  w('# Inputs every target shares: the host caches of ~/.slurm-factory.');
-  w('target "_inputs" {');
-  w('  contexts = {');
-  w('    host-buildcache  = "${BUILDCACHE_DIR}"');
-  w('    host-sourcecache = "${SOURCECACHE_DIR}"');
-  w('  }');
-  w('}');
-  w();
+  // Each toolchain reads its own host buildcache, BUILDCACHE_DIR/<base image + GCC>, as build does.
+  const hostBuildcache = (p: BuildPlan) => `\${BUILDCACHE_DIR}/${p.cacheKey}`;
   for (const [key, p] of toolchains) {
     w(`# Toolchain: GCC ${p.gcc.version} (${p.gcc.source}) on ${p.baseImage}, ${p.flavour}.`);
     w(`target "deps-${key}" {`);
-    w('  inherits   = ["_inputs"]');
     w(`  context    = ${hclString(o.contextOf(p))}`);
     w('  dockerfile = "Dockerfile"');
     w('  target     = "deps"');
     w(`  args       = { BASE_IMAGE = ${hclString(p.baseImage)} }`);
+    w('  contexts = {');
+    w(`    host-buildcache  = "${hostBuildcache(p)}"`);
+    w('    host-sourcecache = "${SOURCECACHE_DIR}"');
+    w('  }');
     w(`  tags       = ["\${TAG_PREFIX}:deps-${key}"]`);
     w('}');
     w();
@@ -112,13 +109,12 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
   for (const p of plans) {
     w(`# Slurm ${p.slurm.release} with GCC ${p.gcc.version}, ${p.flavour}: ${p.tarballName}`);
     w(`target "${bakeName(p.id)}" {`);
-    w('  inherits   = ["_inputs"]');
     w(`  context    = ${hclString(o.contextOf(p))}`);
     w('  dockerfile = "Dockerfile"');
     w('  target     = "export"');
     w(`  args       = { BASE_IMAGE = ${hclString(p.baseImage)}, SOURCE_DATE_EPOCH = "\${SOURCE_DATE_EPOCH}" }`);
     w('  contexts = {');
-    w('    host-buildcache  = "${BUILDCACHE_DIR}"');
+    w(`    host-buildcache  = "${hostBuildcache(p)}"`);
     w('    host-sourcecache = "${SOURCECACHE_DIR}"');
     w(`    deps             = "target:deps-${toolchainKey(p)}"`);
     w('  }');
