@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderPackageFiles } from '../tasks/lib/package-files.ts';
 import { needCommand, needDocker, repoRoot, tempDir, testIf } from './helpers.ts';
@@ -125,7 +125,8 @@ test('templates follow the Slurm version and flavour', () => {
   assert.match(asset(gpu, 'slurm/slurm.conf.template'), /^GresTypes=gpu$/m);
   assert.not.match(asset(v24, 'slurm/slurm.conf.template'), /GresTypes/);
   const slurmd = asset(v24, 'defaults/slurmd.service');
-  assert.match(slurmd, /^ExecStart=@PREFIX@\/sbin\/slurmd --systemd -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
+  assert.match(slurmd, /^#@conf-file:ExecStart=@PREFIX@\/sbin\/slurmd --systemd -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
+  assert.match(slurmd, /^#@configless:ExecStart=@PREFIX@\/sbin\/slurmd --systemd --conf-server @CONF_SERVER@ -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
   assert.match(slurmd, /^Type=notify$/m);
   assert.match(slurmd, /^Delegate=yes$/m);
   assert.match(slurmd, /^LimitNOFILE=131072$/m);
@@ -172,6 +173,62 @@ test('slurm_install.sh --help documents every option', () => {
     const bad = bash(installer, ['--bogus']);
     assert.is(bad.status, 2);
     assert.match(bad.stderr, /unknown argument '--bogus'/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+asRoot('configless: --enable-configless on the controller; --conf-server links the compiled-in PluginDir and runs slurmd without a local config', () => {
+  const tmp = tempDir();
+  try {
+    const { root, installer } = scratchRoot(tmp.path);
+    const ctl = bash(installer, ['--root', root, '--full-init', '--enable-configless']);
+    assert.is(ctl.status, 0, ctl.output);
+    assert.ok(confLines(readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8')).includes('SlurmctldParameters=enable_configless'));
+
+    const node = scratchRoot(join(tmp.path, 'node'));
+    const compiled = '/opt/spack-root/__spack_path_placeholder__/linux-x86_64/slurm-24.11.5-abcdefghijklmnopqrstuvwxyz234567/lib/slurm';
+    const buildEnv = join(node.root, 'srv/site/slurm-24.11/data/slurm_assets/build.env');
+    writeFileSync(buildEnv, `${readFileSync(buildEnv, 'utf8')}COMPILED_PLUGIN_DIR=${compiled}\n`);
+    const r = bash(node.installer, ['--root', node.root, '--full-init', '--conf-server', 'head1:6817']);
+    assert.is(r.status, 0, r.output);
+    assert.is(readlinkSync(join(node.root, compiled)), `${node.prefix}/lib/slurm`, 'the compiled-in PluginDir leads to this prefix');
+    assert.match(r.stdout, /configless: slurmd fetches slurm\.conf and cgroup\.conf from head1:6817/);
+    assert.not.ok(existsSync(join(node.root, 'etc/slurm/slurm.conf')), 'no local slurm.conf on a configless node');
+    assert.ok(existsSync(join(node.root, 'etc/slurm/slurm.key')), 'the key is still local (copy the controller\'s)');
+    const unit = readFileSync(join(node.root, 'etc/systemd/system/slurmd.service'), 'utf8');
+    assert.match(unit, new RegExp(`^ExecStart=${node.prefix}/sbin/slurmd --systemd --conf-server head1:6817 -d ${node.prefix}/sbin/slurmstepd \\$SLURMD_OPTIONS$`, 'm'));
+    assert.not.match(unit, /SLURM_CONF/, 'slurmd must not be pointed at a local file');
+    const cmds = bash(node.installer, ['--root', node.root, '--conf-server', 'head1:6817', '--print-commands']);
+    assert.ok(cmds.stdout.split('\n').includes(`${node.prefix}/sbin/slurmd --conf-server head1:6817 -d ${node.prefix}/sbin/slurmstepd`), cmds.stdout);
+    // Again: nothing changes. A link left pointing elsewhere (an older prefix) is repointed.
+    const again = bash(node.installer, ['--root', node.root, '--full-init', '--conf-server', 'head1:6817']);
+    assert.match(again.stdout, /nothing to do: this node is set up/);
+    rmSync(join(node.root, compiled));
+    symlinkSync('/old/prefix/lib/slurm', join(node.root, compiled));
+    const repoint = bash(node.installer, ['--root', node.root, '--conf-server', 'head1:6817']);
+    assert.match(repoint.stdout, /repoint .*slurm-24\.11\.5-\w+\/lib\/slurm -> .* \(was \/old\/prefix\/lib\/slurm\)/);
+    assert.is(readlinkSync(join(node.root, compiled)), `${node.prefix}/lib/slurm`);
+    // A tree packed before the record existed says what to do instead of failing later.
+    const noRecord = scratchRoot(join(tmp.path, 'old'));
+    const old = bash(noRecord.installer, ['--root', noRecord.root, '--conf-server', 'head1']);
+    assert.is(old.status, 1);
+    assert.match(old.stderr, /build\.env does not record the PluginDir Slurm was compiled with/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('--conf-server takes HOST or HOST:PORT and names a bad value', () => {
+  const tmp = tempDir();
+  try {
+    const { root, installer } = scratchRoot(tmp.path);
+    for (const bad of ['head1:', 'head 1', '-x', 'host:port']) {
+      const r = bash(installer, ['--root', root, '--conf-server', bad, '--dry-run']);
+      assert.is(r.status, 2, `${bad}: ${r.output}`);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(r.stderr.includes(`--conf-server '${bad}' is not HOST or HOST:PORT`), r.stderr);
+    }
   } finally {
     tmp.cleanup();
   }

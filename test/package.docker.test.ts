@@ -65,6 +65,10 @@ it('real Slurm: relocated, packed reproducibly, and running jobs at another pref
     assert.is(manifest.slurm.release, '24.11.5');
     assert.match(manifest.glibc.floor, /^2\.\d+$/);
     assert.ok(manifest.specs.length >= 5, `specs: ${manifest.specs.map((s: { name: string }) => s.name)}`);
+    // The PluginDir Slurm was compiled with, read from its library, for configless slurmd (slurm_install.sh).
+    const env = spawnSync('tar', ['-xzOf', join(outs[0]!, TARBALL), 'data/slurm_assets/build.env'], { encoding: 'utf8' });
+    assert.is(env.status, 0, env.stderr);
+    assert.match(env.stdout, /^COMPILED_PLUGIN_DIR=\/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]{32}\/lib\/slurm$/m);
 
     const script = join(repoRoot, 'test/fixtures/package/run-cluster.sh');
     const r = docker(['run', '--rm', '--hostname', 'node1', '-v', `${outs[0]}:/in:ro`, '-v', `${script}:/run-cluster.sh:ro`,

@@ -77,12 +77,15 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   assert.match(r.stdout, /ok {4}checksum: sha256 [0-9a-f]{16}… matches/);
   assert.match(r.stdout, /ok {4}signature: good signature by [0-9A-F]{40}/);
   assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
-  for (const step of ['glibc', 'unpack', 'install', 'module', 'daemons', 'ping', 'sinfo', 'srun', 'sbatch', 'job-state']) {
+  for (const step of ['glibc', 'unpack', 'install', 'module', 'daemons', 'ping', 'sinfo', 'srun', 'sbatch', 'job-state', 'configless']) {
     assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);
   }
   assert.match(r.stdout, /module +slurm\/24\.11-gcc12\.2\.0: scontrol=\/shared\/apps\/slurm\/view\/bin\/scontrol/);
   assert.match(r.stdout, /srun -N1 hostname -> slurm-verify/);
   assert.match(r.stdout, /job-state +job \d+ JobState=COMPLETED/);
+  // A compute node without slurm.conf: the compiled-in PluginDir (the fixture's install tree, absent here) is
+  // linked to the prefix, and slurmd fetches its config from slurmctld.
+  assert.match(r.stdout, /configless +slurmd --conf-server slurm-verify: config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/);
   assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 

@@ -123,3 +123,18 @@ spack_subpath() {
   done
   return 1
 }
+
+# compiled_plugin_dir VIEW: the PluginDir Slurm was compiled with (<its install prefix>/lib/slurm, a C string
+# in libslurmfull/libslurm), or nothing. Strings with ':' are search paths, not the default.
+compiled_plugin_dir() {
+  local f m
+  for f in "$1"/lib/slurm/libslurmfull.so "$1"/lib/libslurm.so; do
+    [[ -f $f ]] || continue
+    m=$(grep -aoE '/[[:print:]]*/slurm-[^/[:space:]:]+/lib/slurm' -- "$f" | grep -v ':' || true)
+    if [[ -n $m ]]; then
+      printf '%s\n' "${m%%$'\n'*}"
+      return 0
+    fi
+  done
+  return 0
+}

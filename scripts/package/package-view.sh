@@ -111,6 +111,15 @@ log "glibc floor: ${floor} (set by ${floor_file:-nothing}); the build image has 
 
 step "5/7 manifest"
 cp -R -- "$assets/modules" "$assets/data" "$stage/"
+# The PluginDir Slurm was compiled with (its install prefix + /lib/slurm, a string in its library): a
+# configless slurmd reads it before it has a config, so slurm_install.sh --conf-server links it to the prefix.
+plugin_dir=$(compiled_plugin_dir "$view")
+if [[ -n $plugin_dir ]]; then
+  printf 'COMPILED_PLUGIN_DIR=%s\n' "$plugin_dir" >>"$stage/data/slurm_assets/build.env"
+  log "compiled-in PluginDir: $plugin_dir"
+else
+  log "note: no compiled-in PluginDir found in the Slurm library; configless slurmd nodes need it made by hand"
+fi
 chmod -R u+rwX,go+rX,go-w -- "$stage"
 python3 "$here/manifest.py" write --build-info "$build_info" --specs "$specs" --glibc-floor "$floor" \
   --glibc-floor-file "${floor_file:+view/$floor_file}" --relocation-report "$work/relocation.txt" \

@@ -31,7 +31,8 @@ step unpack ok "$prefix ($(du -sh "$prefix" | cut -f1))"
 
 # 2. the install script, for a container (no systemd, no cgroups)
 installer="$prefix/data/slurm_assets/slurm_install.sh"
-run install "$installer" --prefix "$prefix" --full-init --container --node-name "$(hostname -s)" --controller "$(hostname -s)"
+run install "$installer" --prefix "$prefix" --full-init --container --node-name "$(hostname -s)" --controller "$(hostname -s)" \
+  --enable-configless
 step install ok "$(grep -c . "$work/install.log") lines; $(grep -E '^(PluginDir|SlurmUser)=' /etc/slurm/slurm.conf | tr '\n' ' ')"
 
 # 3. Lmod loads the module where the tree landed (Lmod comes from the distro, as on a real node)
@@ -101,3 +102,26 @@ step sbatch ok "job $jobid wrote: $(cat "$work/job-$jobid.out")"
 jobstate=$(scontrol show job "$jobid" 2>&1 | grep -o 'JobState=[A-Z_]*' | head -n 1)
 [[ "$jobstate" == JobState=COMPLETED ]] || fail job-state "job $jobid: ${jobstate:-not found}"
 step job-state ok "job $jobid $jobstate"
+
+# 10. configless: slurmd restarted the way a compute node runs it (slurm_install.sh --conf-server), with no
+# slurm.conf of its own: it fetches the controller's, after finding its auth plugin through the compiled-in
+# PluginDir that the install script links to this prefix.
+pkill -x slurmd
+for _ in $(seq 1 30); do pgrep -x slurmd >/dev/null || break; sleep 1; done
+! pgrep -x slurmd >/dev/null || fail configless "slurmd did not stop"
+controller=$(hostname -s)
+run configless-install "$installer" --prefix "$prefix" --container --conf-server "$controller"
+link=$(grep -o 'link [^ ]* -> [^ ]*' "$work/configless-install.log" | head -n 1)
+slurmd_cmd=$("$installer" --prefix "$prefix" --container --conf-server "$controller" --print-commands | grep '/sbin/slurmd ')
+[[ $slurmd_cmd == *"--conf-server $controller"* && $slurmd_cmd != *SLURM_CONF=* ]] || fail configless "unexpected slurmd command: $slurmd_cmd"
+rm -rf /run/slurm/conf
+env -u SLURM_CONF bash -c "$slurmd_cmd" >>"$work/configless.log" 2>&1 || fail configless "'$slurmd_cmd' exited $?: $(tail -n 2 "$work/configless.log" | tr '\n' ' ')"
+for _ in $(seq 1 30); do
+  state=$(sinfo -h -N -o '%T' 2>/dev/null | head -n 1)
+  [[ -f /run/slurm/conf/slurm.conf && ( "$state" == idle* || "$state" == mixed* ) ]] && break
+  sleep 1
+done
+[[ -f /run/slurm/conf/slurm.conf ]] || fail configless "slurmd cached no config in /run/slurm/conf: $(tail -n 3 /var/log/slurm/slurmd.log 2>/dev/null | tr '\n' ' ')"
+out=$(timeout 60 srun -N1 hostname 2>"$work/configless-srun.log") || fail configless "srun: $(tail -n 3 "$work/configless-srun.log" | tr '\n' ' ')"
+[[ "$out" == "$(hostname)" ]] || fail configless "srun printed '$out'"
+step configless ok "slurmd --conf-server $controller: config fetched into /run/slurm/conf; srun -> $out; ${link:-no link needed}"

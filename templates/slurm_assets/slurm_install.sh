@@ -55,6 +55,13 @@ What:
   --lmod-dir DIR        install the module as DIR/${BUILD[MODULE_NAME]:-slurm/<name>}.lua
   --print-commands      only print the commands that start slurmdbd, slurmctld and slurmd the way the
                         units do (one a line, for scripts and containers), then exit
+Configless (slurmd fetches slurm.conf, cgroup.conf, ... from slurmctld; https://slurm.schedmd.com/configless_slurm.html):
+  --enable-configless   controller: SlurmctldParameters=enable_configless in the rendered slurm.conf
+  --conf-server HOST[:PORT]
+                        compute node: slurmd runs with --conf-server HOST (unit and --print-commands) and no
+                        slurm.conf or cgroup.conf is rendered here. slurmd reads nothing before it has fetched
+                        its config, so it looks for its auth plugin in the PluginDir Slurm was compiled with;
+                        this creates that directory as a symlink to <prefix>/lib/slurm when it is missing
 slurm.conf values (used when a file is rendered):
   --cluster-name NAME   ClusterName (default: cluster)
   --controller HOST     SlurmctldHost (default: this host's short name)
@@ -77,7 +84,8 @@ General:
 Starting without systemd (what --print-commands prints for the default paths):
   SLURM_CONF=/etc/slurm/slurm.conf <prefix>/sbin/slurmctld
   [PMIX_INSTALL_PREFIX=<prefix>] SLURM_CONF=/etc/slurm/slurm.conf <prefix>/sbin/slurmd -d <prefix>/sbin/slurmstepd
-  (PMIX_INSTALL_PREFIX when the tree ships PMIx: its compiled-in prefix is the build's install tree)
+  (PMIX_INSTALL_PREFIX when the tree ships PMIx: its compiled-in prefix is the build's install tree;
+  with --conf-server HOST the slurmd line is <prefix>/sbin/slurmd --conf-server HOST -d ..., no SLURM_CONF)
 Authentication is auth/slurm + cred/slurm (Slurm >= 23.11): no munge. To use MUNGE instead, see the
 comments in slurm.conf.
 EOF
@@ -97,6 +105,7 @@ ROOT='' PREFIX=${SLURM_INSTALL_PREFIX:-} CONF_DIR=/etc/slurm
 FULL_INIT=no CONTAINER=no SYSTEMD=yes DRY_RUN=no FORCE=no QUIET=no PRINT_COMMANDS=no ACCOUNTING=no
 LMOD_DIR='' CLUSTER_NAME=cluster CONTROLLER='' NODE_NAME='' SLURM_USER=slurm PROCTRACK='' TASK_PLUGIN=''
 DBD_HOST='' DB_HOST=localhost DB_NAME=slurm_acct_db DB_USER=slurm DB_PASSWORD_FILE=''
+CONF_SERVER='' ENABLE_CONFIGLESS=no
 
 while (($#)); do
   opt=$1 val=''
@@ -106,7 +115,8 @@ while (($#)); do
   fi
   case $opt in
     --prefix | --conf-dir | --root | --lmod-dir | --cluster-name | --controller | --node-name | --slurm-user | \
-      --proctrack | --task-plugin | --dbd-host | --db-host | --db-name | --db-user | --db-password-file)
+      --proctrack | --task-plugin | --dbd-host | --db-host | --db-name | --db-user | --db-password-file | \
+      --conf-server)
       (($# >= 2)) || usage_error "option $opt needs a value"
       val=$2
       shift 2
@@ -126,12 +136,14 @@ while (($#)); do
         --db-name) DB_NAME=$val ;;
         --db-user) DB_USER=$val ;;
         --db-password-file) DB_PASSWORD_FILE=$val ;;
+        --conf-server) CONF_SERVER=$val ;;
       esac
       ;;
     --full-init) FULL_INIT=yes; shift ;;
     --container) CONTAINER=yes SYSTEMD=no; shift ;;
     --no-systemd) SYSTEMD=no; shift ;;
     --accounting) ACCOUNTING=yes; shift ;;
+    --enable-configless) ENABLE_CONFIGLESS=yes; shift ;;
     --print-commands) PRINT_COMMANDS=yes; shift ;;
     --dry-run) DRY_RUN=yes; shift ;;
     --force) FORCE=yes; shift ;;
@@ -151,6 +163,8 @@ if [[ -n $ROOT ]]; then
 fi
 host_path() { printf '%s%s' "$ROOT" "$1"; }
 
+[[ -z $CONF_SERVER || $CONF_SERVER =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$ ]] ||
+  usage_error "--conf-server '$CONF_SERVER' is not HOST or HOST:PORT (the slurmctld host this slurmd fetches its config from)"
 for v in CONF_DIR LMOD_DIR; do
   [[ -z ${!v} || ${!v} == /* ]] || usage_error "--${v,,} must be an absolute path"
 done
@@ -178,11 +192,17 @@ for f in "$(host_path "$PREFIX")"/lib/libpmix.so*; do
 done
 SLURMD_ENV=''
 [[ $HAS_PMIX == no ]] || SLURMD_ENV="PMIX_INSTALL_PREFIX=$PREFIX "
+# slurmd reads SLURM_CONF, or with --conf-server fetches its config from slurmctld (configless).
+if [[ -n $CONF_SERVER ]]; then
+  SLURMD_CMD="${SLURMD_ENV}$PREFIX/sbin/slurmd --conf-server $CONF_SERVER -d $PREFIX/sbin/slurmstepd"
+else
+  SLURMD_CMD="${SLURMD_ENV}SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmd -d $PREFIX/sbin/slurmstepd"
+fi
 
 if [[ $PRINT_COMMANDS == yes ]]; then
   printf 'SLURM_CONF=%s %s/sbin/slurmdbd\n' "$SLURM_CONF_FILE" "$PREFIX"
   printf 'SLURM_CONF=%s %s/sbin/slurmctld\n' "$SLURM_CONF_FILE" "$PREFIX"
-  printf '%sSLURM_CONF=%s %s/sbin/slurmd -d %s/sbin/slurmstepd\n' "$SLURMD_ENV" "$SLURM_CONF_FILE" "$PREFIX" "$PREFIX"
+  printf '%s\n' "$SLURMD_CMD"
   exit 0
 fi
 
@@ -390,6 +410,30 @@ ensure_key() { # ensure_key SYSTEM_PATH USER BYTES: random key, created once, ne
 }
 primary_group() { [[ $1 == root ]] && echo root || echo "$1"; }
 
+# Configless slurmd looks for its auth plugin in the PluginDir Slurm was compiled with (build.env
+# COMPILED_PLUGIN_DIR, read from the build) before it has a config: make that path lead to this prefix.
+ensure_compiled_plugin_dir() {
+  local compiled=${BUILD[COMPILED_PLUGIN_DIR]:-} path
+  [[ -n $compiled ]] || die "build.env does not record the PluginDir Slurm was compiled with: configless slurmd cannot find its plugins (rebuild with a newer slurm-factory)"
+  [[ $compiled != "$PLUGIN_DIR" ]] || { log "keep $compiled (Slurm is where it was compiled)"; return 0; }
+  path=$(host_path "$compiled")
+  if [[ -L $path ]]; then
+    if [[ $(readlink -- "$path") == "$PLUGIN_DIR" ]]; then
+      log "keep $compiled -> $PLUGIN_DIR"
+      return 0
+    fi
+    change "repoint $compiled -> $PLUGIN_DIR (was $(readlink -- "$path"))"
+    [[ $DRY_RUN == yes ]] || ln -sfn -- "$PLUGIN_DIR" "$path"
+  elif [[ -e $path ]]; then
+    log "keep $compiled (a real directory: its plugins are used until slurmd has its config)"
+  else
+    change "link $compiled -> $PLUGIN_DIR (the compiled-in PluginDir, for configless slurmd)"
+    [[ $DRY_RUN == yes ]] && return 0
+    mkdir -p -- "$(dirname -- "$path")"
+    ln -s -- "$PLUGIN_DIR" "$path"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Templates: `#@TAG:` lines are kept (without the marker) only when TAG is active; @NAME@ is replaced.
 # ---------------------------------------------------------------------------------------------------------
@@ -466,16 +510,23 @@ VARS=(
   [SLURM_USER]=$SLURM_USER [SLURM_GROUP]=$SLURM_GROUP [CLUSTER_NAME]=$CLUSTER_NAME [CONTROLLER]=$CONTROLLER
   [NODE_NAME]=$NODE_NAME [CPUS]=$CPUS [REAL_MEMORY]=$REAL_MEMORY [PROCTRACK_TYPE]=$PROCTRACK
   [TASK_PLUGIN]=$TASK_PLUGIN [DBD_HOST]=$DBD_HOST [DB_HOST]=$DB_HOST [DB_NAME]=$DB_NAME [DB_USER]=$DB_USER
-  [DB_PASSWORD]=$DB_PASSWORD [PROFILE]=$PROFILE
+  [DB_PASSWORD]=$DB_PASSWORD [PROFILE]=$PROFILE [CONF_SERVER]=$CONF_SERVER
 )
 TAGS=([$PROFILE]=1)
+if [[ -n $CONF_SERVER ]]; then TAGS[configless]=1; else TAGS[conf-file]=1; fi
+if [[ $ENABLE_CONFIGLESS == yes ]]; then TAGS[configless-server]=1; else TAGS[no-configless-server]=1; fi
 [[ $HAS_PMIX == no ]] || TAGS[pmix]=1
 if [[ $ACCOUNTING == yes ]]; then TAGS[accounting]=1; else TAGS[no-accounting]=1; fi
 
-render "$here/slurm/slurm.conf.template" "$work/slurm.conf"
-install_file "$CONF_DIR/slurm.conf" root root 644 keep "$work/slurm.conf"
-render "$here/slurm/cgroup.conf.template" "$work/cgroup.conf"
-install_file "$CONF_DIR/cgroup.conf" root root 644 keep "$work/cgroup.conf"
+if [[ -n $CONF_SERVER ]]; then
+  log "configless: slurmd fetches slurm.conf and cgroup.conf from $CONF_SERVER (none rendered here)"
+  ensure_compiled_plugin_dir
+else
+  render "$here/slurm/slurm.conf.template" "$work/slurm.conf"
+  install_file "$CONF_DIR/slurm.conf" root root 644 keep "$work/slurm.conf"
+  render "$here/slurm/cgroup.conf.template" "$work/cgroup.conf"
+  install_file "$CONF_DIR/cgroup.conf" root root 644 keep "$work/cgroup.conf"
+fi
 if [[ $FULL_INIT == yes ]]; then
   render "$here/slurm/slurmdbd.conf.template" "$work/slurmdbd.conf"
   install_file "$CONF_DIR/slurmdbd.conf" "$SLURM_USER" "$SLURM_GROUP" 600 keep "$work/slurmdbd.conf"
@@ -523,7 +574,7 @@ if [[ $QUIET == no && $DRY_RUN == no ]]; then
     log "      systemctl enable --now slurmctld (controller) / slurmd (compute nodes) / slurmdbd (accounting)"
   else
     log "start the daemons (no systemd):"
-    log "  SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmctld"
-    log "  ${SLURMD_ENV}SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmd -d $PREFIX/sbin/slurmstepd"
+    [[ -n $CONF_SERVER ]] || log "  SLURM_CONF=$SLURM_CONF_FILE $PREFIX/sbin/slurmctld"
+    log "  $SLURMD_CMD"
   fi
 fi
