@@ -23,11 +23,14 @@ const base = await ensureBaseImage('debian12');
 const fixture = await ensureSlurmFixture();
 const home = mkdtempSync(join(tmpdir(), 'sf-bench-'));
 const root = join(import.meta.dirname, '..');
+// One timestamp for every build of this run, new each run: the package steps are then this run's own, so the
+// version-change measurement cannot hit layers an earlier run (or the test suite) left in the BuildKit cache.
+const runEpoch = String(Math.floor(Date.now() / 1000));
 
 function build(slurm: string, extra: string[] = []) {
   const t = performance.now();
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'Taskfile.ts', 'build', slurm, '--gcc', 'system', '--os', 'debian12',
-    '--base-image', base, '--context', `slurm=docker-image://${fixture}`, ...extra], { cwd: root, encoding: 'utf8', env: { ...process.env, SLURM_FACTORY_HOME: home } });
+    '--base-image', base, '--context', `slurm=docker-image://${fixture}`, ...extra], { cwd: root, encoding: 'utf8', env: { ...process.env, SLURM_FACTORY_HOME: home, SOURCE_DATE_EPOCH: runEpoch } });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`build ${slurm} failed:\n${r.stderr.slice(-2000)}`);
   const steps = dockerfileSteps(r.stderr);
