@@ -4,7 +4,7 @@ import { cacheDir, hostBuildcacheDir, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
-import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
+import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
@@ -51,7 +51,7 @@ export const task: Task = {
     const config = resolveConfig();
     const bakeFile = args.strings.file ? resolve(args.strings.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');
     const bakeDir = join(bakeFile, '..');
-    for (const p of plans) writeBuildContext(join(repoRoot, p.contextDir), renderBuildContext(p));
+    for (const p of plans) ensureBuildContext(join(repoRoot, p.contextDir), p);
     const text = renderBakeFile(plans, {
       contextOf: (p) => p.contextDir,
       buildsDir: join(config.home, 'builds'),

@@ -4,7 +4,7 @@ import { DEFAULT_SLURM } from './lib/catalog.ts';
 import { cacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
-import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
+import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
@@ -39,7 +39,7 @@ export const task: Task = {
     if (!args.flags.print) await requireDocker(args.strings.builder);
     const config = resolveConfig();
     const contextDir = join(repoRoot, plan.contextDir);
-    writeBuildContext(contextDir, renderBuildContext(plan));
+    ensureBuildContext(contextDir, plan);
     const outDir = join(config.home, 'compilers', plan.gcc.version);
     const tmp = args.flags.tarball ? join(config.home, 'compilers', `.tmp-${plan.gcc.version}-${process.pid}`) : undefined;
     const bx = buildxArgs({

@@ -5,7 +5,7 @@ import { cacheDir, hostBuildcacheDir, hostCacheContexts, resolveConfig } from '.
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
-import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
+import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
@@ -82,7 +82,7 @@ export const task: Task = {
 
     const config = resolveConfig();
     const contextDir = dockerfile ? dirname(dockerfile) : join(repoRoot, plan.contextDir);
-    if (!dockerfile) writeBuildContext(contextDir, renderBuildContext(plan));
+    if (!dockerfile) ensureBuildContext(contextDir, plan);
     dockerfile ??= join(contextDir, 'Dockerfile');
 
     const buildsDir = cacheDir(config, 'builds', !args.flags.print);

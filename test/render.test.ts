@@ -1,13 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DockerfileParser } from 'dockerfile-ast';
-import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { GCC_TOOLCHAINS, SLURM_RELEASES } from '../tasks/lib/catalog.ts';
 import { planBuild } from '../tasks/lib/plan.ts';
 import {
-  checkSpackYaml, dockerfileIsPristine, renderBuildContext, renderDockerfile, spackEnvironments, renderSpackYaml,
+  checkSpackYaml, dockerfileIsPristine, ensureBuildContext, renderBuildContext, renderDockerfile, renderInputsHash,
+  spackEnvironments, renderSpackYaml,
 } from '../tasks/lib/render.ts';
 import { runCli, tempDir } from './helpers.ts';
 
@@ -172,6 +173,30 @@ test('render writes the context, is byte-identical on rerun, and refuses to over
     const r4 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out, '--force']);
     assert.is(r4.status, 0, r4.stderr);
     assert.not.match(readFileSync(join(out, 'Dockerfile'), 'utf8'), /# my debugging edit/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('build and bake render only when something a render reads changed; hand edits are still refused', () => {
+  const t = tempDir();
+  try {
+    const dir = join(t.path, 'ctx');
+    const plan = planBuild({ slurm: '24.11', gcc: '13.4.0' });
+    assert.ok(ensureBuildContext(dir, plan), 'first: rendered');
+    const record = JSON.parse(readFileSync(join(dir, '.slurm-factory-render.json'), 'utf8'));
+    assert.is(record.inputs, renderInputsHash(plan));
+    const before = statSync(join(dir, 'Dockerfile')).mtimeMs;
+    assert.not.ok(ensureBuildContext(dir, plan), 'same inputs: nothing rendered');
+    assert.is(statSync(join(dir, 'Dockerfile')).mtimeMs, before, 'not even rewritten');
+    const other = planBuild({ slurm: '25.11', gcc: '13.4.0' });
+    assert.is.not(renderInputsHash(other), renderInputsHash(plan));
+    assert.ok(ensureBuildContext(dir, other), 'another plan: rendered again');
+    assert.match(readFileSync(join(dir, 'Dockerfile'), 'utf8'), /slurm@25-11/);
+    assert.ok(ensureBuildContext(dir, other, { force: true }), '--force renders whatever the record says');
+    // A hand edit with unchanged inputs is neither skipped silently nor overwritten.
+    writeFileSync(join(dir, 'Dockerfile'), readFileSync(join(dir, 'Dockerfile'), 'utf8') + '# edited\n');
+    assert.throws(() => ensureBuildContext(dir, other), /has hand-edited files \(Dockerfile\)/);
   } finally {
     t.cleanup();
   }

@@ -223,11 +223,52 @@ export function editedFiles(dir: string): string[] {
   return edited;
 }
 
+/** Every file below `dir`, as sorted relative paths (for hashing what a render reads). */
+function filesBelow(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...filesBelow(dir, r));
+    else if (e.isFile()) out.push(r);
+  }
+  return out.sort();
+}
+
+/**
+ * A hash of everything a render of `plan` reads: the plan itself, the templates, the scripts copied into the
+ * context, the code that renders (tasks/lib) and the locked library versions. Same hash, same render.
+ */
+export function renderInputsHash(plan: BuildPlan): string {
+  const h = createHash('sha256').update(JSON.stringify(plan));
+  for (const top of ['templates', 'scripts', 'tasks/lib']) {
+    for (const rel of filesBelow(join(repoRoot, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(repoRoot, top, rel)));
+  }
+  const lock = join(repoRoot, 'package-lock.json');
+  if (existsSync(lock)) h.update(readFileSync(lock));
+  return h.digest('hex');
+}
+
+/**
+ * Renders `plan` into `dir` unless the context there is already exactly what this render would write (its
+ * record names the same inputs hash and no file was changed since): a no-op rebuild then skips Handlebars.
+ * Returns whether it wrote.
+ */
+export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?: boolean } = {}): boolean {
+  const inputs = renderInputsHash(plan);
+  const recordPath = join(dir, RECORD);
+  if (!opts.force && existsSync(recordPath)) {
+    const record = JSON.parse(readFileSync(recordPath, 'utf8')) as { inputs?: string };
+    if (record.inputs === inputs && editedFiles(dir).length === 0) return false;
+  }
+  writeBuildContext(dir, renderBuildContext(plan), { ...opts, inputsHash: inputs });
+  return true;
+}
+
 /**
  * Writes a build context atomically: into a temp sibling directory, then renamed over `dir`.
  * Refuses to replace hand-edited files unless `force`.
  */
-export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean } = {}): void {
+export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string } = {}): void {
   if (existsSync(dir) && !opts.force) {
     const edited = editedFiles(dir);
     if (edited.length > 0) {
@@ -246,7 +287,7 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
       mkdirSync(dirname(p), { recursive: true });
       writeFileSync(p, f.content, { mode: f.mode });
     }
-    const record = { files: Object.fromEntries(files.map((f) => [f.path, contentHash(f.content)])) };
+    const record = { ...(opts.inputsHash ? { inputs: opts.inputsHash } : {}), files: Object.fromEntries(files.map((f) => [f.path, contentHash(f.content)])) };
     writeFileSync(join(tmp, RECORD), JSON.stringify(record, null, 2) + '\n');
     if (existsSync(dir)) renameSync(dir, old);
     renameSync(tmp, dir);
