@@ -37,7 +37,7 @@ interface Sources {
 let cached: Sources | null = null;
 
 /** Files under `dir`, recursively, as paths relative to it in byte order (no locale). */
-function walk(dir: string, prefix = ''): string[] {
+export function walk(dir: string, prefix = ''): string[] {
   const out: string[] = [];
   for (const e of readdirSync(join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;

@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_PACKAGES } from './catalog.ts';
 import { ConfigurationError, SlurmFactoryError } from './errors.ts';
-import { renderPackageFiles } from './package-files.ts';
+import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -223,17 +223,6 @@ export function editedFiles(dir: string): string[] {
   return edited;
 }
 
-/** Every file below `dir`, as sorted relative paths (for hashing what a render reads). */
-function filesBelow(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...filesBelow(dir, r));
-    else if (e.isFile()) out.push(r);
-  }
-  return out.sort();
-}
-
 /**
  * A hash of everything a render of `plan` reads: the plan itself, the templates, the scripts copied into the
  * context, the code that renders (tasks/lib) and the locked library versions. Same hash, same render.
@@ -241,7 +230,7 @@ function filesBelow(dir: string, rel = ''): string[] {
 export function renderInputsHash(plan: BuildPlan): string {
   const h = createHash('sha256').update(JSON.stringify(plan));
   for (const top of ['templates', 'scripts', 'tasks/lib']) {
-    for (const rel of filesBelow(join(repoRoot, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(repoRoot, top, rel)));
+    for (const rel of walk(join(repoRoot, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(repoRoot, top, rel)));
   }
   const lock = join(repoRoot, 'package-lock.json');
   if (existsSync(lock)) h.update(readFileSync(lock));
