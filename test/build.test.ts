@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildxArgs, dockerfileSteps, failedStage, parseContexts, readPlainProgress } from '../tasks/lib/buildx.ts';
-import { runCli, tempDir } from './helpers.ts';
+import { needDocker, runCli, tempDir, testIf } from './helpers.ts';
 
 test('--print prints the exact buildx command and builds nothing', () => {
   const t = tempDir();
@@ -41,6 +42,32 @@ test('a stopped engine is a DockerError with the fix, exit 2, before any work', 
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr.trim(), /^error: the Docker engine does not answer; start dockerd \(as root: scripts\/setup-docker\.sh\), or set DOCKER_HOST$/);
     assert.equal(readdirSync(t.path), [], 'nothing written');
+  } finally { t.cleanup(); }
+});
+
+test('no docker client on PATH: a DockerError naming the fix, exit 2, nothing written', () => {
+  const t = tempDir();
+  try {
+    const bin = join(t.path, 'bin');
+    mkdirSync(bin);
+    const r = runCli(['build', '25.11'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), PATH: bin } });
+    assert.is(r.status, 2, r.stderr);
+    assert.match(r.stderr.trim(), /^error: no docker client on PATH; install Docker \(as root: scripts\/setup-docker\.sh\)$/);
+    assert.equal(readdirSync(t.path), ['bin'], 'nothing written');
+  } finally { t.cleanup(); }
+});
+
+testIf(test, [needDocker])('a docker client without the buildx plugin: the fix names the plugin, exit 2', () => {
+  const t = tempDir();
+  try {
+    // The real client and engine, with only the buildx plugin taken away (as on a host without docker-buildx).
+    const bin = join(t.path, 'bin');
+    mkdirSync(bin);
+    const real = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'docker'), `#!/bin/sh\nif [ "$1" = buildx ]; then echo "docker: 'buildx' is not a docker command." >&2; exit 1; fi\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const r = runCli(['build', '25.11'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), PATH: `${bin}:${process.env.PATH}` } });
+    assert.is(r.status, 2, r.stderr);
+    assert.match(r.stderr.trim(), /^error: docker buildx is missing; install the buildx plugin \(Debian: docker-buildx; or scripts\/setup-docker\.sh\)$/);
   } finally { t.cleanup(); }
 });
 
