@@ -317,16 +317,14 @@ export function planPublish(o: PlanOptions): PublishPlan {
   };
   const slurmFilter = o.slurm ?? [];
   const gccFilter = o.gcc ?? [];
-  const builds = findBuilds(join(o.home, 'builds')).filter(
-    (b) => (slurmFilter.length === 0 || slurmFilter.includes(b.slurm)) && (gccFilter.length === 0 || gccFilter.includes(b.gcc)),
-  );
+  const wanted = (x: { slurm: string; gcc: string }) =>
+    (slurmFilter.length === 0 || slurmFilter.includes(x.slurm)) && (gccFilter.length === 0 || gccFilter.includes(x.gcc));
+  const builds = findBuilds(join(o.home, 'builds')).filter(wanted);
 
   if (o.buildcache !== 'none') {
     // Each build exported its own self-contained mirror (Slurm and its link/run dependencies, with its own
     // index) into mirrors/<build>; it is published as slurm/{slurm}/{gcc}[-gpu]/buildcache.
-    const mirrors = findBuildMirrors(join(o.home, 'mirrors')).filter(
-      (m) => (slurmFilter.length === 0 || slurmFilter.includes(m.slurm)) && (gccFilter.length === 0 || gccFilter.includes(m.gcc)),
-    );
+    const mirrors = findBuildMirrors(join(o.home, 'mirrors')).filter(wanted);
     const compilersOnly = o.buildcache === 'all' && gccFilter.some((g) => o.compilerDirs?.[g] ?? compilerBuildcacheDir(o.home, g));
     if (mirrors.length === 0 && !compilersOnly) {
       throw new ConfigurationError(`no build mirrors in ${join(o.home, 'mirrors')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''} to publish as slurm/{slurm}/{gcc}/buildcache`, {

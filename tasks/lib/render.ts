@@ -208,13 +208,18 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
 const RECORD = '.slurm-factory-render.json';
 
 
+/** What the last render wrote into `dir` (file hashes, and the inputs hash when build wrote it), or null. */
+function renderRecord(dir: string): { inputs?: string; files: Record<string, string> } | null {
+  const recordPath = join(dir, RECORD);
+  return existsSync(recordPath) ? JSON.parse(readFileSync(recordPath, 'utf8')) : null;
+}
+
 /** Files in an existing context that differ from what the last render wrote there (hand edits). */
 export function editedFiles(dir: string): string[] {
-  const recordPath = join(dir, RECORD);
-  if (!existsSync(recordPath)) {
+  const record = renderRecord(dir);
+  if (!record) {
     return existsSync(dir) && readdirSync(dir).length > 0 ? ['(directory not written by render)'] : [];
   }
-  const record = JSON.parse(readFileSync(recordPath, 'utf8')) as { files: Record<string, string> };
   const edited: string[] = [];
   for (const [path, hash] of Object.entries(record.files)) {
     const p = join(dir, path);
@@ -244,11 +249,7 @@ export function renderInputsHash(plan: BuildPlan): string {
  */
 export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?: boolean } = {}): boolean {
   const inputs = renderInputsHash(plan);
-  const recordPath = join(dir, RECORD);
-  if (!opts.force && existsSync(recordPath)) {
-    const record = JSON.parse(readFileSync(recordPath, 'utf8')) as { inputs?: string };
-    if (record.inputs === inputs && editedFiles(dir).length === 0) return false;
-  }
+  if (!opts.force && renderRecord(dir)?.inputs === inputs && editedFiles(dir).length === 0) return false;
   writeBuildContext(dir, renderBuildContext(plan), { ...opts, inputsHash: inputs });
   return true;
 }
