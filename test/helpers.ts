@@ -4,7 +4,7 @@
  * never silent and never counted as passed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,4 +69,18 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
 
 export function sh(cmd: string, opts: { cwd?: string; env?: Record<string, string> } = {}): string {
   return execFileSync('bash', ['-c', cmd], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: 'utf8' });
+}
+
+/**
+ * A throwaway GnuPG home at `home` (created, mode 700) with `publicKeys` imported. The runner adds --homedir,
+ * --batch and --status-fd 1 (machine-readable status such as VALIDSIG on stdout; gpg's own words on stderr).
+ */
+export function gpgHome(home: string, ...publicKeys: string[]) {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const gpg = (...args: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', '--status-fd', '1', ...args], { encoding: 'utf8' });
+  for (const k of publicKeys) {
+    const r = gpg('--import', k);
+    if (r.status !== 0) throw new Error(`gpg --import ${k}: ${r.stderr}`);
+  }
+  return gpg;
 }

@@ -10,8 +10,8 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } f
 import { join } from 'node:path';
 import { needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
 import {
-  DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, localGetter, makeBuild,
-  makeBuildcache, needWorkingMoto, startMoto, type Moto,
+  DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, getObject as getS3Object,
+  listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
 } from './s3-fixtures.ts';
 import {
   contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish, type PlannedObject,
@@ -193,26 +193,8 @@ async function newBucket(): Promise<string> {
   return b;
 }
 
-async function listAll(bucket: string): Promise<Map<string, { etag: string; size: number; modified: number }>> {
-  const out = new Map<string, { etag: string; size: number; modified: number }>();
-  let token: string | undefined;
-  do {
-    const r = await client.send(new s3.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    for (const c of r.Contents ?? []) out.set(c.Key!, { etag: c.ETag!, size: c.Size!, modified: c.LastModified!.getTime() });
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
-
-async function getObject(bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; sha256meta?: string } | null> {
-  try {
-    const r = await client.send(new s3.GetObjectCommand({ Bucket: bucket, Key: key }));
-    return { body: Buffer.from(await r.Body!.transformToByteArray()), contentType: r.ContentType, sha256meta: r.Metadata?.sha256 };
-  } catch (e) {
-    if ((e as { name?: string }).name === 'NoSuchKey') return null;
-    throw e;
-  }
-}
+const listAll = (bucket: string) => listObjects(client, bucket);
+const getObject = (bucket: string, key: string) => getS3Object(client, bucket, key);
 
 const remoteGetter = (bucket: string, root: string) => async (rel: string) => (await getObject(bucket, root + rel))?.body ?? null;
 

@@ -234,3 +234,30 @@ export const MOTO_ENV = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   AWS_EC2_METADATA_DISABLED: 'true',
 };
+
+type S3Client = import('@aws-sdk/client-s3').S3Client;
+
+/** Every object of `bucket` (under `prefix`), across pages: key -> ETag, size, last-modified time. */
+export async function listObjects(client: S3Client, bucket: string, prefix?: string): Promise<Map<string, { etag: string; size: number; modified: number }>> {
+  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const out = new Map<string, { etag: string; size: number; modified: number }>();
+  let token: string | undefined;
+  do {
+    const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const c of r.Contents ?? []) out.set(c.Key!, { etag: c.ETag!, size: c.Size!, modified: c.LastModified!.getTime() });
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/** One object's bytes, content type and sha256 metadata, or null when there is no such key. */
+export async function getObject(client: S3Client, bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; sha256meta?: string } | null> {
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  try {
+    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return { body: Buffer.from(await r.Body!.transformToByteArray()), contentType: r.ContentType, sha256meta: r.Metadata?.sha256 };
+  } catch (e) {
+    if ((e as { name?: string }).name === 'NoSuchKey') return null;
+    throw e;
+  }
+}

@@ -17,9 +17,9 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, needDocker, repoRoot, runCli, tempDir, testIf, type Requirement } from './helpers.ts';
+import { gpgHome, needCommand, needDocker, repoRoot, runCli, tempDir, testIf, type Requirement } from './helpers.ts';
 import { scanImageForKey } from './key-scan.ts';
-import { MOTO_ENV, needWorkingMoto, startMoto } from './s3-fixtures.ts';
+import { MOTO_ENV, getObject, listObjects, needWorkingMoto, startMoto } from './s3-fixtures.ts';
 import { walkFiles } from '../tasks/lib/publish.ts';
 import { publicKeyOf } from '../tasks/lib/signing.ts';
 
@@ -86,14 +86,6 @@ function buildTarget(target: string, o: BuildOptions = {}) {
 const filesOf = (dir: string) => walkFiles(dir).map((rel) => ({ rel, text: readFileSync(join(dir, rel), 'latin1') }));
 const clearsigned = (dir: string) => filesOf(dir).filter((f) => f.text.startsWith('-----BEGIN PGP SIGNED MESSAGE-----'));
 
-function gpgHome(name: string, ...publicKeys: string[]) {
-  const home = join(t.path, name);
-  mkdirSync(home, { mode: 0o700 });
-  const gpg = (...a: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', '--status-fd', '1', ...a], { encoding: 'utf8' });
-  for (const k of publicKeys) assert.is(gpg('--import', k).status, 0);
-  return gpg;
-}
-
 spackTest('unsigned is the default: without the secret the mirror has packages and no signature', () => {
   const r = buildTarget('mirror', { output: outputs.unsigned });
   assert.is(r.status, 0, r.log.slice(-4000));
@@ -109,7 +101,7 @@ spackTest('unsigned is the default: without the secret the mirror has packages a
 spackTest('signed: clearsigned metadata that gpg verifies with the project key, and the public key in the mirror', async () => {
   const r = buildTarget('mirror', { sign: true, output: outputs.signed });
   assert.is(r.status, 0, r.log.slice(-4000));
-  const gpg = gpgHome('gnupg-a', join(keys.a, 'signing.public.asc'));
+  const gpg = gpgHome(join(t.path, 'gnupg-a'), join(keys.a, 'signing.public.asc'));
   const openpgp = await import('openpgp');
   for (const dir of ['local', 'published'].map((d) => join(outputs.signed, d))) {
     const signed = clearsigned(dir);
@@ -148,7 +140,7 @@ spackTest('tampered: one changed character in a signed spec is refused', () => {
   const changed = spec.text.replace(/"version": ?"1\.0"/, '"version":"1.1"');
   assert.is.not(changed, spec.text, 'the version field was found and changed');
   writeFileSync(join(tampered, spec.rel), changed, 'latin1');
-  assert.is.not(gpgHome('gnupg-t', join(keys.a, 'signing.public.asc'))('--verify', join(tampered, spec.rel)).status, 0, 'gpg refuses it too');
+  assert.is.not(gpgHome(join(t.path, 'gnupg-t'), join(keys.a, 'signing.public.asc'))('--verify', join(tampered, spec.rel)).status, 0, 'gpg refuses it too');
   const r = buildTarget('consumer', { mirror: tampered, rerun: true });
   assert.is.not(r.status, 0, 'the install must fail');
   assert.match(r.log, /==> .*verif/i, 'Spack refused it for its signature');
@@ -170,13 +162,11 @@ spackTest('published: the signed mirror through `publish` to S3 and back is stil
       '--buildcache', 'slurm-only', '--progress', 'none'], { env: { SLURM_FACTORY_HOME: home, ...MOTO_ENV } });
     assert.is(p.status, 0, p.stdout + p.stderr);
     const root = 'slurm/24.11/12.2.0/buildcache/';
-    const listed = await client.send(new s3.ListObjectsV2Command({ Bucket: 'sf-signing', Prefix: root }));
     const fetched = join(t.path, 'mirror-fetched');
-    for (const o of listed.Contents ?? []) {
-      const body = await client.send(new s3.GetObjectCommand({ Bucket: 'sf-signing', Key: o.Key! }));
-      const dest = join(fetched, o.Key!.slice(root.length));
+    for (const key of (await listObjects(client, 'sf-signing', root)).keys()) {
+      const dest = join(fetched, key.slice(root.length));
       mkdirSync(join(dest, '..'), { recursive: true });
-      writeFileSync(dest, Buffer.from(await body.Body!.transformToByteArray()));
+      writeFileSync(dest, (await getObject(client, 'sf-signing', key))!.body);
     }
     assert.equal(walkFiles(fetched), walkFiles(mirrors.signed), 'every file of the mirror, and nothing else, was published');
     const r = buildTarget('consumer', { mirror: fetched, rerun: true });

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, tempDir, testIf } from './helpers.ts';
+import { gpgHome, needCommand, tempDir, testIf } from './helpers.ts';
 import { bash, buildSpackTree, packageScript, sampleInputs, writePackageDir, type SpackTree } from './spack-tree.ts';
 
 const tools = [
@@ -223,9 +223,7 @@ function makeKey(dir: string) {
 
 function verify(dir: string, pub: string, sig: string, file: string) {
   const home = join(dir, `v${Math.random().toString(36).slice(2, 8)}`);
-  mkdirSync(home, { mode: 0o700 });
-  execFileSync('gpg', ['--homedir', home, '--batch', '--import', pub], { stdio: 'ignore' });
-  const r = spawnSync('gpg', ['--homedir', home, '--batch', '--verify', sig, file], { encoding: 'utf8' });
+  const r = gpgHome(home, pub)('--verify', sig, file);
   spawnSync('gpgconf', ['--homedir', home, '--kill', 'all']);
   return r.status;
 }

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, needDocker, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { gpgHome, needCommand, needDocker, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
 import { scanImageForKey } from './key-scan.ts';
 
 const dockerTest = testIf(test, [needDocker, needCommand('gpg', 'apt-get install gnupg')]);
@@ -45,10 +45,7 @@ dockerTest('a signed build: the key reaches the package stage only as a secret, 
     '--context', `slurm=docker-image://${fixture}`, '--sign-key', join(keys.a, 'signing.private.asc')], { env });
   assert.is(r.status, 0, r.stderr.slice(-3000));
   assert.equal(readdirSync(builds).sort(), [name, `${name}.asc`, `${name}.manifest.json`, `${name}.sha256`, `${name}.sha256.asc`].sort());
-  const home = join(t.path, 'gnupg');
-  mkdirSync(home, { mode: 0o700 });
-  const gpg = (...a: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', ...a], { encoding: 'utf8' });
-  assert.is(gpg('--import', join(keys.a, 'signing.public.asc')).status, 0);
+  const gpg = gpgHome(join(t.path, 'gnupg'), join(keys.a, 'signing.public.asc'));
   for (const f of [name, `${name}.sha256`]) {
     const v = gpg('--verify', join(builds, `${f}.asc`), join(builds, f));
     assert.is(v.status, 0, `gpg --verify ${f}: ${v.stderr}`);
