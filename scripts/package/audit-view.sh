@@ -41,10 +41,9 @@ while (($#)); do
     *) usage_error "unknown argument '$1'" ;;
   esac
 done
-[[ -n $view ]] || usage_error '--view is required'
-[[ -d $view ]] || die "view '$view' is not a directory"
+require_view "$view"
+view=$REPLY
 need_cmd readelf 'binutils'
-view=$(realpath -e -- "$view")
 
 failures=0 warnings=0
 fail() {

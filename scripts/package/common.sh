@@ -30,6 +30,13 @@ need_value() {
   (($2 >= 2)) || usage_error "option $1 needs a value"
 }
 
+# require_view VIEW: the --view argument, required and a directory, made absolute into REPLY.
+require_view() {
+  [[ -n $1 ]] || usage_error '--view is required'
+  [[ -d $1 ]] || die "view '$1' is not a directory"
+  REPLY=$(realpath -e -- "$1")
+}
+
 # norm_path PATH: lexically normalise an absolute path (collapse //, ., ..) into REPLY.
 norm_path() {
   local part

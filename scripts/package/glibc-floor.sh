@@ -31,10 +31,9 @@ while (($#)); do
     *) usage_error "unknown argument '$1'" ;;
   esac
 done
-[[ -n $view ]] || usage_error '--view is required'
-[[ -d $view ]] || die "'$view' is not a directory"
+require_view "$view"
+view=$REPLY
 need_cmd readelf 'binutils'
-view=$(realpath -e -- "$view")
 
 # version_gt A B: true when dotted version A > B (numeric per component).
 version_gt() {

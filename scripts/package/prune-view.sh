@@ -34,9 +34,8 @@ while (($#)); do
     *) usage_error "unknown argument '$1'" ;;
   esac
 done
-[[ -n $view ]] || usage_error '--view is required'
-[[ -d $view ]] || die "view '$view' is not a directory"
-view=$(realpath -e -- "$view")
+require_view "$view"
+view=$REPLY
 
 total=0
 # prune RULE FIND-ARGS...: delete what `find FIND-ARGS -print0` lists (whole directories when it lists one).

@@ -45,11 +45,10 @@ while (($#)); do
     *) usage_error "unknown argument '$1'" ;;
   esac
 done
-[[ -n $view ]] || usage_error '--view is required'
-[[ -d $view ]] || die "view '$view' is not a directory"
+require_view "$view"
+view=$REPLY
 need_cmd patchelf 'apt-get install patchelf / dnf install patchelf'
 need_cmd readelf 'binutils'
-view=$(realpath -e -- "$view")
 
 say() { [[ $verbose == no ]] || log "$@"; }
 
