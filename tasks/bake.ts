@@ -1,6 +1,6 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
-import { cacheDir, hostBuildcacheDir, resolveConfig } from './lib/config.ts';
+import { cacheDir, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
@@ -85,8 +85,7 @@ export const task: Task = {
     for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
     cacheDir(config, 'sourcecache');
     const builds = cacheDir(config, 'builds');
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    await runBuildx(bx, join(cacheDir(config, 'logs'), `bake-${stamp}.log`), { cwd: repoRoot });
+    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot });
     // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
     for (const p of plans) {
       const dir = join(builds, p.id);

@@ -1,13 +1,13 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
+import { hostCacheContexts, logFile, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
-import { onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
+import { runBuildx, withScratchDir } from './lib/build-run.ts';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -53,9 +53,8 @@ export const task: Task = {
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
     }
-    const logPath = join(cacheDir(config, 'logs'), `compiler-${plan.gcc.version}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
-    const forget = tmp ? onInterrupt(() => removeDir(tmp)) : () => {};
-    try {
+    const logPath = logFile(config, `compiler-${plan.gcc.version}`);
+    return withScratchDir(tmp, async () => {
       await runBuildx(bx, logPath, { tty: args.strings.progress === 'tty' });
       if (!tmp) {
         console.log(`built ${plan.compilerTag} (log: ${logPath})`);
@@ -68,9 +67,6 @@ export const task: Task = {
       renameSync(join(tmp, name), join(outDir, name));
       console.log(`wrote ${join(outDir, name)} (log: ${logPath})`);
       return 0;
-    } finally {
-      forget();
-      if (tmp) removeDir(tmp);
-    }
+    });
   },
 };

@@ -1,17 +1,17 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cacheDir, hostBuildcacheDir, hostCacheContexts, resolveConfig } from './lib/config.ts';
+import { cacheDir, hostBuildcacheDir, hostCacheContexts, logFile, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
-import { buildMirrorDir, moveArtifacts, onInterrupt, removeDir, runBuildx } from './lib/build-run.ts';
+import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
   --target STAGE     stop at a stage (${[...PIPELINE_STAGES].join(', ')}); non-export stages are loaded as images
@@ -86,7 +86,6 @@ export const task: Task = {
     dockerfile ??= join(contextDir, 'Dockerfile');
 
     const buildsDir = cacheDir(config, 'builds', !args.flags.print);
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const exportDir = target === 'export' ? join(buildsDir, `.tmp-${plan.id}-${process.pid}`) : undefined;
     const allContexts: Record<string, string> = {
       ...hostCacheContexts(config, plan.cacheKey, !args.flags.print),
@@ -104,10 +103,8 @@ export const task: Task = {
     }
 
     console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
-    const logPath = join(cacheDir(config, 'logs'), `${plan.id}-${stamp}.log`);
-    if (exportDir) removeDir(exportDir);
-    const forget = exportDir ? onInterrupt(() => removeDir(exportDir)) : () => {};
-    try {
+    const logPath = logFile(config, plan.id);
+    return withScratchDir(exportDir, async () => {
       await runBuildx(bx, logPath, { tty: progress === 'tty' });
       if (!exportDir) {
         console.log(`built stage '${target}' as image ${targetTag(plan, target)} (log: ${logPath})`);
@@ -129,9 +126,6 @@ export const task: Task = {
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);
       console.log(`log: ${logPath}`);
       return 0;
-    } finally {
-      forget();
-      if (exportDir) removeDir(exportDir);
-    }
+    });
   },
 };

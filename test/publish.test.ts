@@ -14,7 +14,7 @@ import {
   listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
 } from './s3-fixtures.ts';
 import {
-  contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish, type PlannedObject,
+  contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish,
 } from '../tasks/lib/publish.ts';
 
 Object.assign(process.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });

@@ -83,6 +83,22 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Runs `fn` with `dir` as a scratch directory (an export target): emptied first, and removed afterwards, on
+ * error and on Ctrl-C too, so nothing half-written is left. With no dir, just runs `fn`.
+ */
+export async function withScratchDir<T>(dir: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!dir) return fn();
+  removeDir(dir);
+  const forget = onInterrupt(() => removeDir(dir));
+  try {
+    return await fn();
+  } finally {
+    forget();
+    removeDir(dir);
+  }
+}
+
 /** The host directory of one build's own Spack mirror: mirrors/<tarball name less -software.tar.gz>. */
 export function buildMirrorDir(mirrorsDir: string, tarballName: string): string {
   return join(mirrorsDir, tarballName.replace(/-software\.tar\.gz$/, ''));

@@ -49,3 +49,8 @@ export function hostBuildcacheDir(config: FactoryConfig, cacheKey: string, creat
 export function hostCacheContexts(config: FactoryConfig, cacheKey: string, create: boolean): Record<'host-buildcache' | 'host-sourcecache', string> {
   return { 'host-buildcache': hostBuildcacheDir(config, cacheKey, create), 'host-sourcecache': cacheDir(config, 'sourcecache', create) };
 }
+
+/** logs/<name>-<UTC timestamp>.log: where one build's full output goes. */
+export function logFile(config: FactoryConfig, name: string): string {
+  return join(cacheDir(config, 'logs'), `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+}
