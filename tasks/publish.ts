@@ -83,7 +83,7 @@ export const task: Task = {
     'Credentials come from the standard AWS chain only (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE,',
     'SSO, instance or task roles) and are never printed. Objects already in the bucket with the same checksum are',
     'skipped; data goes first, manifests next and index files last, so no index points at a missing object.',
-    'Layout: compilers/{gcc}/buildcache/  slurm/{slurm}/{gcc}/buildcache/  builds/{slurm}/{gcc}/  keys/',
+    'Layout: compilers/{gcc}/buildcache/  slurm/{slurm}/{gcc}[-gpu]/buildcache/ (from mirrors/<build>/)  builds/{slurm}/{gcc}/  keys/',
   ].join('\n'),
   async run(argv) {
     const args = parseArgs('publish', argv, {
