@@ -3,74 +3,65 @@
 #
 # Debian bookworm's docker.io is too old for the BuildKit features the pipeline uses (named build contexts,
 # cache mounts, rawjson progress), so the engine, CLI and buildx come from Debian's trixie suite, pinned at
-# priority 100 so that nothing else is taken from trixie. Never use `apt-get -t trixie`: it would upgrade libc
-# and systemd on the host.
+# priority 100 so that nothing else is taken from trixie (lib/apt-trixie.sh).
 #
 # Usage: scripts/setup-docker.sh            # install if missing, start dockerd if not running, wait for it
 #        scripts/setup-docker.sh --check    # exit 0 if an engine answers, 1 otherwise; changes nothing
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/apt-trixie.sh
+source "$here/lib/apt-trixie.sh"
+
 log() { printf 'setup-docker: %s\n' "$*" >&2; }
 
 engine_up() { docker info >/dev/null 2>&1; }
 
-if [[ "${1:-}" == "--check" ]]; then
-  engine_up
-  exit $?
-fi
-
-if engine_up && docker buildx version >/dev/null 2>&1; then
-  log "engine already running: $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
-  exit 0
-fi
-
-if [[ $(id -u) -ne 0 ]]; then
-  log "needs root to install and start dockerd (run it with sudo)"
-  exit 2
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-
-if ! command -v dockerd >/dev/null 2>&1 || [[ ! -x /usr/libexec/docker/cli-plugins/docker-buildx ]]; then
-  src=/etc/apt/sources.list.d/trixie.sources
-  if [[ ! -f "$src" ]]; then
-    log "adding Debian trixie (pinned at priority 100)"
-    cat >"$src" <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    cat >/etc/apt/preferences.d/trixie-pin <<'PIN'
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-PIN
-  fi
+install_engine() {
+  export DEBIAN_FRONTEND=noninteractive
+  ensure_trixie_suite && log "added Debian trixie (pinned at priority 100)"
   log "apt-get update"
   apt-get update -qq
   log "installing docker.io docker-cli docker-buildx from trixie"
   apt-get install -y -qq --no-install-recommends \
     docker.io/trixie docker-cli/trixie docker-buildx/trixie \
     iptables ca-certificates >/dev/null
-fi
+}
 
-if ! engine_up; then
+start_engine() {
   log "starting dockerd (log: /var/log/dockerd.log)"
   mkdir -p /var/log
   # setsid: keep the daemon alive after the calling shell or test process exits.
-  setsid /usr/sbin/dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+  setsid /usr/sbin/dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+  local _
   for _ in $(seq 1 60); do
-    engine_up && break
+    engine_up && return 0
     sleep 1
   done
-fi
-
-if ! engine_up; then
   log "dockerd did not answer within 60 s; last log lines:"
   tail -n 20 /var/log/dockerd.log >&2 || true
-  exit 1
-fi
-docker buildx version >/dev/null
-log "engine $(docker version --format '{{.Server.Version}}'), $(docker buildx version)"
+  return 1
+}
+
+main() {
+  if [[ "${1:-}" == "--check" ]]; then
+    engine_up
+    return
+  fi
+  if engine_up && docker buildx version >/dev/null 2>&1; then
+    log "engine already running: $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+    return 0
+  fi
+  if [[ $(id -u) -ne 0 ]]; then
+    log "needs root to install and start dockerd (run it with sudo)"
+    exit 2
+  fi
+  if ! command -v dockerd >/dev/null 2>&1 || [[ ! -x /usr/libexec/docker/cli-plugins/docker-buildx ]]; then
+    install_engine
+  fi
+  engine_up || start_engine
+  docker buildx version >/dev/null
+  log "engine $(docker version --format '{{.Server.Version}}'), $(docker buildx version)"
+}
+
+main "$@"
