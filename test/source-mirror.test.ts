@@ -11,6 +11,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSy
 import { dirname, join } from 'node:path';
 import { needCommand, repoRoot, tempDir, testIf, type Requirement } from './helpers.ts';
 import { loadSources, mirrorPaths, type SourcesFile } from './fixtures/source-mirror/sources.ts';
+import { parse as parseYaml } from 'yaml';
 
 const dir = join(repoRoot, 'test/fixtures/source-mirror');
 const builder = join(dir, 'build-mirror.ts');
@@ -218,6 +219,22 @@ test('the data file matches what the build reads: extensions Spack derives, pool
   for (const [name, p] of Object.entries(data.packages)) {
     for (const v of p.versions) assert.is(dirname(v.pool).split('/').slice(-1)[0], v.debianSource, `${name}@${v.version}: ${v.pool} is in its source package's pool directory`);
   }
+});
+
+test('preferences.ts writes a test-only packages.yaml preferring the in-recipe versions Debian carries, newest first', () => {
+  const out = join(t.path, 'prefs', 'packages.yaml');
+  mkdirSync(dirname(out), { recursive: true });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'preferences.ts'), out], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const y = parseYaml(readFileSync(out, 'utf8')) as { packages: Record<string, { version: string[] }> };
+  assert.equal(y.packages.lz4, { version: ['1.10.0', '1.9.4'] });
+  assert.equal(y.packages.glib, { version: ['2.84.4', '2.74.6', '2.74.0'] });
+  assert.equal(y.packages.autoconf, { version: ['2.71'] }, 'a version YAML could read as a number stays a string');
+  assert.not.ok(y.packages.slurm?.version.includes('24-11-5-1'), 'a version the recipe does not list is not preferred');
+  assert.is(y.packages['json-c'], undefined, 'a package without a Debian match gets no preference');
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'preferences.ts')], { encoding: 'utf8' });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /^preferences: expected one output file/);
 });
 
 test.run();
