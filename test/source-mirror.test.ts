@@ -169,6 +169,16 @@ netTest('a spack.lock is read: its concrete specs are mirrored, externals skippe
   assert.match(r.stdout, /2 mirrored, 2 without a Debian match, 0 failed/);
 });
 
+netTest('--all mirrors every version the data file lists (here a data file cut down to lz4 and jansson)', () => {
+  const full = JSON.parse(readFileSync(sourcesFile, 'utf8')) as SourcesFile;
+  const cut = { ...full, packages: { lz4: full.packages.lz4!, jansson: full.packages.jansson! } };
+  const mirror = join(t.path, 'mirror-all');
+  const r = build(['--sources', write('cut-sources.json', JSON.stringify(cut)), '--cache', cache, '--all', mirror]);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  for (const [n, v] of [['lz4', '1.9.4'], ['lz4', '1.10.0'], ['jansson', '2.14']] as const) assertMirrored(mirror, n, v);
+  assert.match(r.stdout, /^3 mirrored, 0 without a Debian match, 0 failed/m);
+});
+
 // Bad input: one line naming the value, exit 2, nothing written. No network needed.
 const badInput: Array<[string, () => string[], RegExp]> = [
   ['a spec line that is not name@version', () => [write('bad-line.txt', 'lz4@1.9.4\nlz4 1.9.4\n'), join(t.path, 'out-1')], /line 2: 'lz4 1\.9\.4' is not name@version/],
@@ -185,6 +195,7 @@ const badInput: Array<[string, () => string[], RegExp]> = [
     return [write('ok.txt', 'lz4@1.9.4\n'), join(t.path, 'link-out')];
   }, /output '.*link-out' is a symbolic link/],
   ['an unknown option', () => ['--mirror', 'x', 'a', 'b'], /unknown option '--mirror'/],
+  ['--all with a specs file too', () => ['--all', write('ok.txt', 'lz4@1.9.4\n'), join(t.path, 'out-8')], /expected only OUT with --all, got 2 argument/],
   ['a sources file with a pool path outside pool/', () => {
     const bad = JSON.parse(readFileSync(sourcesFile, 'utf8')) as SourcesFile;
     bad.packages.lz4!.versions[0]!.pool = 'pool/../../etc/passwd';
