@@ -106,15 +106,16 @@ function baseImage(out: string): Diagnosis | null {
 function gitInput(out: string, log: string): Diagnosis | null {
   const fetch = /failed to fetch remote (\S+?):? git error/.exec(out) ?? /failed to fetch remote (\S+)/.exec(out);
   if (!fetch) return null;
-  const stages = [...new Set(readPlainProgress(log)
-    .filter((s) => s.error && s.stage && (INPUT_STAGES as readonly string[]).includes(s.stage) && / ADD /.test(s.name))
-    .map((s) => s.stage!))];
+  const failed = new Set(readPlainProgress(log).filter((s) => s.error && / ADD /.test(s.name)).map((s) => s.stage));
+  const stages = INPUT_STAGES.filter((s) => failed.has(s));
+  const url = fetch[1]!.replace(/:$/, '');
+  const from = /^[a-z+]+:\/\/(?:[^@/]*@)?([^/:]+)/.exec(url)?.[1] ?? url;
   const why = lineOf(out, /fatal: unable to access|Could not resolve host|Failed to connect|Connection timed out|Connection refused/)
-    ?.replace(/^.*?fatal: /, '');
-  const what = stages.length > 0 ? `input stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} could not fetch` : 'could not fetch';
+    ?.replace(/^.*?fatal: (?:unable to access '[^']*': )?/, '');
+  const what = stages.length > 0 ? `input stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} could not clone` : 'a git source could not be cloned';
   return {
     rule: 'git-input',
-    cause: `${what} ${fetch[1]!.replace(/:$/, '')}${why ? ` (${why})` : ''}`,
+    cause: `${what} from ${stages.length > 1 ? from : url}${why ? ` (${why})` : ''}`,
     fix: stages.length > 0
       ? `give local checkouts at the pinned commits: ${stages.map((n) => `--context ${n}=DIR`).join(' ')}`
       : 'give a local checkout as a named context (--context STAGE=DIR)',
