@@ -193,6 +193,24 @@ COPY --from=big /out/ /
   }
 });
 
+testIf(test, [needDocker, needRoot])('a log on a full disk: the build still ends with its own diagnosis, and says the log is incomplete', () => {
+  const home = join(t.path, 'full-home');
+  mkdirSync(home);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', home], { encoding: 'utf8' });
+  assert.is(m.status, 0, `mount: ${m.stderr}`);
+  try {
+    mkdirSync(join(home, 'logs'));
+    spawnSync('bash', ['-c', `head -c 2097152 /dev/zero > ${join(home, 'fill')}`]);
+    const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', 'nonexistent:latest', '--target', 'base'], { env: { SLURM_FACTORY_HOME: home } });
+    assert.is(r.status, 1, r.stderr.slice(-1500));
+    assert.not.match(r.stderr, /Unhandled 'error' event|node:events/, 'no crash');
+    const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+    assert.match(line, /: image 'nonexistent:latest' is not in the local image store .*; full log: \S+\.log \(incomplete: ENOSPC: no space left on device, write\)$/, line);
+  } finally {
+    spawnSync('umount', [home]);
+  }
+});
+
 dockerTest("the log's first line is the command, quoted so a shell runs exactly it", async () => {
   const e = await failingBuild("quoted it's", `FROM ${baseImage}\nRUN echo ${probe()} && false\n`, ['--build-arg', `X=a b 'c' $HOME`]);
   assert.is(e.context.diagnosis, undefined, 'a plain failure has no diagnosis');

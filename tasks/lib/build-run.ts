@@ -53,15 +53,16 @@ export function freeBytes(path: string): number | undefined {
  * The error for a failed build: one line naming the stage, the cause and its fix when diagnose() knows them,
  * and the log; otherwise the last lines of the log.
  */
-export function buildFailure(log: string, code: number, logPath: string, command: string, facts: BuildFacts = {}): BuildError {
+export function buildFailure(log: string, code: number, logPath: string, command: string, facts: BuildFacts = {}, logError?: Error): BuildError {
   const stage = failedStage(log);
+  const logAt = `full log: ${logPath}${logError ? ` (incomplete: ${logError.message})` : ''}`;
   const where = `build failed${stage ? ` in stage '${stage}'` : ''} (docker exit ${code})`;
   const d = diagnose(log, facts);
   const context = { stage, logPath, exitCode: code, command, ...(d ? { diagnosis: d.rule } : {}) };
   const exitCode = code === 130 ? 130 : 1;
-  if (d) return new BuildError(`${where}: ${d.cause}`, { remediation: `${d.fix}; full log: ${logPath}`, context, exitCode });
+  if (d) return new BuildError(`${where}: ${d.cause}`, { remediation: `${d.fix}; ${logAt}`, context, exitCode });
   const tail = log.trimEnd().split('\n').slice(-15).join('\n');
-  return new BuildError(`${where}; full log: ${logPath}`, {
+  return new BuildError(`${where}; ${logAt}`, {
     remediation: `read the log; rerun resumes from the cache. Last lines:\n${tail}`, context, exitCode,
   });
 }
@@ -69,6 +70,9 @@ export function buildFailure(log: string, code: number, logPath: string, command
 export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean; cwd?: string; exportDir?: string } = {}): Promise<BuildRunResult> {
   mkdirSync(dirname(logPath), { recursive: true });
   const logFile = createWriteStream(logPath);
+  // A log that cannot be written (its disk is full) must not stop the build or hide why it failed.
+  let logError: Error | undefined;
+  logFile.on('error', (e) => { logError ??= e; });
   // The command as it can be pasted into a shell to rerun the build by hand.
   const command = `docker ${shellQuote(args)}`;
   logFile.write(`$ ${command}\n`);
@@ -93,8 +97,9 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
   if (code !== 0) {
     // Measured now, before the caller removes the partial export and frees its space again.
     const exportDir = opts.exportDir ?? exportDest(args);
-    throw buildFailure(log, code, logPath, command, exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {});
+    throw buildFailure(log, code, logPath, command, exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {}, logError);
   }
+  if (logError) console.error(`warning: the log ${logPath} is incomplete: ${logError.message}`);
   return { log, logPath };
 }
 
