@@ -93,6 +93,8 @@ test('Spack texts from its source: FetchError variants, bootstrap failure', () =
   const boot = diagnose('#9 3.2 ==> Error: cannot bootstrap the "clingo" Python module from spec "clingo-bootstrap@spack+python" due to the following failures:\n');
   assert.is(boot?.rule, 'spack-bootstrap');
   assert.match(boot!.fix, /--context spack-bootstrap-mirror=DIR/);
+  assert.match(diagnose('#9 3.2 ==> Error: cannot bootstrap any of the patchelf executables from spec "patchelf@0.13.1:0.13.99"\n')!.cause, /could not bootstrap patchelf /);
+  assert.is(failedStage('  28 | >>> FROM --platform=linux/amd64 ${BASE_IMAGE} AS base\n'), 'base');
 });
 
 test("a failed build's one line names the stage, the cause, the fix and the log", () => {

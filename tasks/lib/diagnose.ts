@@ -59,7 +59,7 @@ function diskFull(out: string, log: string, facts: BuildFacts): Diagnosis | null
   const line = lineOf(out, /no space left on device/i);
   if (line) return { rule: 'disk-full', cause: `a disk filled up (${line})`, fix: CLEAN_FIX };
   // An export onto a full disk: buildx's receiver dies with ENOSPC but reports only `EOF` or `context canceled`.
-  const exportFailed = /^#\d+ exporting to client directory$/m.test(log)
+  const exportFailed = /^#\d+ (?:\[[^\]]+\] )?exporting to client directory$/m.test(log)
     && /^(?:#\d+ (?:ERROR|CANCELED)\b|ERROR: failed to solve: (?:EOF|error from receiver))/m.test(log);
   if (exportFailed && facts.exportFreeBytes !== undefined && facts.exportFreeBytes < FULL_DISK_BYTES) {
     const where = facts.exportDir ? ` to ${facts.exportDir}` : '';
@@ -137,11 +137,13 @@ function missingContext(out: string): Diagnosis | null {
 }
 
 function spackBootstrap(out: string): Diagnosis | null {
-  const m = /cannot bootstrap the "([^"]+)" Python module/.exec(out) ?? /cannot bootstrap "?([A-Za-z0-9_-]+)"?/.exec(out);
+  // spack/bootstrap/core.py: `cannot bootstrap the "clingo" Python module ...`, `cannot bootstrap any of the
+  // patchelf executables ...`
+  const m = /cannot bootstrap (?:the "([^"]+)" Python module|any of the (.+?) executables)/.exec(out);
   if (!m) return null;
   return {
     rule: 'spack-bootstrap',
-    cause: `Spack could not bootstrap ${m[1]} (its bootstrap sources are online)`,
+    cause: `Spack could not bootstrap ${m[1] ?? m[2]} (its bootstrap sources are online)`,
     fix: "give a bootstrap mirror: on a connected machine 'spack bootstrap mirror --binary-packages DIR', then --context spack-bootstrap-mirror=DIR",
   };
 }
