@@ -107,7 +107,9 @@ test("a failed build's one line names the stage, the cause, the fix and the log"
   const plain = buildFailure(fixture('plain-failure'), 1, '/l.log', 'docker x');
   assert.match(plain.message, /^build failed in stage 'deps' \(docker exit 1\); full log: \/l\.log$/);
   assert.match(plain.remediation, /Last lines:\n/);
-  assert.is(buildFailure('', 130, '/l.log', 'docker x').exitCode, 130);
+  const interrupted = buildFailure(fixture('sigkill'), 130, '/l.log', 'docker x');
+  assert.is(interrupted.exitCode, 130);
+  assert.is(interrupted.context.diagnosis, undefined, 'Ctrl-C is not diagnosed');
   const noLog = buildFailure(fixture('sigkill'), 1, '/l.log', 'docker x', {}, new Error('ENOSPC: no space left on device, write'));
   assert.match(noLog.oneLine(), /killed by SIGKILL .*; full log: \/l\.log \(incomplete: ENOSPC: no space left on device, write\)$/);
 });

@@ -57,7 +57,8 @@ export function buildFailure(log: string, code: number, logPath: string, command
   const stage = failedStage(log);
   const logAt = `full log: ${logPath}${logError ? ` (incomplete: ${logError.message})` : ''}`;
   const where = `build failed${stage ? ` in stage '${stage}'` : ''} (docker exit ${code})`;
-  const d = diagnose(log, facts);
+  // An interrupted build (Ctrl-C) needs no cause: BuildKit's cancellations would only mislead.
+  const d = code === 130 ? null : diagnose(log, facts);
   const context = { stage, logPath, exitCode: code, command, ...(d ? { diagnosis: d.rule } : {}) };
   const exitCode = code === 130 ? 130 : 1;
   if (d) return new BuildError(`${where}: ${d.cause}`, { remediation: `${d.fix}; ${logAt}`, context, exitCode });
