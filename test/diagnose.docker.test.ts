@@ -118,6 +118,21 @@ testIf(test, [needDocker, needGithubUnreachable])('the default Spack git inputs,
   assert.is(m[2], m[1]!.split(', ').map((n) => `--context ${n}=DIR`).join(' '), 'one --context per unreachable input');
 });
 
+dockerTest('bake gives the same one line: a matrix on a base image that does not exist', () => {
+  const r = runCli(['bake', '--slurm', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', 'nonexistent:latest',
+    '--file', join(t.path, 'bake', 'docker-bake.hcl'), '--set', '*.target=base', '--set', '*.output=type=cacheonly'], { env });
+  assert.is(r.status, 1, r.stderr.slice(-2000));
+  const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+  assert.match(line, /^error: build failed in stage 'base' \(docker exit 1\): image 'nonexistent:latest' is not in the local image store .*--base-image IMAGE .*; full log: \S+\/logs\/bake-\S+\.log$/, line);
+});
+
+testIf(test, [needDocker, needGithubUnreachable])('build-compiler gives the same one line: GitHub unreachable for the Spack inputs', () => {
+  const r = runCli(['build-compiler', '13.4.0', '--os', 'debian12', '--base-image', baseImage], { env });
+  assert.is(r.status, 1, r.stderr.slice(-2000));
+  const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+  assert.match(line, /^error: build failed in stage '\S+' \(docker exit 1\): input stages? .*could not clone .*Could not resolve host: github\.com.*--context spack(-packages)?-src=DIR.*; full log: \S+\/logs\/compiler-13\.4\.0-\S+\.log$/, line);
+});
+
 dockerTest('a named context that points at a missing directory', () => {
   const missing = join(t.path, 'no-such-spack');
   const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', baseImage, '--target', 'spack', '--context', `spack-src=${missing}`], { env });
