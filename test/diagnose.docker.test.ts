@@ -39,6 +39,21 @@ test.before(async () => {
 });
 test.after(() => t.cleanup());
 
+/** The CLI's closing `error: ...` line. */
+const errorLine = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+
+/** Runs `fn` with a 1 MiB tmpfs mounted at `dir` (made here), unmounted afterwards. */
+async function withTinyTmpfs(dir: string, fn: () => unknown): Promise<void> {
+  mkdirSync(dir);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { encoding: 'utf8' });
+  assert.is(m.status, 0, `mount: ${m.stderr}`);
+  try {
+    await fn();
+  } finally {
+    spawnSync('umount', [dir]);
+  }
+}
+
 /** Builds `dockerfile` (from a fresh directory) with runBuildx; returns the BuildError it must throw. */
 async function failingBuild(name: string, dockerfile: string, extra: string[] = []): Promise<BuildError> {
   const dir = join(t.path, name);
@@ -86,7 +101,7 @@ async function registry(status: 404 | 401): Promise<{ host: string; server: Serv
 dockerTest('a base image that does not exist: the line names the image and --base-image / make-base-image.sh', () => {
   const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', 'nonexistent:latest', '--target', 'base'], { env });
   assert.is(r.status, 1, r.stderr.slice(-2000));
-  const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+  const line = errorLine(r.stderr);
   assert.match(line, /^error: build failed in stage 'base' \(docker exit 1\): image 'nonexistent:latest' is not in the local image store and cannot be pulled: /, line);
   assert.match(line, githubReachable ? /cannot be pulled: the registry denies it/ : /cannot be pulled: its registry is unreachable \(.*registry-1\.docker\.io/, line);
   assert.match(line, /--base-image IMAGE .*scripts\/make-base-image\.sh debian12.*; full log: \S+\/logs\/slurm-24\.11-gcc12\.2\.0-\S+\.log$/, line);
@@ -111,7 +126,7 @@ dockerTest('a registry that has no such image, one that denies it, and one that 
 testIf(test, [needDocker, needGithubUnreachable])('the default Spack git inputs, GitHub unreachable: the line names both stages and the --context fix', () => {
   const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', baseImage, '--target', 'spack'], { env });
   assert.is(r.status, 1, r.stderr.slice(-2000));
-  const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+  const line = errorLine(r.stderr);
   // BuildKit fetches both inputs at once; both usually fail before either cancels the other.
   const m = /^error: build failed in stage 'spack(?:-packages)?-src' \(docker exit 1\): input stages? (spack-src, spack-packages-src|spack-src|spack-packages-src) could not clone from (?:github\.com|https:\/\/github\.com\/spack\/spack(?:-packages)?\.git) \(Could not resolve host: github\.com\); give local checkouts at the pinned commits: (.*); full log: \S+\.log$/.exec(line);
   assert.ok(m, line);
@@ -122,14 +137,14 @@ dockerTest('bake gives the same one line: a matrix on a base image that does not
   const r = runCli(['bake', '--slurm', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', 'nonexistent:latest',
     '--file', join(t.path, 'bake', 'docker-bake.hcl'), '--set', '*.target=base', '--set', '*.output=type=cacheonly'], { env });
   assert.is(r.status, 1, r.stderr.slice(-2000));
-  const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+  const line = errorLine(r.stderr);
   assert.match(line, /^error: build failed in stage 'base' \(docker exit 1\): image 'nonexistent:latest' is not in the local image store .*--base-image IMAGE .*; full log: \S+\/logs\/bake-\S+\.log$/, line);
 });
 
 testIf(test, [needDocker, needGithubUnreachable])('build-compiler gives the same one line: GitHub unreachable for the Spack inputs', () => {
   const r = runCli(['build-compiler', '13.4.0', '--os', 'debian12', '--base-image', baseImage], { env });
   assert.is(r.status, 1, r.stderr.slice(-2000));
-  const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+  const line = errorLine(r.stderr);
   assert.match(line, /^error: build failed in stage '\S+' \(docker exit 1\): input stages? .*could not clone .*Could not resolve host: github\.com.*--context spack(-packages)?-src=DIR.*; full log: \S+\/logs\/compiler-13\.4\.0-\S+\.log$/, line);
 });
 
@@ -189,10 +204,7 @@ dockerTest('a full disk inside a step: No space left on device', async () => {
 
 testIf(test, [needDocker, needRoot])('an export onto a full 1 MiB tmpfs: buildx says only EOF, the free space says why', async () => {
   const mnt = join(t.path, 'tiny');
-  mkdirSync(mnt);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { encoding: 'utf8' });
-  assert.is(m.status, 0, `mount: ${m.stderr}`);
-  try {
+  await withTinyTmpfs(mnt, async () => {
     const dest = join(mnt, 'out');
     const e = await failingBuild('enospc-export', `FROM ${baseImage} AS big
 RUN echo ${probe()} && mkdir /out && head -c 4194304 /dev/urandom > /out/big.bin
@@ -203,27 +215,20 @@ COPY --from=big /out/ /
     assert.not.match(log, /no space left/i, 'BuildKit does not say it');
     assert.is(e.context.diagnosis, 'disk-full');
     assert.match(e.oneLine(), new RegExp(`: the export to ${dest} stopped with its disk full \\(0 KiB free\\); free space: .*SLURM_FACTORY_HOME at a bigger disk; full log: `), e.oneLine());
-  } finally {
-    spawnSync('umount', [mnt]);
-  }
+  });
 });
 
-testIf(test, [needDocker, needRoot])('a log on a full disk: the build still ends with its own diagnosis, and says the log is incomplete', () => {
+testIf(test, [needDocker, needRoot])('a log on a full disk: the build still ends with its own diagnosis, and says the log is incomplete', async () => {
   const home = join(t.path, 'full-home');
-  mkdirSync(home);
-  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', home], { encoding: 'utf8' });
-  assert.is(m.status, 0, `mount: ${m.stderr}`);
-  try {
+  await withTinyTmpfs(home, () => {
     mkdirSync(join(home, 'logs'));
     spawnSync('bash', ['-c', `head -c 2097152 /dev/zero > ${join(home, 'fill')}`]);
     const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', 'nonexistent:latest', '--target', 'base'], { env: { SLURM_FACTORY_HOME: home } });
     assert.is(r.status, 1, r.stderr.slice(-1500));
     assert.not.match(r.stderr, /Unhandled 'error' event|node:events/, 'no crash');
-    const line = r.stderr.split('\n').filter((l) => l.startsWith('error: ')).pop() ?? '';
+    const line = errorLine(r.stderr);
     assert.match(line, /: image 'nonexistent:latest' is not in the local image store .*; full log: \S+\.log \(incomplete: ENOSPC: no space left on device, write\)$/, line);
-  } finally {
-    spawnSync('umount', [home]);
-  }
+  });
 });
 
 dockerTest("the log's first line is the command, quoted so a shell runs exactly it", async () => {
