@@ -85,7 +85,7 @@ export const task: Task = {
     for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
     cacheDir(config, 'sourcecache');
     const builds = cacheDir(config, 'builds');
-    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot });
+    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot, exportDir: builds });
     // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
     for (const p of plans) {
       const dir = join(builds, p.id);

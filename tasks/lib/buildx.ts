@@ -141,7 +141,10 @@ export function failedStage(log: string): string | null {
   const failed = readPlainProgress(log).filter((s) => s.error && s.stage);
   if (failed.length > 0) return failed[failed.length - 1]!.stage;
   const m = [...log.matchAll(/^\s*>\s*\[(?:[A-Za-z0-9_-]+ )?([a-z0-9-]+) \d+\/\d+\]/gm)].pop();
-  return m ? m[1]! : null;
+  if (m) return m[1]!;
+  // An image that cannot be resolved fails before any step: BuildKit quotes the FROM line of its stage.
+  const from = [...log.matchAll(/^\s*\d+ \| >>> FROM (?:--\S+ )*\S+ AS ([A-Za-z0-9_-]+)\s*$/gim)].pop();
+  return from ? from[1]!.toLowerCase() : null;
 }
 
 /**
