@@ -393,8 +393,10 @@ check_path() {
   path=$(host_path "$sys")
   check_parents "$sys"
   if [[ -L $path ]]; then
-    [[ $kind == link ]] ||
+    [[ $kind == file ]] &&
       refuse "$path is a symbolic link (to $(readlink -- "$path")): it is not followed; remove it, then run this again"
+    [[ $kind == link ]] ||
+      refuse "$path is a symbolic link (to $(readlink -- "$path")): it is not followed; give the directory it leads to instead"
   elif [[ -e $path ]]; then
     case $kind in
       file)
@@ -417,8 +419,18 @@ check_compiled_plugin_dir() {
     refuse "build.env COMPILED_PLUGIN_DIR '$compiled' is in a system directory: no link is made there; fix build.env (slurm-factory writes it)"
   fi
 }
-# A link at the compiled path is repointed only when it leads to another prefix's lib/slurm.
-is_plugin_link_target() { [[ $1 =~ ^/.+/lib/slurm$ && ! $1 =~ /\.\.?(/|$) ]]; }
+# check_compiled_link COMPILED: the path may be linked to this prefix: missing, a real directory (kept), or a
+# link to this or another prefix's lib/slurm (repointed). Any other link is left alone: refused.
+check_compiled_link() {
+  local compiled=$1 path was
+  check_compiled_plugin_dir "$compiled"
+  check_path "$compiled" link
+  path=$(host_path "$compiled")
+  [[ -L $path ]] || return 0
+  was=$(readlink -- "$path")
+  [[ $was == "$PLUGIN_DIR" ]] || [[ $was =~ ^/.+/lib/slurm$ && ! $was =~ /\.\.?(/|$) ]] ||
+    refuse "$path is a symbolic link to $was, not to another Slurm prefix's lib/slurm: it is left alone; remove it, then run this again"
+}
 
 # Every path this run may write, checked before the first change.
 preflight() {
@@ -443,10 +455,7 @@ preflight() {
   if [[ -n $CONF_SERVER ]]; then
     local compiled=${BUILD[COMPILED_PLUGIN_DIR]:-}
     [[ -n $compiled ]] || die "build.env does not record the PluginDir Slurm was compiled with: configless slurmd cannot find its plugins (rebuild with a newer slurm-factory)"
-    if [[ $compiled != "$PLUGIN_DIR" ]]; then
-      check_compiled_plugin_dir "$compiled"
-      check_path "$compiled" link
-    fi
+    [[ $compiled == "$PLUGIN_DIR" ]] || check_compiled_link "$compiled"
   else
     check_path "$CONF_DIR/slurm.conf" file
     check_path "$CONF_DIR/cgroup.conf" file
@@ -669,8 +678,7 @@ install_compiled_plugin_link() {
   local compiled=${BUILD[COMPILED_PLUGIN_DIR]:-} path was tmp
   [[ -n $compiled ]] || die "build.env does not record the PluginDir Slurm was compiled with: configless slurmd cannot find its plugins (rebuild with a newer slurm-factory)"
   [[ $compiled != "$PLUGIN_DIR" ]] || { log "keep $compiled (Slurm is where it was compiled)"; return 0; }
-  check_compiled_plugin_dir "$compiled"
-  check_path "$compiled" link
+  check_compiled_link "$compiled"
   path=$(host_path "$compiled")
   if [[ -L $path ]]; then
     was=$(readlink -- "$path")
@@ -678,8 +686,6 @@ install_compiled_plugin_link() {
       log "keep $compiled -> $PLUGIN_DIR"
       return 0
     fi
-    is_plugin_link_target "$was" ||
-      refuse "$path is a symbolic link to $was, not to another Slurm prefix's lib/slurm: it is left alone; remove it, then run this again"
     change "repoint $compiled -> $PLUGIN_DIR (was $was)"
   elif [[ -e $path ]]; then
     log "keep $compiled (a real directory: its plugins are used until slurmd has its config)"
