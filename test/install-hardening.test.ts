@@ -138,10 +138,25 @@ inst shared --full-init --conf-dir /srv/shared/slurm
 inst alice --conf-dir /srv/alice/slurm
 inst lmod --conf-dir /etc/slurm-ok --lmod-dir /srv/shared/modules
 snap after /srv/shared /srv/alice /etc/slurm-ok`);
-  assertRefused(out, 'shared', '/srv/shared', /writable by group or others \(mode 777\)/);
+  assertRefused(out, 'shared', '/srv/shared', /writable by (group or )?others \(mode 777\)/);
   assertRefused(out, 'alice', '/srv/alice', /owned by uid 65534, not root/);
   assertRefused(out, 'lmod', '/srv/shared', /writable by group or others/);
   assert.is(out.get('after'), `${out.get('before')}/etc/slurm-ok absent\n`, 'no config directory made before the module path was refused');
+});
+
+withImage('a group-writable /var/log (Ubuntu: root:syslog 0775) takes /var/log/slurm; a group-writable parent of config files does not', () => {
+  const out = inDebian(`
+chgrp adm /var/log && chmod 775 /var/log
+mkdir -m 775 /srv/grp
+inst ubuntu --full-init
+snap state /var/log /var/log/slurm
+inst grp --conf-dir /srv/grp/slurm
+snap grp /srv/grp`);
+  assert.is(out.get('ubuntu.rc')?.trim(), '0', out.get('all'));
+  assert.match(out.get('state')!, /^\/var\/log directory 775 0:4 /m);
+  assert.match(out.get('state')!, /^\/var\/log\/slurm directory 755 (\d+):\1 /m);
+  assertRefused(out, 'grp', '/srv/grp', /writable by group or others \(mode 775\)/);
+  assert.match(out.get('grp')!, /^\/srv\/grp directory 775 0:0 \d+ \[\]$/m);
 });
 
 withImage('a root-owned link on the way is followed (like /lib -> usr/lib); one owned by another user is not', () => {

@@ -333,30 +333,36 @@ print_commands() {
 # of them in preflight, before the first change, and each again right before it is touched).
 # ---------------------------------------------------------------------------------------------------------
 declare -A SAFE_DIR=()
-# dir_ok DIR WHAT: DIR (existing, on the host) is owned by root (or by whoever runs this, for --dry-run) and
-# not writable by group or others, so no other user can swap an entry in it between a check and a write.
+# dir_ok DIR WHAT [group]: DIR (existing, on the host) is owned by root (or by whoever runs this, for
+# --dry-run) and not writable by group or others, so no other user can swap an entry in it between a check
+# and a write. With "group", group-writable is accepted (never world-writable): for the parent of a directory
+# this script creates, whose owner and mode are then set from inside it (in_dir), like Ubuntu's /var/log
+# (root:syslog 0775).
 dir_ok() {
-  local dir=$1 what=$2 st uid mode
-  [[ -z ${SAFE_DIR[$dir]:-} ]] || return 0
+  local dir=$1 what=$2 allow=${3:-} st uid mode forbidden=022
+  [[ ${SAFE_DIR[$dir]:-} != strict && ${SAFE_DIR[$dir]:-} != "$allow-ok" ]] || return 0
+  [[ $allow != group ]] || forbidden=002
   st=$(stat -L -c '%u %a' -- "$dir")
   uid=${st% *} mode=${st#* }
   ((uid == 0 || uid == EUID)) ||
     refuse "$what: directory $dir is owned by uid $uid, not root: another user could swap its entries (chown root it, or choose another path)"
-  (((8#$mode & 8#022) == 0)) ||
-    refuse "$what: directory $dir is writable by group or others (mode $mode): another user could swap its entries (chmod go-w it, or choose another path)"
-  SAFE_DIR[$dir]=1
+  (((8#$mode & 8#$forbidden) == 0)) ||
+    refuse "$what: directory $dir is writable by $([[ $allow == group ]] && echo others || echo 'group or others') (mode $mode): another user could swap its entries (chmod go-w it, or choose another path)"
+  if (((8#$mode & 8#022) == 0)); then SAFE_DIR[$dir]=strict; else SAFE_DIR[$dir]=$allow-ok; fi
 }
 
-# check_parents SYSTEM_PATH: every existing directory above SYSTEM_PATH is safe (dir_ok). Under --root no
-# component below ROOT may be a symbolic link (an absolute one would lead out of the root). On a live system a
-# link is followed only when it is root-owned in a safe directory (only root could have placed it, like
-# /lib -> usr/lib), and then the directories it leads to are checked as well.
+# check_parents SYSTEM_PATH [group]: every existing directory above SYSTEM_PATH is safe (dir_ok; "group":
+# its immediate parent may be group-writable). Under --root no component below ROOT may be a symbolic link
+# (an absolute one would lead out of the root). On a live system a link is followed only when it is
+# root-owned in a safe directory (only root could have placed it, like /lib -> usr/lib), and then the
+# directories it leads to are checked as well.
 check_parents() {
-  local sys=$1 cur=$ROOT comp deepest uid linked=no
+  local sys=$1 allow=${2:-} parent cur=$ROOT comp deepest uid linked=no
   local -a comps
+  parent=${sys%/*}
   deepest=${ROOT:-/}
-  dir_ok "$deepest" "$sys"
-  IFS=/ read -r -a comps <<<"${sys%/*}"
+  dir_ok "$deepest" "$sys" "$([[ -z $parent ]] && echo "$allow")"
+  IFS=/ read -r -a comps <<<"$parent"
   for comp in "${comps[@]}"; do
     [[ -n $comp ]] || continue
     cur=$cur/$comp
@@ -369,18 +375,20 @@ check_parents() {
     fi
     [[ -e $cur ]] || break
     [[ -d $cur ]] || refuse "$sys: $cur exists and is not a directory"
-    dir_ok "$cur" "$sys"
+    dir_ok "$cur" "$sys" "$([[ $cur == "$ROOT$parent" ]] && echo "$allow")"
     deepest=$cur
   done
   if [[ $linked == yes ]]; then
-    local phys
+    local phys last
     phys=$(cd -P -- "$deepest" && pwd -P)
+    last=''
+    [[ $deepest != "$parent" ]] || last=$allow
     cur=''
     IFS=/ read -r -a comps <<<"$phys"
     for comp in "${comps[@]}"; do
       [[ -n $comp ]] || continue
       cur=$cur/$comp
-      dir_ok "$cur" "$sys (through a link: $deepest is $phys)"
+      dir_ok "$cur" "$sys (through a link: $deepest is $phys)" "$([[ $cur == "$phys" ]] && echo "$last")"
     done
   fi
 }
@@ -391,7 +399,7 @@ check_parents() {
 check_path() {
   local sys=$1 kind=$2 path n
   path=$(host_path "$sys")
-  check_parents "$sys"
+  check_parents "$sys" "$([[ $kind == dir ]] && echo group)"
   if [[ -L $path ]]; then
     [[ $kind == file ]] &&
       refuse "$path is a symbolic link (to $(readlink -- "$path")): it is not followed; remove it, then run this again"
@@ -580,21 +588,40 @@ primary_group() { [[ $1 == root ]] && echo root || echo "$1"; }
 # ---------------------------------------------------------------------------------------------------------
 # Files and directories. Callers have run check_path on the path; only root can change it since.
 # ---------------------------------------------------------------------------------------------------------
-# fix_attrs PATH USER GROUP MODE: set owner and mode when they differ (logged as a change).
+# fix_attrs PATH USER GROUP MODE [dir]: set owner and mode when they differ (logged as a change). A
+# directory's are set from inside it (in_dir).
 fix_attrs() {
-  local path=$1 user=$2 group=$3 mode=$4 want have
+  local path=$1 user=$2 group=$3 mode=$4 kind=${5:-file} want have
   want=$(owner_ids "$user" "$group")
   [[ -e $path && ! -L $path ]] || return 0
   have=$(stat -c '%u:%g' -- "$path")
   if [[ $have != "$want" ]]; then
     change "chown $user:$group ${path#"$ROOT"}"
-    [[ $DRY_RUN == yes ]] || chown -h "$want" -- "$path"
+    if [[ $DRY_RUN == no ]]; then
+      if [[ $kind == file ]]; then chown -h -- "$want" "$path"; else in_dir "$path" chown -- "$want"; fi
+    fi
   fi
   have=$(stat -c '%a' -- "$path")
   if ((8#$have != 8#$mode)); then
     change "chmod $mode ${path#"$ROOT"}"
-    [[ $DRY_RUN == yes ]] || chmod "$mode" -- "$path"
+    if [[ $DRY_RUN == no ]]; then
+      if [[ $kind == file ]]; then chmod -- "$mode" "$path"; else in_dir "$path" chmod -- "$mode"; fi
+    fi
   fi
+}
+
+# in_dir DIR COMMAND...: run COMMAND with "." as its last argument from inside DIR, once DIR is known to be
+# the directory at that name (cd -P, then pwd -P): a link swapped in at DIR's name is refused, and a swap
+# after that changes nothing, as "." is the directory itself, not a name.
+in_dir() {
+  local dir=$1 parent want rc=0
+  shift
+  parent=${dir%/*}
+  want=$(cd -P -- "${parent:-/}" && pwd -P)
+  want=${want%/}/${dir##*/}
+  (cd -P -- "$dir" || exit 3; [[ $(pwd -P) == "$want" ]] || exit 3; "$@" .) || rc=$?
+  ((rc != 3)) || refuse "$dir changed while it was set up (no longer the directory $want): run this again"
+  ((rc == 0)) || exit "$rc"
 }
 
 ensure_dir() { # ensure_dir SYSTEM_PATH USER GROUP MODE
@@ -606,7 +633,7 @@ ensure_dir() { # ensure_dir SYSTEM_PATH USER GROUP MODE
     [[ $DRY_RUN == yes ]] && return 0
     mkdir -p -- "$path"
   fi
-  fix_attrs "$path" "$2" "$3" "$4"
+  fix_attrs "$path" "$2" "$3" "$4" dir
 }
 
 # Temporary files in target directories, removed on exit if a write did not finish.
