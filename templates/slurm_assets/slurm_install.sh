@@ -738,19 +738,21 @@ install_compiled_plugin_link() {
 # ---------------------------------------------------------------------------------------------------------
 declare -A VARS=()
 declare -A TAGS=()
-# subst WORD UNIT(yes|no): WORD with every @NAME@ replaced (%-escaped for units).
+# subst WORD UNIT(yes|no): REPLY is WORD with every @NAME@ replaced (%-escaped for units).
 subst() {
-  local word=$1 unit=$2 key val
+  local key val
+  REPLY=$1
+  [[ $REPLY == *@* ]] || return 0
   for key in "${!VARS[@]}"; do
     val=${VARS[$key]}
-    [[ $unit == no ]] || val=${val//%/%%}
-    word=${word//"@${key}@"/"$val"}
+    [[ $2 == no ]] || val=${val//%/%%}
+    REPLY=${REPLY//"@${key}@"/"$val"}
   done
-  printf '%s' "$word"
 }
 render() { # render TEMPLATE OUT MODE
-  local template=$1 out=$2 mode=$3 line tag head value word quoted
+  local template=$1 out=$2 mode=$3 line tag head value word quoted unit=no
   local -a words
+  [[ $mode != unit ]] || unit=yes
   : >"$out"
   while IFS= read -r line || [[ -n $line ]]; do
     if [[ $line =~ ^#@([a-z-]+):(.*)$ ]]; then
@@ -764,7 +766,8 @@ render() { # render TEMPLATE OUT MODE
       read -r -a words <<<"$value"
       quoted=''
       for word in "${words[@]}"; do
-        word=$(subst "$word" "$([[ $mode == unit ]] && echo yes || echo no)")
+        subst "$word" "$unit"
+        word=$REPLY
         if [[ $word == *' '* ]]; then
           if [[ $mode == conf && -n $quoted && $word == *=* ]]; then
             word="${word%%=*}=\"${word#*=}\"" # NodeName=a CPUs=1 ...: quote the value of Key=value
@@ -776,9 +779,11 @@ render() { # render TEMPLATE OUT MODE
       done
       line=$head$quoted
     elif [[ $mode == unit && $line != '#'* ]]; then
-      line=$(subst "$line" yes)
+      subst "$line" yes
+      line=$REPLY
     else
-      line=$(subst "$line" no)
+      subst "$line" no
+      line=$REPLY
     fi
     [[ ! $line =~ @[A-Z][A-Z0-9_]*@ ]] || die "template $template uses ${BASH_REMATCH[0]}, which this installer does not set"
     printf '%s\n' "$line" >>"$out"
