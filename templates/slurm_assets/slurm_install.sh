@@ -99,9 +99,10 @@ comments in slurm.conf.
 
 Safety: it never follows a symbolic link it did not make. It refuses (exit 2, one line naming the path)
 a config, key, unit or directory path that is a symbolic link, a hard-linked file, a parent directory not
-owned by root or writable by group or others, and under --root any symbolic link below DIR. It writes only
-below the config directory, /etc/systemd/system, /var/spool/slurm*, /var/log/slurm, /var/lib/slurm,
-/run/slurm*, --lmod-dir, and (configless) the compiled-in PluginDir link.
+owned by root or writable by group or others (group is fine for a directory it creates, as in Ubuntu's
+/var/log), and under --root any symbolic link below DIR. It writes only below the config directory,
+/etc/systemd/system, /var/spool/slurm*, /var/log/slurm, /var/lib/slurm, /run/slurm*, --lmod-dir, and
+(configless) the compiled-in PluginDir link.
 EOF
 }
 
