@@ -297,6 +297,7 @@ test('option errors name the value; empty and option-looking values are refused;
       [['--prefix', '/opt/a\\b'], "--prefix '/opt/a\\b' contains one of"],
       [['--prefix', "/opt/it's"], `--prefix '/opt/it's' contains one of`],
       [['--prefix', '/opt/a\nb'], "--prefix '/opt/a?b' contains a control character"],
+      [['--prefix', '/opt/a:b'], "--prefix '/opt/a:b' contains ':'"],
       [['--lmod-dir', 'mods'], "--lmod-dir 'mods' is not an absolute path"],
       [['--lmod-dir', '/usr/share'], "--lmod-dir '/usr/share' is a system or shared directory"],
       [['--cluster-name', 'a b'], "--cluster-name 'a b' is not usable"],

@@ -47,7 +47,7 @@ Where:
   --prefix DIR          the Slurm installation: the unpacked tarball's view/ directory, or the directory the
                         tarball was unpacked into (then DIR/view). Default: the view next to this script.
                         Also \$SLURM_INSTALL_PREFIX. May contain spaces (quoted in units and slurm.conf), not
-                        any of " ' \\ \$ \` # or control characters.
+                        any of : " ' \\ \$ \` # or control characters.
   --conf-dir DIR        config directory (default /etc/slurm). Not /etc/slurm: users need SLURM_CONF.
                         Never /, /tmp or another system or shared directory.
   --root DIR            act on a scratch root (an image being built, a test): every system path is taken
@@ -261,6 +261,7 @@ resolve_paths() {
     PREFIX=$(cd -- "$given" 2>/dev/null && pwd -P) || usage_error "--prefix '$given' does not exist (relative to $PWD)"
   fi
   check_path_value --prefix "$PREFIX"
+  [[ $PREFIX != *:* ]] || usage_error "--prefix '$PREFIX' contains ':', which splits PluginDir= and PATH in two: choose a path without it"
   PREFIX=$(normalize_abs --prefix "$PREFIX")
   if [[ ! -e $(host_path "$PREFIX")/bin/scontrol && -e $(host_path "$PREFIX")/view/bin/scontrol ]]; then
     PREFIX=${PREFIX%/}/view
