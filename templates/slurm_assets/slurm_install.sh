@@ -863,22 +863,36 @@ node_resources() {
   ((REAL_MEMORY > 0)) || REAL_MEMORY=1
 }
 
+# One install_* per asset; each renders its template into $work and installs the result.
+install_slurm_conf() {
+  render "$here/slurm/slurm.conf.template" "$work/slurm.conf" conf
+  install_file "$CONF_DIR/slurm.conf" root root 644 keep "$work/slurm.conf"
+}
+install_cgroup_conf() {
+  render "$here/slurm/cgroup.conf.template" "$work/cgroup.conf" conf
+  install_file "$CONF_DIR/cgroup.conf" root root 644 keep "$work/cgroup.conf"
+}
+install_slurmdbd_conf() {
+  render "$here/slurm/slurmdbd.conf.template" "$work/slurmdbd.conf" conf
+  install_file "$CONF_DIR/slurmdbd.conf" "$SLURM_USER" "$SLURM_GROUP" 600 keep "$work/slurmdbd.conf"
+}
+install_acct_sql() {
+  VARS[DB_CLIENT_HOST]=$([[ $DB_HOST == localhost || $DB_HOST == 127.0.0.1 ]] && echo localhost || echo '%')
+  render "$here/mysql/slurm_acct_db.sql" "$work/slurm_acct_db.sql" text
+  install_file "$CONF_DIR/slurm_acct_db.sql" root root 600 keep "$work/slurm_acct_db.sql"
+}
 install_configs() {
   if [[ -n $CONF_SERVER ]]; then
     log "configless: slurmd fetches slurm.conf and cgroup.conf from $CONF_SERVER (none rendered here)"
     install_compiled_plugin_link
   else
-    render "$here/slurm/slurm.conf.template" "$work/slurm.conf" conf
-    install_file "$CONF_DIR/slurm.conf" root root 644 keep "$work/slurm.conf"
-    render "$here/slurm/cgroup.conf.template" "$work/cgroup.conf" conf
-    install_file "$CONF_DIR/cgroup.conf" root root 644 keep "$work/cgroup.conf"
+    install_slurm_conf
+    install_cgroup_conf
   fi
-  [[ $FULL_INIT == yes ]] || return 0
-  render "$here/slurm/slurmdbd.conf.template" "$work/slurmdbd.conf" conf
-  install_file "$CONF_DIR/slurmdbd.conf" "$SLURM_USER" "$SLURM_GROUP" 600 keep "$work/slurmdbd.conf"
-  VARS[DB_CLIENT_HOST]=$([[ $DB_HOST == localhost || $DB_HOST == 127.0.0.1 ]] && echo localhost || echo '%')
-  render "$here/mysql/slurm_acct_db.sql" "$work/slurm_acct_db.sql" text
-  install_file "$CONF_DIR/slurm_acct_db.sql" root root 600 keep "$work/slurm_acct_db.sql"
+  if [[ $FULL_INIT == yes ]]; then
+    install_slurmdbd_conf
+    install_acct_sql
+  fi
 }
 
 install_units() {
