@@ -11,6 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_PACKAGES } from './catalog.ts';
 import { ConfigurationError, SlurmFactoryError } from './errors.ts';
+import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './userdir.ts';
 import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
 
@@ -171,7 +172,7 @@ export function dockerfileIsPristine(text: string): boolean | null {
 
 export function renderDockerfile(plan: BuildPlan): string {
   const body = renderTemplate('Dockerfile.hbs', { plan, packages: BASE_PACKAGES[plan.os.packageManager] })
-    .replace(/\n{3,}/g, '\n\n');
+    .replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
   return dockerfileHeader(plan, body) + body;
 }
 
@@ -256,9 +257,12 @@ export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?:
 
 /**
  * Writes a build context atomically: into a temp sibling directory, then renamed over `dir`.
- * Refuses to replace hand-edited files unless `force`.
+ * Refuses to replace hand-edited files unless `force`. A filesystem problem (a file in the way, read-only,
+ * /proc) is one ConfigurationError naming `dir` as the user gave it (`opts.source`), never the temp path.
  */
-export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string } = {}): void {
+export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string; source?: UserPathSource } = {}): void {
+  const src: UserPathSource = { what: 'the output directory', given: dir, ...opts.source };
+  checkUserDir(dir, src);
   if (existsSync(dir) && !opts.force) {
     const edited = editedFiles(dir);
     if (edited.length > 0) {
@@ -267,8 +271,7 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
       });
     }
   }
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
+  const parent = ensureUserDir(dirname(dir), src);
   const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
   const old = join(parent, `.${basename(dir)}.old-${process.pid}-${Date.now()}`);
   try {
@@ -285,6 +288,6 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     if (!existsSync(dir) && existsSync(old)) renameSync(old, dir);
-    throw err;
+    throw userPathError(err, src, dir);
   }
 }
