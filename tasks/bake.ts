@@ -10,7 +10,7 @@ import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { checkpoint } from './lib/interrupt.ts';
 import { checkUserDir, ensureUserDir, userPathError } from './lib/userdir.ts';
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 export const task: Task = {
@@ -57,6 +57,25 @@ export const task: Task = {
     const fileSource = { what: args.strings.file ? '--file' : 'the bake file', given: args.strings.file ?? bakeFile };
     // The bake file's folder is checked before any work: a bad --file fails at once.
     checkUserDir(dirname(bakeFile), fileSource);
+    if (statSync(bakeFile, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new ConfigurationError(`${fileSource.what} '${fileSource.given}' is a directory`, { remediation: 'give the path of the bake file, e.g. --file dockerfiles/docker-bake.hcl' });
+    }
+    const text = renderBakeFile(plans, {
+      contextOf: (p) => p.contextDir,
+      buildsDir: join(config.home, 'builds'),
+      buildcacheDir: join(config.home, 'buildcache'),
+      sourcecacheDir: join(config.home, 'sourcecache'),
+      sourceDateEpoch: sourceDateEpoch(repoRoot),
+    });
+    // A group or target the bake file does not have is a typo: say so before anything is written or built.
+    const names = [...text.matchAll(/^(?:group|target) "([^"]+)" \{$/gm)].map((m) => m[1]!);
+    const unknownGroup = args.rest.find((g) => !names.includes(g));
+    if (unknownGroup !== undefined) {
+      const groups = [...text.matchAll(/^group "([^"]+)" \{$/gm)].map((m) => m[1]!);
+      throw new ConfigurationError(`bake group or target '${unknownGroup}' is not in this matrix`, {
+        remediation: `use a group (${groups.join(', ')}) or a target named in ${relative(process.cwd(), bakeFile) || bakeFile}`,
+      });
+    }
     // Building needs the engine: find out before writing anything (--print and --render-only do not build).
     if (!args.flags['render-only'] && !args.flags.print) {
       checkUserDir(config.home, homeSource(config));
@@ -67,13 +86,6 @@ export const task: Task = {
       await checkpoint();
       ensureBuildContext(join(repoRoot, p.contextDir), p);
     }
-    const text = renderBakeFile(plans, {
-      contextOf: (p) => p.contextDir,
-      buildsDir: join(config.home, 'builds'),
-      buildcacheDir: join(config.home, 'buildcache'),
-      sourcecacheDir: join(config.home, 'sourcecache'),
-      sourceDateEpoch: sourceDateEpoch(repoRoot),
-    });
     ensureUserDir(dirname(bakeFile), fileSource);
     const tmp = `${bakeFile}.tmp-${process.pid}`;
     try {

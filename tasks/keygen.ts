@@ -44,8 +44,8 @@ export const task: Task = {
       throw new ConfigurationError(`--type '${type}' is not a key type`, { remediation: `use one of ${KEY_TYPES.join(', ')}` });
     }
     const expiresRaw = args.strings.expires ?? '0';
-    if (!/^\d+$/.test(expiresRaw)) {
-      throw new ConfigurationError(`--expires '${expiresRaw}' is not a whole number of days`, { remediation: 'e.g. --expires 730, or 0 for no expiry' });
+    if (!/^\d+$/.test(expiresRaw) || Number(expiresRaw) > 36500) {
+      throw new ConfigurationError(`--expires '${expiresRaw}' is not a whole number of days from 0 to 36500`, { remediation: 'e.g. --expires 730, or 0 for no expiry' });
     }
     const passphrase = passphraseFromEnv(args.strings['passphrase-env']);
     let outDir: string;
