@@ -312,7 +312,11 @@ test('200+ bad values across every option: exit 2, one `error:` line, no stack t
   }
 
   // One case per task as a real process: the same exit code and the same line as in the runner.
-  const sample = Object.keys(TASKS).map((task) => cases.find((c) => c.task === task && results.has(c.id))!).filter(Boolean);
+  // A different kind of value for each task (the k-th task's k*7-th case), not always the first.
+  const sample = Object.keys(TASKS).map((task, k) => {
+    const own = cases.filter((c) => c.task === task && results.has(c.id));
+    return own[(k * 7) % own.length];
+  }).filter((c): c is (typeof cases)[number] => c !== undefined);
   const spawnStarted = Date.now();
   for (let i = 0; i < sample.length; i += POOL) {
     await Promise.all(sample.slice(i, i + POOL).map(async (c) => {
