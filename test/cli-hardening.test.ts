@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { editedFiles } from '../tasks/lib/render.ts';
 import { repoRoot, tempDir, testIf } from './helpers.ts';
@@ -137,6 +137,21 @@ testIf(test, [roMount])('a read-only disk: render, keygen and doctor say so in o
     spawnSync('umount', [ro]);
     t.cleanup();
   }
+});
+
+test('render --out . (the working directory) is refused instead of replacing the shell\'s directory', () => {
+  const t = tempDir();
+  try {
+    const inode = statSync(t.path).ino;
+    for (const out of ['.', t.path]) {
+      assertOneLine(cli(['render', '25.11', '--out', out], { cwd: t.path }), out, /is, or holds, the working directory; .*give a subdirectory/);
+    }
+    const sub = join(t.path, 'sub');
+    mkdirSync(sub);
+    assertOneLine(cli(['render', '25.11', '--out', t.path], { cwd: sub }), t.path, /holds, the working directory/);
+    assert.is(statSync(t.path).ino, inode, 'the directory is still the same one');
+    assert.equal(readdirSync(t.path), ['sub']);
+  } finally { t.cleanup(); }
 });
 
 test('a relative SLURM_FACTORY_HOME is refused instead of landing keys in the working directory', () => {

@@ -6,8 +6,8 @@
 import type HandlebarsNS from 'handlebars';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_PACKAGES } from './catalog.ts';
 import { ConfigurationError, SlurmFactoryError } from './errors.ts';
@@ -263,6 +263,16 @@ export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?:
 export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string; source?: UserPathSource } = {}): void {
   const src: UserPathSource = { what: 'the output directory', given: dir, ...opts.source };
   checkUserDir(dir, src);
+  // The context is replaced as a whole (renamed into place): a directory that holds the working directory
+  // would leave the user's shell in a deleted directory.
+  const real = (p: string): string => { try { return realpathSync(p); } catch { return resolve(p); } };
+  const cwd = real(process.cwd());
+  const target = real(dir);
+  if (cwd === target || cwd.startsWith(`${target}${sep}`)) {
+    throw new ConfigurationError(`${src.what} '${src.given}' is, or holds, the working directory`, {
+      remediation: 'rendering replaces that directory as a whole; give a subdirectory, e.g. --out ./ctx',
+    });
+  }
   if (existsSync(dir) && !opts.force) {
     const edited = editedFiles(dir);
     if (edited.length > 0) {
