@@ -1,9 +1,12 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
+import { ConfigurationError } from './lib/errors.ts';
 import { planMatrix, toolchainKey } from './lib/matrix.ts';
 import type { BuildPlan } from './lib/plan.ts';
 import { createRequire } from 'node:module';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { checkpoint } from './lib/interrupt.ts';
+import { checkUserDir, ensureUserDir, userPathError } from './lib/userdir.ts';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /** A GitHub Actions workflow with one job per matrix entry, from the same catalog as bake. */
@@ -62,12 +65,26 @@ export const task: Task = {
   --out FILE        write there (default: print)`,
   async run(argv) {
     const args = parseArgs('ci-matrix', argv, { string: ['out', 'os'], csv: ['slurm', 'gcc', 'flavours'] });
+    const source = { what: '--out', given: args.strings.out, fix: 'give --out a file path in a writable directory' };
+    if (args.strings.out !== undefined) {
+      checkUserDir(dirname(resolve(args.strings.out)), source);
+      if (statSync(resolve(args.strings.out), { throwIfNoEntry: false })?.isDirectory()) {
+        throw new ConfigurationError(`--out '${args.strings.out}' is a directory`, { remediation: 'give the path of the workflow file, e.g. .github/workflows/slurm-matrix.yml' });
+      }
+    }
     const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os }));
     if (!args.strings.out) { process.stdout.write(text); return 0; }
     const out = resolve(args.strings.out);
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(`${out}.tmp-${process.pid}`, text);
-    renameSync(`${out}.tmp-${process.pid}`, out);
+    ensureUserDir(dirname(out), source);
+    const tmp = `${out}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, text);
+      await checkpoint();
+      renameSync(tmp, out);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw userPathError(err, source, out);
+    }
     console.log(`wrote ${out}`);
     return 0;
   },
