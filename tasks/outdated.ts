@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
@@ -45,6 +45,10 @@ function builtTarballs(dir: string, notes: string[]): BuiltTarball[] {
   return out;
 }
 
+function isDirectory(path: string): boolean {
+  try { return statSync(path).isDirectory(); } catch { return false; }
+}
+
 export const task: Task = {
   name: 'outdated',
   summary: 'Compare the catalog and your builds with the Slurm releases upstream (exit 3 when behind)',
@@ -60,8 +64,17 @@ reported, not an error.`,
   async run(argv) {
     const args = parseArgs('outdated', argv, { string: ['from', 'builds'], boolean: ['json'] });
     const from = args.strings.from ?? SCHEDMD_GIT;
-    if (from.trim() !== from || from.startsWith('-')) {
-      throw new ConfigurationError(`--from '${from}' is not a repository path or URL`, { remediation: 'give a git URL or a local clone' });
+    const url = /^[a-z][a-z0-9+.-]*:\/\/([^\s/@]+@)?[^\s/@]+(\/\S*)?$/i.exec(from);
+    if (url?.[1]) {
+      throw new ConfigurationError(`--from '${from}' carries credentials`, { remediation: 'give a URL without user:password (use a git credential helper)' });
+    }
+    if (!url && !isDirectory(from)) {
+      throw new ConfigurationError(`--from '${from}' is neither a URL nor an existing directory`, {
+        remediation: `give a git URL or a local clone, e.g. git clone --mirror ${SCHEDMD_GIT}`,
+      });
+    }
+    if (args.strings.builds !== undefined && !isDirectory(args.strings.builds)) {
+      throw new ConfigurationError(`--builds '${args.strings.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
     }
     const buildsDir = args.strings.builds ?? cacheDir(resolveConfig(), 'builds', false);
     const notes: string[] = [];

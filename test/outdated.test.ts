@@ -108,14 +108,21 @@ withGit('outdated: a build in ~/.slurm-factory/builds older than the newest rele
 withGit('outdated: an unreachable source is one line naming it and the fix, exit 1; bad --from exit 2', () => {
   const t = tempDir();
   try {
-    const r = run(['--from', join(t.path, 'missing.git')], t.path);
+    const r = run(['--from', 'http://127.0.0.1:9/slurm.git'], t.path);
     assert.is(r.status, 1);
     const lines = r.stderr.trim().split('\n');
     assert.is(lines.length, 1, r.stderr);
-    assert.match(lines[0]!, /^error: cannot list the Slurm release tags of .*missing\.git: .*; give --from DIR with a local mirror/);
-    const bad = run(['--from', ' x'], t.path);
-    assert.is(bad.status, 2);
-    assert.is(bad.stderr.trim().split('\n').length, 1);
+    assert.match(lines[0]!, /^error: cannot list the Slurm release tags of http:\/\/127\.0\.0\.1:9\/slurm\.git: .*; give --from DIR with a local mirror/);
+    for (const [args, line] of [
+      [['--from', join(t.path, 'missing.git')], /^error: --from '.*missing\.git' is neither a URL nor an existing directory; /],
+      [['--from', 'https://u:pw@example.org/s.git'], /^error: --from '.*' carries credentials; /],
+      [['--builds', join(t.path, 'nope')], /^error: --builds '.*nope' is not a directory; /],
+    ] as const) {
+      const bad = run([...args], t.path);
+      assert.is(bad.status, 2, bad.stderr);
+      assert.is(bad.stderr.trim().split('\n').length, 1);
+      assert.match(bad.stderr, line);
+    }
   } finally { t.cleanup(); }
 });
 

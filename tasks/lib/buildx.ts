@@ -31,6 +31,17 @@ export interface BuildxOptions {
   sourceDateEpoch?: number;
 }
 
+export const PROGRESS_MODES = ['auto', 'plain', 'tty', 'rawjson'] as const;
+
+/** The --progress value of build and build-compiler: one of PROGRESS_MODES (default plain), else exit 2. */
+export function progressMode(text: string | undefined): (typeof PROGRESS_MODES)[number] {
+  const mode = text ?? 'plain';
+  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) {
+    throw new ConfigurationError(`--progress '${mode}' is not a progress mode`, { remediation: `use ${PROGRESS_MODES.join(', ')}` });
+  }
+  return mode as (typeof PROGRESS_MODES)[number];
+}
+
 export function buildxArgs(o: BuildxOptions): string[] {
   const a = ['buildx', 'build'];
   if (o.builder) a.push('--builder', o.builder);
