@@ -29,7 +29,7 @@ export async function sha256File(path: string): Promise<string> {
  * Checks `<tarball>.sha256` (sha256sum format). Missing: a VerifyError unless allowMissing, in which case the
  * result says so. A mismatch names the file and both digests.
  */
-export async function checkChecksum(tarball: string, allowMissing: boolean): Promise<{ status: 'ok' | 'missing'; detail: string }> {
+export async function checkChecksum(tarball: string, allowMissing: boolean): Promise<{ status: 'ok' | 'missing'; detail: string; sha256?: string }> {
   const sumFile = `${tarball}.sha256`;
   if (!existsSync(sumFile)) {
     if (allowMissing) return { status: 'missing', detail: `${basename(sumFile)} missing; not checked (--no-checksum)` };
@@ -51,7 +51,7 @@ export async function checkChecksum(tarball: string, allowMissing: boolean): Pro
       remediation: 'the file was changed or truncated: download it again',
     });
   }
-  return { status: 'ok', detail: `sha256 ${actual.slice(0, 16)}… matches` };
+  return { status: 'ok', detail: `sha256 ${actual.slice(0, 16)}… matches`, sha256: actual };
 }
 
 /** The catalog images a package with this glibc floor should run on (same or newer glibc). */
