@@ -340,6 +340,12 @@ withMoto('--tarballs: a tarball that contradicts its .sha256 or .asc is refused 
     const stranger = await generateKey({ name: 'not the project' });
     await signFile(tarball, stranger.privateKey);
     await refused([], 1, new RegExp(`^error: ${name} was signed by key [0-9A-F]{16}, which is not the given key`));
+    // The signature over the .sha256 is checked too.
+    await signFile(tarball, (await signingKey()).privateKey);
+    await signFile(`${tarball}.sha256`, stranger.privateKey);
+    await refused([], 1, new RegExp(`^error: ${name}\\.sha256 was signed by key [0-9A-F]{16}, which is not the given key`));
+    rmSync(`${tarball}.sha256.asc`);
+    await signFile(tarball, stranger.privateKey);
     // --public-key is the key the signatures are checked with (and published).
     writeFileSync(join(t.path, 'stranger.asc'), stranger.publicKey);
     const viaFlag = publishCli(home, await newBucket(), ['--tarballs', '--public-key', join(t.path, 'stranger.asc'), '--dry-run']);
