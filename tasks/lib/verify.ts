@@ -3,8 +3,10 @@
  * pass/fail table. The task (tasks/verify.ts) runs the containers.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import * as tar from 'tar';
 import { OS_TARGETS, type OsTarget } from './catalog.ts';
 import { VerifyError } from './errors.ts';
 
@@ -138,10 +140,9 @@ export async function inspectTarball(tarball: string): Promise<TarballInspection
     exitCode: 2, remediation: 'refused before anything was unpacked; verify only tarballs made by slurm-factory (pack-tarball.sh)',
   });
   const magic = Buffer.alloc(2);
-  const { closeSync, openSync, readSync } = await import('node:fs');
-  const fd = openSync(tarball, 'r');
+  const fd = fs.openSync(tarball, 'r');
   let got: number;
-  try { got = readSync(fd, magic, 0, 2, 0); } finally { closeSync(fd); }
+  try { got = fs.readSync(fd, magic, 0, 2, 0); } finally { fs.closeSync(fd); }
   if (got < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) {
     throw refuse(got === 0 ? 'the file is empty, not a gzip\'ed tar' : `not a gzip file (its first bytes are ${magic.subarray(0, got).toString('hex')}; gzip starts with 1f8b)`);
   }
@@ -154,7 +155,6 @@ export async function inspectTarball(tarball: string): Promise<TarballInspection
   let manifestBytes = 0;
   let members = 0;
   let hasView = false;
-  const tar = await import('tar');
   try {
     await tar.t({
       file: tarball,
@@ -221,7 +221,7 @@ export async function inspectTarball(tarball: string): Promise<TarballInspection
 export interface CopyResult { files: number; bytes: number; skipped: string[]; removed: string[] }
 
 /** Creates dest/parts... one directory at a time, refusing anything on the way that is not a real directory. */
-function mkdirInside(dest: string, parts: readonly string[], fs: typeof import('node:fs')): string {
+function mkdirInside(dest: string, parts: readonly string[]): string {
   let p = dest;
   for (const c of parts) {
     p = join(p, c);
@@ -241,8 +241,7 @@ function mkdirInside(dest: string, parts: readonly string[], fs: typeof import('
  * walked (without following links) and anything that is not a regular file or directory is removed.
  */
 export async function copyRegularFiles(source: NodeJS.ReadableStream, dest: string, keep: (rel: string) => boolean = () => true, maxBytes = 256 * 1024 * 1024): Promise<CopyResult> {
-  const fs = await import('node:fs');
-  const tar = await import('tar');
+  // No await before the pipe below: Node discards a child's unread stdout when the child exits.
   const st = fs.lstatSync(dest, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new Error(`${dest} is not a directory`);
   const out: CopyResult = { files: 0, bytes: 0, skipped: [], removed: [] };
@@ -261,7 +260,7 @@ export async function copyRegularFiles(source: NodeJS.ReadableStream, dest: stri
       if (out.bytes + entry.size > maxBytes) { out.skipped.push(`${rel} (over ${maxBytes} bytes in all)`); return; }
       let fd: number;
       try {
-        fd = fs.openSync(join(mkdirInside(dest, parts.slice(0, -1), fs), parts.at(-1)!), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        fd = fs.openSync(join(mkdirInside(dest, parts.slice(0, -1)), parts.at(-1)!), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
       } catch (err) {
         out.skipped.push(`${rel} (${(err as Error).message})`);
         return;
