@@ -26,8 +26,10 @@ export const task: Task = {
       throw new ConfigurationError(`tarball '${args.positionals.tarball}' does not exist`, { remediation: 'give the path of a slurm-...-software.tar.gz' });
     }
     const key = args.strings.key;
-    if (key !== undefined && !existsSync(key)) {
-      throw new ConfigurationError(`--key '${key}' does not exist`, { remediation: 'give the ASCII-armored public key the tarball was signed with' });
+    if (key !== undefined) {
+      const kind = !existsSync(key) ? 'does not exist' : !statSync(key).isFile() ? 'is not a file'
+        : !readFileSync(key, 'utf8').includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? 'is not an ASCII-armored OpenPGP public key' : '';
+      if (kind) throw new ConfigurationError(`--key '${key}' ${kind}`, { remediation: 'give the ASCII-armored public key the tarball was signed with' });
     }
     const prefix = args.strings.prefix ?? '/shared/apps/slurm';
     if (!prefix.startsWith('/') || /\s/.test(prefix) || prefix === '/') {
