@@ -215,6 +215,30 @@ test('Taskfile.ts runs from another directory, directly or through zx and a syml
   } finally { t.cleanup(); }
 });
 
+test('bin/slurm-factory.mjs runs every task from any directory with plain node; without npm ci, one line', () => {
+  const t = tempDir();
+  try {
+    const launcher = join(repoRoot, 'bin', 'slurm-factory.mjs');
+    const run = (file: string, args: string[]) => spawnSync(process.execPath, [file, ...args], {
+      cwd: t.path, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', SLURM_FACTORY_HOME: join(t.path, 'home') },
+    });
+    const help = run(launcher, ['help', 'render']);
+    assert.is(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^usage: npx zx Taskfile\.ts render /m);
+    const bad = run(launcher, ['render', '24.05']);
+    assert.is(bad.status, 2);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, /^error: Slurm 24\.05 is not in the catalog/);
+    // A checkout without node_modules: the launcher says what to run instead of a stack trace.
+    const bare = join(t.path, 'bare');
+    mkdirSync(join(bare, 'bin'), { recursive: true });
+    cpSync(launcher, join(bare, 'bin', 'slurm-factory.mjs'));
+    const none = run(join(bare, 'bin', 'slurm-factory.mjs'), ['help']);
+    assert.is(none.status, 2);
+    assert.match(none.stderr.trim(), /^error: .*bare has no node_modules\/tsx; run 'npm ci' in .*bare first$/);
+  } finally { t.cleanup(); }
+});
+
 /** A copy of the project (code, templates, scripts; node_modules linked) so a matrix render writes only there. */
 function projectCopy(dir: string): string {
   for (const f of ['Taskfile.ts', 'package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
