@@ -1,6 +1,7 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { resolveConfig } from './lib/config.ts';
+import { checkBucket } from './lib/s3-names.ts';
 import { ConfigurationError } from './lib/errors.ts';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,16 +15,6 @@ function wholeNumber(flag: string, raw: string | undefined, dflt: number, min: n
     throw new ConfigurationError(`--${flag} '${raw}' is not a whole number from ${min} to ${max}`, { remediation: `e.g. --${flag} ${dflt}` });
   }
   return Number(raw);
-}
-
-export function checkBucket(b: string): string {
-  // S3 bucket naming rules (lower case, digits, dots, hyphens; 3-63; starts and ends alphanumeric; not an IP).
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(b) || /\.\.|\.-|-\./.test(b) || /^\d+\.\d+\.\d+\.\d+$/.test(b)) {
-    throw new ConfigurationError(`bucket '${b}' is not a valid S3 bucket name`, {
-      remediation: 'use 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit',
-    });
-  }
-  return b;
 }
 
 export function checkPrefix(p: string | undefined): string {

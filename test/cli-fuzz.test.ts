@@ -170,7 +170,10 @@ const TASKS: Record<string, TaskFuzz> = {
   },
   'ci-matrix': {
     pos: [], opts: { slurm: '25.11' },
-    classes: { out: 'outfile', os: 'enum', slurm: 'version', gcc: 'version', flavours: 'enum' },
+    classes: {
+      out: 'outfile', os: 'enum', slurm: 'version', gcc: 'version', flavours: 'enum', schedule: 'enum', 'publish-bucket': 'bucket',
+      'aws-role': 'enum', 'aws-region': 'region', 'sign-secret': 'enum',
+    },
   },
   keygen: {
     pos: [], opts: { name: 'fuzz', out: '{case}/keys' },
