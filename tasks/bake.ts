@@ -9,8 +9,8 @@ import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { checkpoint } from './lib/interrupt.ts';
-import { checkUserDir, ensureUserDir, userPathError } from './lib/userdir.ts';
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { checkUserDir, replaceUserFile } from './lib/userdir.ts';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 export const task: Task = {
@@ -86,16 +86,7 @@ export const task: Task = {
       await checkpoint();
       ensureBuildContext(join(repoRoot, p.contextDir), p);
     }
-    ensureUserDir(dirname(bakeFile), fileSource);
-    const tmp = `${bakeFile}.tmp-${process.pid}`;
-    try {
-      writeFileSync(tmp, text);
-      await checkpoint();
-      renameSync(tmp, bakeFile);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw userPathError(err, fileSource, bakeFile);
-    }
+    await replaceUserFile(bakeFile, text, fileSource);
     console.error(`wrote ${relative(process.cwd(), bakeFile)}: ${plans.length} targets (${plans.map((p) => p.id).join(', ')})`);
     if (args.flags['render-only']) return 0;
 

@@ -5,9 +5,8 @@ import { checkBucket, checkRegion, checkRoleArn } from './lib/s3-names.ts';
 import { planMatrix, toolchainKey } from './lib/matrix.ts';
 import type { BuildPlan } from './lib/plan.ts';
 import { createRequire } from 'node:module';
-import { checkpoint } from './lib/interrupt.ts';
-import { checkUserDir, ensureUserDir, userPathError } from './lib/userdir.ts';
-import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { checkUserDir, replaceUserFile } from './lib/userdir.ts';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export interface CiWorkflowOptions {
@@ -167,16 +166,7 @@ export const task: Task = {
     const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os }), opts);
     if (!args.strings.out) { process.stdout.write(text); return 0; }
     const out = resolve(args.strings.out);
-    ensureUserDir(dirname(out), source);
-    const tmp = `${out}.tmp-${process.pid}`;
-    try {
-      writeFileSync(tmp, text);
-      await checkpoint();
-      renameSync(tmp, out);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw userPathError(err, source, out);
-    }
+    await replaceUserFile(out, text, source);
     console.log(`wrote ${out}`);
     return 0;
   },

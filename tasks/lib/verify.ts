@@ -9,17 +9,9 @@ import { basename, join } from 'node:path';
 import * as tar from 'tar';
 import { OS_TARGETS, type OsTarget } from './catalog.ts';
 import { VerifyError } from './errors.ts';
+import { compareVersions } from './releases.ts';
 
-/** Compares dotted versions numerically: -1, 0, 1. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
+export { compareVersions };
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
