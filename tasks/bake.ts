@@ -8,6 +8,7 @@ import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
+import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
@@ -72,7 +73,7 @@ export const task: Task = {
     for (const c of args.lists['cache-from'] ?? []) bx.push('--set', `*.cache-from=${c}`);
     for (const c of args.lists['cache-to'] ?? []) bx.push('--set', `*.cache-to=${c}`);
     if (args.flags.print) bx.push('--print');
-    else bx.push('--progress', 'plain');
+    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
     bx.push(...(args.rest.length > 0 ? args.rest : ['default']));
 
     if (args.flags.print) {
@@ -91,6 +92,10 @@ export const task: Task = {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.tarballName))) continue;
       moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
+      await writeProvenance({
+        tarball: join(builds, p.tarballName), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
+        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
+      });
       removeDir(dir);
       console.log(`wrote ${join(builds, p.tarballName)}`);
     }

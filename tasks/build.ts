@@ -11,6 +11,7 @@ import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { dirname, join, resolve } from 'node:path';
 
 export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
@@ -97,6 +98,8 @@ export const task: Task = {
       noCache: args.flags['no-cache'], shmSize: shm, progress, builder: args.strings.builder,
       cacheFrom: args.lists['cache-from'], cacheTo: args.lists['cache-to'], sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
+    // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
+    if (exportDir) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
@@ -104,6 +107,7 @@ export const task: Task = {
 
     console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
     const logPath = logFile(config, plan.id);
+    const startedOn = new Date();
     return withScratchDir(exportDir, async () => {
       await runBuildx(bx, logPath, { tty: progress === 'tty' });
       if (!exportDir) {
@@ -120,7 +124,11 @@ export const task: Task = {
       }
       const dirs = { builds: buildsDir, buildcache: hostBuildcacheDir(config, plan.cacheKey), mirrors: cacheDir(config, 'mirrors') };
       const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
-      console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
+      await writeProvenance({
+        tarball: join(buildsDir, plan.tarballName), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
+        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
+      }, signKey ? readFileSync(signKey, 'utf8') : undefined);
+      console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
       const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);
