@@ -6,8 +6,8 @@
 One component per Spack spec in --specs (name, version, Spack hash, the purl `pkg:spack/<name>@<version>?sha=<hash>`
 of the purl-spec's spack type, the license and source archives when the spec entry carries `licenses` /
 `sources`), glibc as the OS component the package needs at run time (version = the floor), and the dependency
-graph from each spec's `dependencies`. Components reachable from slurm over link/run edges have scope
-`required`; build-only specs have scope `excluded`.
+graph from each spec's `dependencies`. Components reachable from slurm over link/run edges or with files in
+the view have scope `required`; the others (build-only specs) have scope `excluded`.
 
 Every regular ELF file under --view is mapped to the one spec whose install prefix (the entry's `prefix`) holds
 the same relative path (the view is a hardlinked merge of those prefixes; where two prefixes hold the path,
@@ -207,7 +207,7 @@ def main():
     for s in sorted(specs, key=lambda s: (s["name"], s["version"], s["hash"])):
         ref = purl_of(s)
         c = {"type": "library", "bom-ref": ref, "name": s["name"], "version": s["version"],
-             "scope": "required" if s["hash"] in runtime else "excluded"}
+             "scope": "required" if s["hash"] in runtime or occurrences[s["hash"]] else "excluded"}
         lic = license_choice(s)
         if lic:
             c["licenses"] = lic
