@@ -54,10 +54,6 @@ export const task: Task = {
       }
     }
 
-    // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
-    const { verifySupplyChain } = await import('./lib/provenance.ts');
-    lines.push(...await verifySupplyChain(tarball, key === undefined ? undefined : readFileSync(key, 'utf8')));
-
     // 2. what the package says about itself
     const manifest = await readManifest(tarball);
     const floor: string = manifest?.glibc?.floor;
@@ -65,6 +61,9 @@ export const task: Task = {
     if (!floor || !moduleName) {
       throw new VerifyError(`${basename(tarball)} has no usable manifest.json (glibc floor, module)`, { remediation: 'verify a tarball made by slurm-factory' });
     }
+    // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
+    const { verifySupplyChain } = await import('./lib/provenance.ts');
+    lines.push(...await verifySupplyChain(tarball, key === undefined ? undefined : readFileSync(key, 'utf8')));
     console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, glibc floor ${floor}`);
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 
