@@ -10,7 +10,6 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } f
 import { join } from 'node:path';
 import { gpgHome, needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
 import { writeProvenance } from '../tasks/lib/provenance.ts';
-import { generateKey } from '../tasks/lib/signing.ts';
 import {
   DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, getObject as getS3Object,
   listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
@@ -461,6 +460,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const ctx = join(t.path, 'context');
     mkdirSync(ctx, { recursive: true });
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\n');
+    const { generateKey } = await import('../tasks/lib/signing.ts');
     const key = await generateKey({ name: 'publish provenance test' });
     await writeProvenance({
       tarball, contextDir: ctx, plan: { id: '25.11-gcc13.4.0' }, baseImage: { name: 'base-image', uri: 'docker-image://x' },
