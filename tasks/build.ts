@@ -19,7 +19,8 @@ export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
   --dockerfile PATH  build this (hand-edited) Dockerfile as it is; its directory is the build context
   --context N=SRC    replace an input stage (${[...INPUT_STAGES].join(', ')}) or any stage
                      with a directory, docker-image://IMAGE or target:NAME (repeatable)
-  --sign-key FILE    ASCII-armored private key: sign the tarball and Spack binaries (a BuildKit secret)
+  --sign-key FILE    ASCII-armored private key: sign the tarball and Spack binaries (a BuildKit secret),
+                     and the provenance statement written on the host (.provenance.json.asc)
   --no-cache         ignore BuildKit's layer cache (cache mounts are kept)
   --shm-size SIZE    /dev/shm of build containers, e.g. 2g
   --progress MODE    auto, plain, tty or rawjson (default plain; the full log is always in logs/)
