@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpgHome, needCommand, needDocker, tempDir, testIf } from './helpers.ts';
 import {
@@ -141,6 +141,25 @@ it('sbom coverage: an ELF file in no component, or in two, fails naming it; non-
     } finally {
       t.cleanup();
     }
+  }
+});
+
+test('a tarball without any SBOM (made before SBOMs) is reported as a skip, not a pass', async () => {
+  const t = tempDir();
+  try {
+    const { tarball } = makeTarball(t.path, GOOD);
+    const stage = join(t.path, 'stage');
+    const r = spawnSync('tar', ['-czf', tarball, '-C', stage, 'view'], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    rmSync(`${tarball}.cdx.json`);
+    assert.is(await checkSbomCoverage(tarball), null);
+    const lines = await verifySupplyChain(tarball);
+    assert.equal(lines.map((l) => [l.step, l.ok]), [['provenance', null], ['sbom', null]]);
+    // The copy beside it counts when the tarball has none inside.
+    copyFileSync(join(stage, 'sbom.cdx.json'), `${tarball}.cdx.json`);
+    assert.match((await checkSbomCoverage(tarball))!, /^2 ELF files/);
+  } finally {
+    t.cleanup();
   }
 });
 
