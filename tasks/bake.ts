@@ -1,4 +1,5 @@
 import type { Task } from './lib/task.ts';
+import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { parseArgs } from './lib/args.ts';
 import { cacheDir, homeSource, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
@@ -96,7 +97,7 @@ export const task: Task = {
     for (const c of args.lists['cache-from'] ?? []) bx.push('--set', `*.cache-from=${c}`);
     for (const c of args.lists['cache-to'] ?? []) bx.push('--set', `*.cache-to=${c}`);
     if (args.flags.print) bx.push('--print');
-    else bx.push('--progress', 'plain');
+    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
     bx.push(...(args.rest.length > 0 ? args.rest : ['default']));
 
     if (args.flags.print) {
@@ -114,6 +115,10 @@ export const task: Task = {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.tarballName))) continue;
       moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
+      await writeProvenance({
+        tarball: join(builds, p.tarballName), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
+        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
+      });
       removeDir(dir);
       console.log(`wrote ${join(builds, p.tarballName)}`);
     }

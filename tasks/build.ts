@@ -11,6 +11,7 @@ import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { dirname, join, resolve } from 'node:path';
 
 export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
@@ -18,7 +19,8 @@ export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
   --dockerfile PATH  build this (hand-edited) Dockerfile as it is; its directory is the build context
   --context N=SRC    replace an input stage (${[...INPUT_STAGES].join(', ')}) or any stage
                      with a directory, docker-image://IMAGE or target:NAME (repeatable)
-  --sign-key FILE    ASCII-armored private key: sign the tarball and Spack binaries (a BuildKit secret)
+  --sign-key FILE    ASCII-armored private key: sign the tarball and Spack binaries (a BuildKit secret),
+                     and the provenance statement written on the host (.provenance.json.asc)
   --no-cache         ignore BuildKit's layer cache (cache mounts are kept)
   --shm-size SIZE    /dev/shm of build containers, e.g. 2g
   --progress MODE    auto, plain, tty or rawjson (default plain; the full log is always in logs/)
@@ -94,6 +96,8 @@ export const task: Task = {
       noCache: args.flags['no-cache'], shmSize: shm, progress, builder: args.strings.builder,
       cacheFrom: args.lists['cache-from'], cacheTo: args.lists['cache-to'], sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
+    // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
+    if (exportDir) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
@@ -101,6 +105,7 @@ export const task: Task = {
 
     console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
     const logPath = logFile(config, plan.id);
+    const startedOn = new Date();
     return withScratchDir(exportDir, async () => {
       await runBuildx(bx, logPath, { tty: progress === 'tty' });
       if (!exportDir) {
@@ -117,7 +122,11 @@ export const task: Task = {
       }
       const dirs = { builds: buildsDir, buildcache: hostBuildcacheDir(config, plan.cacheKey), mirrors: cacheDir(config, 'mirrors') };
       const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
-      console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
+      await writeProvenance({
+        tarball: join(buildsDir, plan.tarballName), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
+        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
+      }, signKey ? readFileSync(signKey, 'utf8') : undefined);
+      console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
       const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);

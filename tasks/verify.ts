@@ -10,8 +10,10 @@ export const task: Task = {
   summary: 'Prove a tarball runs: checksum, signature, glibc floor, then a live one-node Slurm per image',
   usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--prefix DIR] [--keep] [--no-checksum]',
   example: 'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
-  details: `  <tarball>          a slurm-...-software.tar.gz with its .sha256 (and .asc) beside it
-  --key FILE         ASCII-armored public key: the .asc beside the tarball must be a valid signature by it
+  details: `  <tarball>          a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it
+  --key FILE         ASCII-armored public key: the .asc beside the tarball (and .provenance.json.asc) must be
+                     valid signatures by it. The provenance's subject must be the tarball's sha256, and the
+                     SBOM must list every ELF file of view/ in exactly one component.
   --image IMAGE      run the cluster check in this image (repeatable; default: every catalog distro whose
                      glibc is at least the package's floor)
   --prefix DIR       where to unpack inside each container (default /shared/apps/slurm)
@@ -63,6 +65,9 @@ export const task: Task = {
     if (!floor || !moduleName) {
       throw new VerifyError(`${basename(tarball)} has no usable manifest.json (glibc floor, module)`, { remediation: 'verify a tarball made by slurm-factory' });
     }
+    // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
+    const { verifySupplyChain } = await import('./lib/provenance.ts');
+    lines.push(...await verifySupplyChain(tarball, key === undefined ? undefined : readFileSync(key, 'utf8')));
     console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, glibc floor ${floor}`);
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 

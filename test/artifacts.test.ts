@@ -43,6 +43,20 @@ test('an export lands whole: sidecars and tarball in builds/, its mirror replace
   } finally { t.cleanup(); }
 });
 
+test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'s provenance is removed, BuildKit\'s is renamed', () => {
+  const t = tempDir();
+  try {
+    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
+    const exp = join(t.path, 'export');
+    for (const f of [name, `${name}.sha256`, `${name}.manifest.json`, `${name}.cdx.json`, 'provenance.json']) write(join(exp, f), `new ${f}`);
+    for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`]) write(join(dirs.builds, f), 'from an earlier build');
+    moveArtifacts(exp, dirs, name);
+    assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.buildkit-provenance.json`, `${name}.cdx.json`, `${name}.manifest.json`, `${name}.sha256`]);
+    assert.is(readFileSync(join(dirs.builds, `${name}.cdx.json`), 'utf8'), `new ${name}.cdx.json`);
+    assert.is(readFileSync(join(dirs.builds, `${name}.buildkit-provenance.json`), 'utf8'), 'new provenance.json');
+  } finally { t.cleanup(); }
+});
+
 test('the GPU build has its own mirror beside the CPU one', () => {
   assert.is(buildMirrorDir('/m', 'slurm-25.11-gcc13.4.0-gpu-software.tar.gz'), '/m/slurm-25.11-gcc13.4.0-gpu');
 });

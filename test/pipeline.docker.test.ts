@@ -65,7 +65,7 @@ dockerTest('the package stage relocates and packs the Slurm view; the export wri
   assert.is(r.status, 0, r.stderr.slice(-4000));
   const builds = join(env.SLURM_FACTORY_HOME, 'builds');
   const tarball = 'slurm-24.11-gcc12.2.0-software.tar.gz';
-  assert.equal(readdirSync(builds).sort(), [tarball, `${tarball}.manifest.json`, `${tarball}.sha256`].sort());
+  assert.equal(readdirSync(builds).sort(), [tarball, `${tarball}.cdx.json`, `${tarball}.manifest.json`, `${tarball}.provenance.json`, `${tarball}.sha256`].sort());
   const sum = spawnSync('sha256sum', ['-c', `${tarball}.sha256`], { cwd: builds, encoding: 'utf8' });
   assert.is(sum.status, 0, sum.stdout + sum.stderr);
   const manifest = JSON.parse(readFileSync(join(builds, `${tarball}.manifest.json`), 'utf8'));

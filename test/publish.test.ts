@@ -4,11 +4,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { gpgHome, needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { writeProvenance } from '../tasks/lib/provenance.ts';
 import {
   DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, getObject as getS3Object,
   listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
@@ -573,6 +574,59 @@ withMoto('stopping the server mid-publish leaves no index pointing at a missing 
     assert.is(done.index, v2Index);
     assert.equal(done.missing, []);
     assert.equal(await danglingReferences(localGetter(bc)).then((x) => x.missing), []);
+  } finally { t.cleanup(); }
+});
+
+withMoto('SBOM and signed provenance go up beside the tarball (after it, before any index); what comes back checks with sha256sum and gpg --verify', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = await makeHome(t.path, 3);
+    const tarball = join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz');
+    writeFileSync(`${tarball}.cdx.json`, JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components: [] }) + '\n');
+    const ctx = join(t.path, 'context');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\n');
+    const { generateKey } = await import('../tasks/lib/signing.ts');
+    const key = await generateKey({ name: 'publish provenance test' });
+    await writeProvenance({
+      tarball, contextDir: ctx, plan: { id: '25.11-gcc13.4.0' }, baseImage: { name: 'base-image', uri: 'docker-image://x' },
+      buildInfo: { spackVersion: '1.0.0', spackCommit: 'a'.repeat(40), builtinRepoCommit: 'b'.repeat(40), baseImage: 'x' },
+    }, key.privateKey);
+    const plan = planPublish({ home, prefix: 'pub', buildcache: 'none', tarballs: true });
+    const base = 'pub/builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz';
+    const at = (suffix: string) => plan.objects.findIndex((o) => o.key === base + suffix);
+    for (const suffix of ['.cdx.json', '.provenance.json', '.provenance.json.asc']) {
+      assert.ok(at(suffix) > at(''), `${suffix} planned after the tarball (${at(suffix)} vs ${at('')})`);
+    }
+    const firstIndex = plan.objects.findIndex((o) => isIndexPath(o.key));
+    assert.ok(firstIndex === -1 || firstIndex > at('.provenance.json.asc'));
+
+    const bucket = await newBucket();
+    const r = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub', '--buildcache', 'none']);
+    assert.is(r.status, 0, r.stderr);
+    const down = join(t.path, 'down');
+    mkdirSync(down);
+    const types: Record<string, string> = {};
+    for (const suffix of ['', '.cdx.json', '.provenance.json', '.provenance.json.asc']) {
+      const got = await getObject(bucket, base + suffix);
+      assert.ok(got, `${base}${suffix} uploaded`);
+      assert.ok(got!.body.equals(readFileSync(tarball + suffix)), `${suffix} bytes`);
+      types[suffix] = got!.contentType ?? '';
+      writeFileSync(join(down, `slurm-25.11-gcc13.4.0-software.tar.gz${suffix}`), got!.body);
+    }
+    assert.is(types['.cdx.json'], 'application/vnd.cyclonedx+json');
+    assert.is(types['.provenance.json'], 'application/vnd.in-toto+json');
+    assert.is(types['.provenance.json.asc'], 'application/pgp-signature');
+    const dl = join(down, 'slurm-25.11-gcc13.4.0-software.tar.gz');
+    const st = JSON.parse(readFileSync(`${dl}.provenance.json`, 'utf8'));
+    const sum = spawnSync('sha256sum', [dl], { encoding: 'utf8' }).stdout.split(' ')[0];
+    assert.is(st.subject[0].digest.sha256, sum);
+    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
+    const gpg = gpgHome(join(t.path, 'gnupg'), join(t.path, 'pub.asc'));
+    const v = gpg('--verify', `${dl}.provenance.json.asc`, `${dl}.provenance.json`);
+    assert.is(v.status, 0, v.stderr);
+    assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
   } finally { t.cleanup(); }
 });
 

@@ -33,6 +33,9 @@ export interface SpackTree {
   /** The real view directory it points to. */
   view: string;
   specsFile: string;
+  /** The same specs, each with its install prefix, as the slurm stage's scripts/spack/specs-json.py writes
+   * them: what the package stage (its SBOM step) needs. specsFile is plain `spack find --json` (no prefixes). */
+  packageSpecsFile: string;
   /** Expected output of `bin/scontrol <view>/lib/slurm`. */
   expectedOutput: string;
 }
@@ -110,8 +113,11 @@ export function buildSpackTree(root: string, opts: { needsGlibc236?: boolean } =
   ];
   const specsFile = join(root, 'specs.json');
   writeFileSync(specsFile, JSON.stringify(specs, null, 2));
+  const prefixOf: Record<string, string> = { [h.slurm]: slurm, [h.dep]: dep, [h.pmix]: pmix };
+  const packageSpecsFile = join(root, 'specs-with-prefixes.json');
+  writeFileSync(packageSpecsFile, JSON.stringify(specs.map((s) => (prefixOf[s.hash] ? { ...s, prefix: prefixOf[s.hash] } : s)), null, 2));
   return {
-    root, installRoot, prefixes: { dep, pmix, slurm }, viewLink, view, specsFile,
+    root, installRoot, prefixes: { dep, pmix, slurm }, viewLink, view, specsFile, packageSpecsFile,
     expectedOutput: 'version=24.11.5 dep=42\nplugin=4207\n',
   };
 }

@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpgHome, needCommand, tempDir, testIf } from './helpers.ts';
+import { cyclonedxErrors } from './cyclonedx.ts';
 import { bash, buildSpackTree, packageScript, sampleInputs, writePackageDir, type SpackTree } from './spack-tree.ts';
 
 const tools = [
@@ -32,7 +33,7 @@ function packageTree(base: string, opts: { env?: Record<string, string>; args?: 
   if (!existsSync(pkg)) writePackageDir(pkg, inputs);
   const out = opts.out ?? join(base, 'out');
   const r = bash(join(pkg, 'scripts/package-view.sh'), [
-    '--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink, '--specs', tree.specsFile,
+    '--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink, '--specs', tree.packageSpecsFile,
     '--assets', join(pkg, 'assets'), '--out', out, '--gpg-key', join(base, 'no-such-key'), ...(opts.args ?? []),
   ], { env: { SOURCE_DATE_EPOCH: String(EPOCH), SIGNING_KEY_FINGERPRINT: '', ...opts.env } });
   return { tree, pkg, out, tarball: join(out, TARBALL), log: r.output, status: r.status };
@@ -52,17 +53,17 @@ function members(tarball: string): Member[] {
   });
 }
 
-it('layout, members, manifest and .sha256 of the tarball', () => {
+it('layout, members, manifest and .sha256 of the tarball', async () => {
   const tmp = tempDir();
   try {
     const p = packageTree(tmp.path);
     assert.is(p.status, 0, p.log);
-    assert.equal(readdirSync(p.out).sort(), [TARBALL, `${TARBALL}.manifest.json`, `${TARBALL}.sha256`]);
+    assert.equal(readdirSync(p.out).sort(), [TARBALL, `${TARBALL}.cdx.json`, `${TARBALL}.manifest.json`, `${TARBALL}.sha256`]);
     assert.match(p.log, /unsigned: no signing key/);
 
     const list = members(p.tarball);
     const names = list.map((m) => m.name);
-    assert.equal([...new Set(names.map((n) => n.split('/')[0]))].sort(), ['data', 'manifest.json', 'modules', 'view']);
+    assert.equal([...new Set(names.map((n) => n.split('/')[0]))].sort(), ['data', 'manifest.json', 'modules', 'sbom.cdx.json', 'view']);
     for (const n of ['view/bin/scontrol', 'view/sbin/slurmd', 'view/lib/slurm/libslurmfull.so', 'view/lib/slurm/plugin_a.so',
       'view/include/slurm/slurm.h', 'view/lib/pkgconfig/slurm.pc', 'modules/slurm/24.11-gcc12.2.0.lua',
       'data/slurm_assets/slurm_install.sh', 'data/slurm_assets/defaults/slurmd.service', 'data/slurm_assets/slurm/slurm.conf.template',
@@ -120,6 +121,23 @@ it('layout, members, manifest and .sha256 of the tarball', () => {
       specs.map((s) => `${s.name}@${s.version}/${s.hash}`).sort());
     assert.is(man.specs.find((s: { name: string }) => s.name === 'slurm').compiler, 'gcc@12.2.0');
     assert.equal(man.relocation, { elfFiles: 8, elfWithoutDynamicSection: 0, runpath: '$ORIGIN-relative' });
+
+    // The SBOM (inside = beside): each ELF file under the component whose prefix it came from; an external
+    // (gcc, not in the view) and build-only deps are components too, with scope excluded.
+    const sbomText = execFileSync('tar', ['-xOzf', p.tarball, 'sbom.cdx.json'], { encoding: 'utf8' });
+    assert.is(readFileSync(`${p.tarball}.cdx.json`, 'utf8'), sbomText);
+    assert.is(await cyclonedxErrors(sbomText), null);
+    const bom = JSON.parse(sbomText);
+    const where = Object.fromEntries(bom.components.map((c: { name: string; scope: string; evidence?: { occurrences: { location: string }[] } }) =>
+      [c.name, [c.scope, (c.evidence?.occurrences ?? []).map((o) => o.location)]]));
+    assert.equal(where, {
+      slurm: ['required', ['view/bin/scontrol', 'view/bin/scontrol-hardlink', 'view/lib/slurm/libslurmfull.so', 'view/lib/slurm/plugin_a.so',
+        'view/libexec/slurm/scontrol-deep', 'view/sbin/slurmd']],
+      libdep: ['required', ['view/lib/libdep.so.1.0']],
+      pmixlike: ['required', ['view/lib/libpmixlike.so.2']],
+      gcc: ['excluded', []],
+      glibc: ['required', []],
+    });
   } finally {
     tmp.cleanup();
   }
@@ -167,7 +185,7 @@ it('packing the same view twice gives byte-identical files, whatever the mtimes,
     const second = packageTree(tmp.path, { tree: first.tree, out: join(tmp.path, 'out2'), args: ['--work', join(tmp.path, 'w2')] });
     assert.is(second.status, 0, second.log);
     assert.match(second.log, /RUNPATH rewritten: 0,/, 'the second run found the view relocated already');
-    for (const suffix of ['', '.sha256', '.manifest.json']) {
+    for (const suffix of ['', '.sha256', '.manifest.json', '.cdx.json']) {
       const a = readFileSync(join(tmp.path, 'out1', TARBALL + suffix));
       const b = readFileSync(join(tmp.path, 'out2', TARBALL + suffix));
       assert.ok(a.equals(b), `${TARBALL}${suffix} differs between two packings`);
@@ -207,6 +225,22 @@ it('a view that fails the audit produces no tarball', () => {
   }
 });
 
+it('an ELF file whose package is missing from the specs fails the SBOM step, naming it; no tarball', () => {
+  const tmp = tempDir();
+  try {
+    const tree = buildSpackTree(join(tmp.path, 'tree'));
+    const specs = JSON.parse(readFileSync(tree.packageSpecsFile, 'utf8')) as { name: string }[];
+    writeFileSync(tree.packageSpecsFile, JSON.stringify(specs.filter((s) => s.name !== 'libdep')));
+    const p = packageTree(tmp.path, { tree });
+    assert.is(p.status, 1, p.log);
+    assert.match(p.log, /sbom: error: the SBOM cannot cover the view: 1 ELF file\(s\) of the view belong to no package in the specs \(no listed install prefix holds them\): view\/lib\/libdep\.so\.1\.0 /);
+    assert.not.ok(existsSync(join(p.out, TARBALL)));
+    assert.not.ok(existsSync(join(p.out, `${TARBALL}.cdx.json`)));
+  } finally {
+    tmp.cleanup();
+  }
+});
+
 /** A throwaway signing key: returns its fingerprint and files with the secret and public key. */
 function makeKey(dir: string) {
   const home = join(dir, 'g');
@@ -235,7 +269,7 @@ withGpg('signing: detached .asc for the tarball and its .sha256, no key material
     const shmBefore = existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((f) => f.startsWith('sf-gpg.')) : [];
     const p = packageTree(tmp.path, { args: ['--gpg-key', key.secret], env: { SIGNING_KEY_FINGERPRINT: key.fpr.toLowerCase().replace(/(.{4})/g, '$1 ') } });
     assert.is(p.status, 0, p.log);
-    assert.equal(readdirSync(p.out).sort(), [TARBALL, `${TARBALL}.asc`, `${TARBALL}.manifest.json`, `${TARBALL}.sha256`, `${TARBALL}.sha256.asc`].sort());
+    assert.equal(readdirSync(p.out).sort(), [TARBALL, `${TARBALL}.asc`, `${TARBALL}.cdx.json`, `${TARBALL}.manifest.json`, `${TARBALL}.sha256`, `${TARBALL}.sha256.asc`].sort());
     for (const f of [TARBALL, `${TARBALL}.sha256`]) {
       assert.match(readFileSync(join(p.out, `${f}.asc`), 'utf8'), /^-----BEGIN PGP SIGNATURE-----/);
       assert.is(verify(tmp.path, key.pub, join(p.out, `${f}.asc`), join(p.out, f)), 0, `${f}.asc verifies`);

@@ -45,13 +45,44 @@ dockerTest('a signed build: the key reaches the package stage only as a secret, 
   const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', base12,
     '--context', `slurm=docker-image://${fixture}`, '--sign-key', join(keys.a, 'signing.private.asc')], { env });
   assert.is(r.status, 0, r.stderr.slice(-3000));
-  assert.equal(readdirSync(builds).sort(), [name, `${name}.asc`, `${name}.manifest.json`, `${name}.sha256`, `${name}.sha256.asc`].sort());
+  assert.equal(readdirSync(builds).sort(), [name, `${name}.asc`, `${name}.manifest.json`, `${name}.sha256`, `${name}.sha256.asc`,
+    `${name}.cdx.json`, `${name}.provenance.json`, `${name}.provenance.json.asc`].sort());
   const gpg = gpgHome(join(t.path, 'gnupg'), join(keys.a, 'signing.public.asc'));
-  for (const f of [name, `${name}.sha256`]) {
+  for (const f of [name, `${name}.sha256`, `${name}.provenance.json`]) {
     const v = gpg('--verify', join(builds, `${f}.asc`), join(builds, f));
     assert.is(v.status, 0, `gpg --verify ${f}: ${v.stderr}`);
     assert.match(v.stderr, /Good signature/);
   }
+});
+
+dockerTest('the build\'s SBOM is valid CycloneDX 1.6 and its provenance names the tarball\'s sha256sum, the context, Spack and the base image', async () => {
+  const { cyclonedxErrors } = await import('./cyclonedx.ts');
+  assert.is(await cyclonedxErrors(readFileSync(join(builds, `${name}.cdx.json`), 'utf8')), null);
+  const st = JSON.parse(readFileSync(join(builds, `${name}.provenance.json`), 'utf8'));
+  const sum = spawnSync('sha256sum', [join(builds, name)], { encoding: 'utf8' }).stdout.split(' ')[0];
+  assert.equal(st.subject, [{ name, digest: { sha256: sum } }]);
+  const deps = st.predicate.buildDefinition.resolvedDependencies;
+  const id = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', base12], { encoding: 'utf8' }).stdout.trim();
+  assert.ok(deps.some((d: any) => d.name === 'base-image' && `sha256:${d.digest?.sha256}` === id), JSON.stringify(deps.find((d: any) => d.name === 'base-image')));
+  assert.ok(deps.some((d: any) => d.name === 'context:Dockerfile'));
+  assert.ok(deps.some((d: any) => d.name === 'context:package/scripts/sbom.py'));
+  assert.ok(deps.some((d: any) => d.digest?.gitCommit && d.uri.includes('spack-packages')));
+  const plan = st.predicate.buildDefinition.externalParameters.plan;
+  assert.is(plan.requestedSlurm, '24.11');
+  assert.match(plan.slurmRelease, /^24\.11\.\d+$/);
+  assert.is(plan.baseImage, base12);
+  assert.match(plan.planSha256, /^[0-9a-f]{64}$/);
+});
+
+dockerTest('provenance that describes another tarball fails verify, naming both checksums', () => {
+  const d = copyOf([name, `${name}.sha256`, `${name}.provenance.json`]);
+  const p = join(d, `${name}.provenance.json`);
+  const st = JSON.parse(readFileSync(p, 'utf8'));
+  st.subject[0].digest.sha256 = '0'.repeat(64);
+  writeFileSync(p, JSON.stringify(st));
+  const r = runCli(['verify', join(d, name), '--image', base13], { env });
+  assert.is(r.status, 1);
+  assert.match(r.stderr.trim(), /^error: slurm-24\.11-gcc12\.2\.0-software\.tar\.gz\.provenance\.json does not describe this tarball: its subject is sha256 0{64}, the tarball's sha256 is [0-9a-f]{64}/);
 });
 
 dockerTest('no key material in the package image: docker history, image config, or any layer', async () => {
@@ -74,6 +105,9 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /ok {4}checksum: sha256 [0-9a-f]{16}… matches/);
   assert.match(r.stdout, /ok {4}signature: good signature by [0-9A-F]{40}/);
+  assert.match(r.stdout, /ok {4}provenance: subject sha256 [0-9a-f]{16}\.\.\. matches/);
+  assert.match(r.stdout, /ok {4}provenance signature: good signature by [0-9A-F]{40}/);
+  assert.match(r.stdout, /ok {4}sbom: \d+ ELF files, each in one of \d+ components/);
   assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
   for (const step of ['glibc', 'unpack', 'install', 'module', 'daemons', 'ping', 'sinfo', 'srun', 'sbatch', 'job-state', 'configless']) {
     assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);

@@ -16,7 +16,8 @@ Steps (each logged):
   2. relocate  relocate-view.sh: $ORIGIN-relative RUNPATHs, relative symlinks, ${pcfiledir} in .pc files
   3. audit     audit-view.sh: fail listing file and entry if anything still depends on a path outside the view
   4. glibc     glibc-floor.sh: the highest GLIBC_x.y any ELF file needs
-  5. manifest  manifest.py: build info + every installed spec with its hash + glibc floor + build time
+  5. manifest  manifest.py: build info + every installed spec with its hash + glibc floor + build time;
+               sbom.py: sbom.cdx.json (CycloneDX 1.6), failing if an ELF file maps to no spec's prefix
   6. pack      pack-tarball.sh: <out>/<tarballName> with view/, modules/, data/slurm_assets/, manifest.json;
                <tarballName>.sha256 and <tarballName>.manifest.json beside it
   7. sign      sign-artifacts.sh, only when the key file is non-empty and $SIGNING_KEY_FINGERPRINT is set:
@@ -125,11 +126,15 @@ python3 "$here/manifest.py" write --build-info "$build_info" --specs "$specs" --
   --glibc-floor-file "${floor_file:+view/$floor_file}" --relocation-report "$work/relocation.txt" \
   --epoch "$epoch" --out "$stage/manifest.json"
 chmod 644 -- "$stage/manifest.json"
+python3 "$here/sbom.py" --build-info "$build_info" --specs "$specs" --view "$view" --glibc-floor "$floor" \
+  --epoch "$epoch" --out "$stage/sbom.cdx.json" || die "no SBOM: the view has ELF files no spec accounts for (above)"
+chmod 644 -- "$stage/sbom.cdx.json"
 
 step "6/7 pack"
-rm -f -- "$out/$tarball" "$out/$tarball".{sha256,manifest.json,asc,sha256.asc}
+rm -f -- "$out/$tarball" "$out/$tarball".{sha256,manifest.json,cdx.json,asc,sha256.asc}
 bash "$here/pack-tarball.sh" --view "$view" --stage "$stage" --out "$out/$tarball" --mtime "$epoch" --level "$level"
 cp -- "$stage/manifest.json" "$out/$tarball.manifest.json"
+cp -- "$stage/sbom.cdx.json" "$out/$tarball.cdx.json"
 
 step "7/7 sign"
 fingerprint=${SIGNING_KEY_FINGERPRINT:-}
@@ -145,6 +150,6 @@ else
 fi
 
 log "artifacts in $out:"
-for f in "$out/$tarball" "$out/$tarball".{sha256,manifest.json,asc,sha256.asc}; do
+for f in "$out/$tarball" "$out/$tarball".{sha256,manifest.json,cdx.json,asc,sha256.asc}; do
   [[ ! -f $f ]] || log "  ${f##*/} ($(stat -c %s -- "$f") bytes)"
 done

@@ -175,10 +175,15 @@ export interface ArtifactDirs {
  * buildcache. Returns how many buildcache files were added.
  */
 export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, tarballName: string): number {
-  for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`]) {
+  for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`,
+    `${tarballName}.cdx.json`, `${tarballName}.provenance.json`, `${tarballName}.provenance.json.asc`]) {
     if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(dirs.builds, n));
     else rmSync(join(dirs.builds, n), { force: true });
   }
+  // BuildKit's own SLSA provenance (--provenance=mode=max, where the builder supports attestations).
+  const bk = `${tarballName}.buildkit-provenance.json`;
+  if (existsSync(join(exportDir, 'provenance.json'))) renameSync(join(exportDir, 'provenance.json'), join(dirs.builds, bk));
+  else rmSync(join(dirs.builds, bk), { force: true });
   if (existsSync(join(exportDir, 'mirror'))) replaceDir(join(exportDir, 'mirror'), buildMirrorDir(dirs.mirrors, tarballName));
   renameSync(join(exportDir, tarballName), join(dirs.builds, tarballName));
   return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), dirs.buildcache).length : 0;

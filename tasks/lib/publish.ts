@@ -84,7 +84,7 @@ export interface LocalBuild {
 // ------------------------------------------------------------------------------------------------ naming
 
 const TARBALL_RE = /^slurm-(\d+\.\d+(?:\.\d+)?)-gcc(\d+(?:\.\d+)*|system)(-gpu)?-software\.tar\.gz$/;
-export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc'] as const;
+export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc', '.cdx.json', '.provenance.json', '.provenance.json.asc'] as const;
 const VERSION_RE = /^\d+(?:\.\d+)*$/;
 
 function str(v: unknown): string | undefined {
@@ -189,6 +189,8 @@ export function contentTypeOf(rel: string, blobTypes: ReadonlyMap<string, string
     return firstBytes?.startsWith('-----BEGIN PGP PUBLIC KEY') ? 'application/pgp-keys' : 'application/pgp-signature';
   }
   if (/\.(pub|key|gpg)$/.test(name)) return 'application/pgp-keys';
+  if (name.endsWith('.cdx.json')) return 'application/vnd.cyclonedx+json';
+  if (name.endsWith('.provenance.json')) return 'application/vnd.in-toto+json';
   if (name.endsWith('.json')) {
     // Spack's signed manifests are clearsigned JSON: text, not parseable JSON.
     return firstBytes?.startsWith('-----BEGIN PGP SIGNED MESSAGE') ? 'text/plain; charset=utf-8' : 'application/json';

@@ -196,6 +196,8 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
     { path: 'inputs/empty.txt', content: 'This input was not given; the stage is empty on purpose.\n', mode: 0o644 },
     { path: 'spack/site/repos.yaml', content: renderTemplate('spack/repos.yaml.hbs', { plan }), mode: 0o644 },
     { path: 'spack/bin/push-buildcache', content: readFileSync(join(repoRoot, 'scripts/spack/push-buildcache.sh')), mode: 0o755 },
+    // `spack python` script of the slurm stage: specs.json with install prefixes, licenses and sources (for the SBOM).
+    { path: 'spack/slurm/specs-json.py', content: readFileSync(join(repoRoot, 'scripts/spack/specs-json.py')), mode: 0o644 },
   ];
   for (const env of spackEnvironments(plan)) {
     files.push({ path: `spack/${env.stage}/spack.yaml`, content: renderSpackYaml(plan, env), mode: 0o644 });
