@@ -90,8 +90,12 @@ export type Flavour = (typeof FLAVOURS)[number];
 /**
  * Spack itself and the builtin package repository, each pinned to a full commit hash: BuildKit fetches that
  * exact commit, so the hash is the checksum of the source (a moved tag cannot change what is built).
- * v1.0.0 is the v1.0.x release whose tag commit is verified here; to move to a later 1.0.x, put its peeled tag
- * commit (`git ls-remote https://github.com/spack/spack 'refs/tags/v1.0.4^{}'`) in `commit`.
+ * v1.0.0 is upstream's tag commit 73eaea13 ("Backports v1.0.0 (#50798)", 2025-07-20): independent public
+ * scripts check out refs/tags/v1.0.0 of spack/spack and assert `git rev-parse HEAD` is this hash, and logs
+ * show `spack -V` printing `1.0.0 (73eaea13f381...)`. Forks that can be mirrored here carry the same commit
+ * under other hashes (history rewritten: v1.0.0 443f356b, v1.0.1 abdad7e6, v1.0.2 5efd8eea in one), so they
+ * cannot vouch for upstream's v1.0.1+ commits; the pin stays at v1.0.0 until a later tag's upstream hash is
+ * confirmed (`git ls-remote https://github.com/spack/spack 'refs/tags/v1.0.2^{}'`), then goes in `commit`.
  */
 export const SPACK = {
   version: '1.0.0',
@@ -142,6 +146,17 @@ export function findOs(name: string): OsTarget | undefined {
 }
 
 /**
+ * Build-only tools: taken from the base image and registered in the spack stage as non-buildable externals
+ * (`spack external find --not-buildable`), so they are never built from source and never reach the package.
+ * Each is installed by BASE_PACKAGES for both families (Spack package name -> apt / dnf package):
+ * cmake, python (python3), perl, meson, ninja (ninja-build), autoconf, automake, libtool, m4,
+ * pkgconf (pkgconf / pkgconf-pkg-config), bison, flex, gmake (make).
+ */
+export const BUILD_TOOL_EXTERNALS: readonly string[] = [
+  'cmake', 'python', 'perl', 'meson', 'ninja', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'gmake',
+];
+
+/**
  * What the base stage installs: a host compiler, Spack's own requirements (python3, git, patch, archivers,
  * gnupg), and the package stage's tools (patchelf, file, binutils, Lmod to check the module).
  */
@@ -149,10 +164,12 @@ export const BASE_PACKAGES: Record<'apt' | 'dnf', readonly string[]> = {
   apt: [
     'build-essential', 'gfortran', 'python3', 'git', 'curl', 'ca-certificates', 'patch', 'file', 'patchelf',
     'binutils', 'unzip', 'xz-utils', 'bzip2', 'zstd', 'gnupg', 'lmod', 'procps', 'findutils',
+    'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'make',
   ],
   dnf: [
     'gcc', 'gcc-c++', 'gcc-gfortran', 'make', 'python3', 'git', 'ca-certificates', 'patch', 'file', 'patchelf',
     'binutils', 'unzip', 'xz', 'bzip2', 'zstd', 'gnupg2', 'Lmod', 'procps-ng', 'findutils', 'diffutils', 'which',
     'tar', 'gzip',
+    'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf-pkg-config', 'bison', 'flex',
   ],
 };

@@ -5,7 +5,7 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  GPU_DEPS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
+  BUILD_TOOL_EXTERNALS, GPU_DEPS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
@@ -79,6 +79,8 @@ export interface BuildPlan {
   viewExclude: string[];
   jobs: number | null;
   mirrors: { name: string; url: string }[];
+  /** Spack packages taken from the base image as non-buildable externals (registered in the spack stage). */
+  buildTools: readonly string[];
 }
 
 /** Accepts `25.11` or `25.11.6`; anything else is a ConfigurationError naming what is allowed. */
@@ -221,6 +223,7 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     viewExclude: flavour === 'gpu' ? [...GPU_DEPS, 'gcc'] : ['gcc'],
     jobs: opts.jobs ?? null,
     mirrors,
+    buildTools: BUILD_TOOL_EXTERNALS,
   };
 }
 

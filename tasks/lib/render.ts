@@ -69,18 +69,28 @@ export interface SpackEnvSpec {
   compiler: string;
   view: boolean;
   modules: boolean;
+  /**
+   * Where the compiler stage links the GCC it built (deps and slurm stages of a Spack-built toolchain): those
+   * environments see that GCC as an external, not as a reusable install, so nothing built by the image's GCC
+   * for the compiler (zstd, gettext, ncurses, ...) can be reused into Slurm's closure. Null otherwise.
+   */
+  toolchainPrefix: string | null;
 }
+
+/** The compiler stage symlinks the GCC it built here; the later stages register it as an external. */
+export const TOOLCHAIN_PREFIX = '/opt/slurm-factory/toolchain';
 
 export function spackEnvironments(plan: BuildPlan): SpackEnvSpec[] {
   const envs: SpackEnvSpec[] = [];
   if (plan.specs.compiler) {
     envs.push({ stage: 'compiler', purpose: `GCC ${plan.gcc.version} built with the image's GCC ${plan.systemGcc}`,
-      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false });
+      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false, toolchainPrefix: null });
   }
+  const toolchainPrefix = plan.gcc.source === 'spack' ? TOOLCHAIN_PREFIX : null;
   envs.push({ stage: 'deps', purpose: "Slurm's runtime dependencies", specs: plan.specs.deps,
-    compiler: plan.gcc.version, view: false, modules: false });
+    compiler: plan.gcc.version, view: false, modules: false, toolchainPrefix });
   envs.push({ stage: 'slurm', purpose: `Slurm ${plan.slurm.release}, its view and modules`, specs: [plan.specs.slurm],
-    compiler: plan.gcc.version, view: true, modules: true });
+    compiler: plan.gcc.version, view: true, modules: true, toolchainPrefix });
   return envs;
 }
 
@@ -195,6 +205,7 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
     { path: 'inputs/empty.txt', content: 'This input was not given; the stage is empty on purpose.\n', mode: 0o644 },
     { path: 'spack/site/repos.yaml', content: renderTemplate('spack/repos.yaml.hbs', { plan }), mode: 0o644 },
     { path: 'spack/bin/push-buildcache', content: readFileSync(join(repoRoot, 'scripts/spack/push-buildcache.sh')), mode: 0o755 },
+    { path: 'spack/bin/register-externals', content: renderTemplate('spack/register-externals.sh.hbs', { plan }), mode: 0o755 },
   ];
   for (const env of spackEnvironments(plan)) {
     files.push({ path: `spack/${env.stage}/spack.yaml`, content: renderSpackYaml(plan, env), mode: 0o644 });
