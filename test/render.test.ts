@@ -168,6 +168,25 @@ test('the spack stage registers the build-only tools of the base image as non-bu
   }
 });
 
+test('the overlay recipe: its repository is in the context, copied by the spack stage, listed before builtin', () => {
+  const plan = planBuild({ slurm: '25.11', gcc: '13.4.0' });
+  assert.is(plan.slurm.recipe, 'overlay');
+  const files = renderBuildContext(plan);
+  const repoYaml = YAML.parse(String(files.find((f) => f.path === 'spack/repos/spack_repo/slurm_factory/repo.yaml')!.content));
+  assert.equal(repoYaml.repo, { namespace: 'slurm_factory', api: 'v2.2' });
+  const recipe = String(files.find((f) => f.path === 'spack/repos/spack_repo/slurm_factory/packages/slurm/package.py')!.content);
+  assert.match(recipe, /class Slurm\(BuiltinSlurm\)/);
+  assert.match(stageTexts(renderDockerfile(plan)).spack!, /COPY spack\/repos\/ \/opt\/slurm-factory\/spack-repos\//);
+  for (const env of spackEnvironments(plan)) {
+    const repos = YAML.parse(renderSpackYaml(plan, env)).spack.repos;
+    assert.equal(Object.keys(repos), ['slurm_factory', 'builtin']);
+    assert.is(repos.slurm_factory, '/opt/slurm-factory/spack-repos/spack_repo/slurm_factory');
+  }
+  assert.match(plan.specs.slurm, / \+lua /);
+  assert.ok(plan.specs.deps.includes('mariadb-c-client') && !plan.specs.deps.includes('mariadb'));
+  assert.not.ok(plan.specs.deps.includes('glib'));
+});
+
 test('--mirror: the spack stage trusts the mirror keys; without mirrors it trusts nothing', () => {
   const withMirror = stageTexts(renderDockerfile(planBuild({ slurm: '25.11', mirrors: ['https://cache.example.org/bc'] }))).spack!;
   assert.match(withMirror, /spack mirror add --scope site --type binary --signed mirror1 "https:\/\/cache\.example\.org\/bc"/);

@@ -10,8 +10,12 @@ export interface SlurmRelease {
   release: string;
   /** Spack's version name in the builtin `slurm` recipe: `25-11-6-1`. */
   spackVersion: string;
-  /** Where the recipe comes from: the pinned builtin repository, or the project's overlay repo. */
-  recipe: 'builtin' | 'overlay';
+  /**
+   * Where the recipe comes from: the pinned builtin repository, or `overlay`: the project's own repository
+   * (spack/repos/spack_repo/slurm_factory), whose `slurm` extends the builtin one with +lua, accounting against
+   * mariadb-c-client and glib only for sview. Its versions and checksums are the builtin ones.
+   */
+  recipe: 'overlay' | 'overlay';
   /** Slurm >= 24.05 accepts `CgroupPlugin=disabled`; 23.11 always initialises cgroups in slurmd. */
   cgroupDisabledSupported: boolean;
   /** End of SchedMD support, roughly 18 months after release (informational). */
@@ -19,12 +23,12 @@ export interface SlurmRelease {
 }
 
 export const SLURM_RELEASES: readonly SlurmRelease[] = [
-  { series: '23.11', release: '23.11.11', spackVersion: '23-11-11-1', recipe: 'builtin', cgroupDisabledSupported: false,
+  { series: '23.11', release: '23.11.11', spackVersion: '23-11-11-1', recipe: 'overlay', cgroupDisabledSupported: false,
     notes: 'oldest series with auth/slurm; out of SchedMD support' },
-  { series: '24.11', release: '24.11.6', spackVersion: '24-11-6-1', recipe: 'builtin', cgroupDisabledSupported: true },
-  { series: '25.05', release: '25.05.8', spackVersion: '25-05-8-1', recipe: 'builtin', cgroupDisabledSupported: true },
-  { series: '25.11', release: '25.11.6', spackVersion: '25-11-6-1', recipe: 'builtin', cgroupDisabledSupported: true },
-  { series: '26.05', release: '26.05.1', spackVersion: '26-05-1-1', recipe: 'builtin', cgroupDisabledSupported: true },
+  { series: '24.11', release: '24.11.6', spackVersion: '24-11-6-1', recipe: 'overlay', cgroupDisabledSupported: true },
+  { series: '25.05', release: '25.05.8', spackVersion: '25-05-8-1', recipe: 'overlay', cgroupDisabledSupported: true },
+  { series: '25.11', release: '25.11.6', spackVersion: '25-11-6-1', recipe: 'overlay', cgroupDisabledSupported: true },
+  { series: '26.05', release: '26.05.1', spackVersion: '26-05-1-1', recipe: 'overlay', cgroupDisabledSupported: true },
 ];
 
 export const DEFAULT_SLURM = '25.11';
@@ -116,20 +120,24 @@ export const SPACK = {
 
 /**
  * Slurm's runtime dependencies, built by Spack in the `deps` stage: the same list for every Slurm version, so
- * that stage is shared by all versions on a toolchain. These are what the builtin `slurm` recipe depends on
- * with the variants the slurm stage enables: always curl, glib, json-c, lz4, munge, openssl, zlib; +readline;
- * +hwloc; +pmix (pmix@:5); +restd (http-parser, libyaml, libjwt); +mariadb (the accounting client library
- * comes from the `mariadb` package); +cgroup (dbus); +pam (linux-pam).
+ * that stage is shared by all versions on a toolchain. These are what the overlay `slurm` recipe depends on
+ * with the variants the slurm stage enables: always curl, json-c, lz4, munge, openssl, zlib; +readline;
+ * +hwloc; +pmix (pmix@:5); +restd (http-parser, libyaml, libjwt); +mariadb (mariadb-c-client: slurmdbd needs
+ * the client library only, not the server the builtin recipe's `mariadb` pulls in); +cgroup (dbus); +pam
+ * (linux-pam); +lua (lua). No glib: only sview (+gtk) uses it.
  */
 export const RUNTIME_DEPS: readonly string[] = [
-  'munge', 'json-c', 'curl', 'openssl', 'glib', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
-  'libyaml', 'libjwt', 'mariadb', 'dbus', 'linux-pam',
+  'munge', 'json-c', 'curl', 'openssl', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
+  'libyaml', 'libjwt', 'mariadb-c-client', 'dbus', 'linux-pam', 'lua',
 ];
 /** Extra build dependencies of the GPU flavour (+nvml: cuda, +rsmi: rocm-smi-lib); kept out of the view. */
 export const GPU_DEPS: readonly string[] = ['cuda', 'rocm-smi-lib'];
 
-/** Variants of the builtin slurm recipe the package is built with; GPU adds `+nvml +rsmi`. */
+/** Variants of the slurm recipe the package is built with; GPU adds `+nvml +rsmi`; the overlay recipe adds `+lua`. */
 export const SLURM_VARIANTS: readonly string[] = ['+pmix', '+hwloc', '+restd', '+cgroup', '+pam', '+readline', '+mariadb'];
+export const SLURM_OVERLAY_VARIANTS: readonly string[] = ['+lua'];
+/** The project's own Spack repository, inside the image; listed before the builtin one when a release uses it. */
+export const OVERLAY_REPO = { namespace: 'slurm_factory', path: '/opt/slurm-factory/spack-repos/spack_repo/slurm_factory' } as const;
 export const SLURM_GPU_VARIANTS: readonly string[] = ['+nvml', '+rsmi'];
 
 export function slurmSeriesList(): string[] {

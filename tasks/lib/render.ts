@@ -207,6 +207,13 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
     { path: 'spack/bin/push-buildcache', content: readFileSync(join(repoRoot, 'scripts/spack/push-buildcache.sh')), mode: 0o755 },
     { path: 'spack/bin/register-externals', content: renderTemplate('spack/register-externals.sh.hbs', { plan }), mode: 0o755 },
   ];
+  if (plan.overlayRepo) {
+    // The project's own Spack package repository (spack/repos), copied into the image by the spack stage.
+    for (const rel of walk(join(repoRoot, 'spack', 'repos'))) {
+      if (rel.includes('__pycache__')) continue;
+      files.push({ path: `spack/repos/${rel}`, content: readFileSync(join(repoRoot, 'spack', 'repos', rel)), mode: 0o644 });
+    }
+  }
   for (const env of spackEnvironments(plan)) {
     files.push({ path: `spack/${env.stage}/spack.yaml`, content: renderSpackYaml(plan, env), mode: 0o644 });
   }
@@ -245,7 +252,7 @@ export function editedFiles(dir: string): string[] {
  */
 export function renderInputsHash(plan: BuildPlan): string {
   const h = createHash('sha256').update(JSON.stringify(plan));
-  for (const top of ['templates', 'scripts', 'tasks/lib']) {
+  for (const top of ['templates', 'scripts', 'tasks/lib', 'spack/repos']) {
     for (const rel of walk(join(repoRoot, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(repoRoot, top, rel)));
   }
   const lock = join(repoRoot, 'package-lock.json');
