@@ -128,8 +128,9 @@ export function sourceNodes(result: LaneResult, plan: BuildPlan): LaneNode[] {
 }
 
 /** The view holds Slurm's libraries and no build-only tool: the problems found, none when right. */
-export function viewProblems(r: LaneResult): string[] {
-  const missing = VIEW_LIBRARIES.filter((p) => !r.viewPackages.includes(p));
+export function viewProblems(r: LaneResult, plan: BuildPlan): string[] {
+  const want = [...VIEW_LIBRARIES, ...(plan.overlayRepo ? ['lua', 'mariadb-c-client'] : [])];
+  const missing = want.filter((p) => !r.viewPackages.includes(p));
   const tools = r.viewPackages.filter((p) => BUILD_ONLY.includes(p));
   return [
     ...(missing.length ? [`view lacks ${missing.join(', ')}; it holds: ${r.viewPackages.join(' ')}`] : []),
