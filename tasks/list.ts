@@ -1,7 +1,8 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import {
-  DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS, findOs,
+  DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, OVERLAY_REPO, SLURM_OVERLAY_VARIANTS, SLURM_RELEASES, SPACK,
+  SYSTEM_GCC_DEFAULT_OS, findOs,
 } from './lib/catalog.ts';
 
 export function catalogJson() {
@@ -37,8 +38,10 @@ export const task: Task = {
     }
     console.log('Slurm releases\n' + table([
       ['series', 'release built', 'spack version', 'recipe', ''],
-      ...c.slurm.map((r) => [r.series, r.release, `slurm@${r.spackVersion}`, r.recipe, r.default ? '(default)' : '']),
-    ]));
+      ...c.slurm.map((r) => [r.series, r.release, `slurm@${r.spackVersion}`,
+        r.recipe === 'overlay' ? `${OVERLAY_REPO.namespace} (overlay)` : 'builtin', r.default ? '(default)' : '']),
+    ]) + `\nrecipe ${OVERLAY_REPO.namespace}: spack/repos, the builtin recipe plus ${SLURM_OVERLAY_VARIANTS.join(' ')}, ` +
+      'accounting against mariadb-c-client, glib only for sview');
     console.log('\nGCC toolchains (the base image\'s glibc is the oldest glibc the package runs on)\n' + table([
       ['gcc', 'default os', 'base image', 'glibc floor', 'compiler', ''],
       ...c.gcc.map((g) => [g.version, g.defaultOs, g.baseImage, g.glibc, g.buildsCompiler ? 'built by Spack' : 'system',

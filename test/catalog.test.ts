@@ -70,7 +70,8 @@ test('list --json prints the catalog the code uses', () => {
 test('list prints readable tables', () => {
   const r = runCli(['list']);
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout, /25\.11\s+25\.11\.6\s+slurm@25-11-6-1\s+builtin\s+\(default\)/);
+  assert.match(r.stdout, /25\.11\s+25\.11\.6\s+slurm@25-11-6-1\s+slurm_factory \(overlay\)\s+\(default\)/);
+  assert.match(r.stdout, /recipe slurm_factory: spack\/repos, the builtin recipe plus \+lua, accounting against mariadb-c-client/);
   assert.match(r.stdout, /10\.5\.0\s+rockylinux8\s+rockylinux:8\s+2\.28\s+built by Spack/);
 });
 

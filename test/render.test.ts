@@ -4,13 +4,13 @@ import { DockerfileParser } from 'dockerfile-ast';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { GCC_TOOLCHAINS, SLURM_RELEASES } from '../tasks/lib/catalog.ts';
+import { BASE_PACKAGES, BUILD_TOOL_EXTERNALS, GCC_TOOLCHAINS, SLURM_RELEASES } from '../tasks/lib/catalog.ts';
 import { planBuild } from '../tasks/lib/plan.ts';
 import {
-  checkSpackYaml, dockerfileIsPristine, ensureBuildContext, renderBuildContext, renderDockerfile, renderInputsHash,
-  spackEnvironments, renderSpackYaml,
+  TOOLCHAIN_PREFIX, checkSpackYaml, dockerfileIsPristine, ensureBuildContext, renderBuildContext, renderDockerfile,
+  renderInputsHash, spackEnvironments, renderSpackYaml,
 } from '../tasks/lib/render.ts';
-import { runCli, tempDir } from './helpers.ts';
+import { repoRoot as repoRootDir, runCli, tempDir } from './helpers.ts';
 
 function stages(dockerfile: string) {
   const df = DockerfileParser.parse(dockerfile);
@@ -113,13 +113,81 @@ test('every spack.yaml round-trips through yaml and has the structure Spack 1.0 
   }
   const slurm = YAML.parse(renderSpackYaml(plan, envs[2]!)).spack;
   assert.is(slurm.view.default.link_type, 'hardlink');
-  assert.is(slurm.view.default.link, 'run');
+  // Spack 1.0's `link: run` takes run-type dependencies only: the view would hold Slurm without its libraries.
+  assert.is(slurm.view.default.link, 'all');
   assert.ok(slurm.view.default.exclude.includes('cuda'));
   assert.equal(slurm.modules.default.lmod.core_compilers, ['gcc@13.3.0']);
   assert.match(slurm.specs[0], /^slurm@25-11-6-1 .*\+nvml .*sysconfdir=\/etc\/slurm %gcc@13\.4\.0$/);
   const compiler = YAML.parse(renderSpackYaml(plan, envs[0]!)).spack;
   assert.is(compiler.view, false);
   assert.equal(compiler.packages.c.require, ['gcc@13.3.0']);
+});
+
+test('a Spack-built GCC is an external of the deps and slurm stages; its own build has its own store and cache', () => {
+  const plan = planBuild({ slurm: '25.11', gcc: '13.4.0' });
+  const [compiler, deps, slurm] = spackEnvironments(plan).map((e) => YAML.parse(renderSpackYaml(plan, e)).spack);
+  assert.is(compiler.packages.gcc.buildable, undefined);
+  for (const env of [deps, slurm]) {
+    assert.is(env.packages.gcc.buildable, false);
+    const toolchain = env.packages.gcc.externals.find((e: { spec: string }) => e.spec.startsWith('gcc@13.4.0 '));
+    assert.is(toolchain?.prefix, TOOLCHAIN_PREFIX);
+    assert.is(toolchain?.extra_attributes.compilers.c, `${TOOLCHAIN_PREFIX}/bin/gcc`);
+    assert.is(env.config.install_tree.root, '/opt/spack-root');
+    assert.is(env.mirrors['local-buildcache'].url, 'file:///var/cache/spack-buildcache');
+  }
+  // What the image's GCC builds for GCC stays in the compiler stage's own store and cache.
+  assert.is(compiler.config.install_tree.root, '/opt/spack-compiler');
+  assert.is(compiler.mirrors['local-buildcache'].url, 'file:///var/cache/spack-buildcache/compiler');
+  assert.is(compiler.mirrors['host-buildcache'].url, 'file:///mnt/host-buildcache/compiler');
+  const text = stageTexts(renderDockerfile(plan)).compiler!;
+  assert.match(text, new RegExp(`ln -sfn "\\$\\(spack -e /opt/slurm-factory/envs/compiler location -i gcc@13\\.4\\.0\\)" ${TOOLCHAIN_PREFIX}`));
+  // The image's own GCC: one compiler, nothing to keep apart.
+  const sys = planBuild({ slurm: '25.11', gcc: 'system' });
+  for (const env of spackEnvironments(sys).map((e) => YAML.parse(renderSpackYaml(sys, e)).spack)) {
+    assert.is(env.concretizer.reuse, true);
+    assert.equal(env.packages.gcc.externals.map((e: { prefix: string }) => e.prefix), ['/usr']);
+  }
+});
+
+test('pushes leave build dependencies out, signed or not', () => {
+  const script = readFileSync(join(repoRootDir, 'scripts/spack/push-buildcache.sh'), 'utf8');
+  const pushes = script.split('\n').filter((l) => /buildcache push/.test(l) && !l.trim().startsWith('#'));
+  assert.is(pushes.length, 2);
+  for (const l of pushes) assert.match(l, /--without-build-dependencies/);
+});
+
+test('the spack stage registers the build-only tools of the base image as non-buildable externals', () => {
+  for (const gcc of ['12.5.0', '10.5.0']) {
+    const plan = planBuild({ slurm: '25.11', gcc });
+    const files = renderBuildContext(plan);
+    const script = String(files.find((f) => f.path === 'spack/bin/register-externals')!.content);
+    assert.match(script, /spack external find --scope site --not-buildable "\$\{tools\[@\]\}"/);
+    assert.match(script, new RegExp(`tools=\\(${BUILD_TOOL_EXTERNALS.join(' ')}\\)`));
+    assert.match(stageTexts(renderDockerfile(plan)).spack!, /&& register-externals/);
+    const pkgs = BASE_PACKAGES[plan.os.packageManager];
+    for (const p of ['cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'bison', 'flex']) {
+      assert.ok(pkgs.includes(p), `${plan.os.packageManager} base packages lack ${p}`);
+    }
+  }
+});
+
+test('the overlay recipe: its repository is in the context, copied by the spack stage, listed before builtin', () => {
+  const plan = planBuild({ slurm: '25.11', gcc: '13.4.0' });
+  assert.is(plan.slurm.recipe, 'overlay');
+  const files = renderBuildContext(plan);
+  const repoYaml = YAML.parse(String(files.find((f) => f.path === 'spack/repos/spack_repo/slurm_factory/repo.yaml')!.content));
+  assert.equal(repoYaml.repo, { namespace: 'slurm_factory', api: 'v2.2' });
+  const recipe = String(files.find((f) => f.path === 'spack/repos/spack_repo/slurm_factory/packages/slurm/package.py')!.content);
+  assert.match(recipe, /class Slurm\(BuiltinSlurm\)/);
+  assert.match(stageTexts(renderDockerfile(plan)).spack!, /COPY spack\/repos\/ \/opt\/slurm-factory\/spack-repos\//);
+  for (const env of spackEnvironments(plan)) {
+    const repos = YAML.parse(renderSpackYaml(plan, env)).spack.repos;
+    assert.equal(Object.keys(repos), ['slurm_factory', 'builtin']);
+    assert.is(repos.slurm_factory, '/opt/slurm-factory/spack-repos/spack_repo/slurm_factory');
+  }
+  assert.match(plan.specs.slurm, / \+lua /);
+  assert.ok(plan.specs.deps.includes('mariadb-c-client') && !plan.specs.deps.includes('mariadb'));
+  assert.not.ok(plan.specs.deps.includes('glib'));
 });
 
 test('--mirror: the spack stage trusts the mirror keys; without mirrors it trusts nothing', () => {

@@ -7,8 +7,9 @@
 # SIGNING_KEY_FINGERPRINT (a build argument, public) names the key to sign with; the public key is written
 # into the mirror so `spack buildcache keys --install --trust` works for its users.
 #
-# Spack's default push takes the environment's roots and their link and run dependencies (externals and
-# build-only tools stay out): everything `spack install --cache-only` needs, and no more.
+# Pushes the environment's roots and their link and run dependencies, externals left out: everything
+# `spack install --cache-only` needs, and no more. Spack 1.0's default push also takes build dependencies
+# (the compiler, cmake, autotools, ...), hence --without-build-dependencies.
 set -euo pipefail
 
 env_dir=${1:?usage: push-buildcache ENV_DIR [MIRROR]}
@@ -19,7 +20,7 @@ if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   export SPACK_GNUPGHOME=/run/spack-gnupg
   chmod 700 "$SPACK_GNUPGHOME"
   spack gpg trust "$key_file"
-  spack -e "$env_dir" buildcache push --key "$SIGNING_KEY_FINGERPRINT" --update-index "$mirror"
+  spack -e "$env_dir" buildcache push --without-build-dependencies --key "$SIGNING_KEY_FINGERPRINT" --update-index "$mirror"
   if [[ "$mirror" == *://* ]]; then
     spack gpg publish --rebuild-index --mirror-url "$mirror" "$SIGNING_KEY_FINGERPRINT"
   else
@@ -27,6 +28,6 @@ if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   fi
   echo "push-buildcache: $mirror signed with $SIGNING_KEY_FINGERPRINT"
 else
-  spack -e "$env_dir" buildcache push --unsigned --update-index "$mirror"
+  spack -e "$env_dir" buildcache push --without-build-dependencies --unsigned --update-index "$mirror"
   echo "push-buildcache: $mirror unsigned (no gpg-key secret given)"
 fi

@@ -10,8 +10,12 @@ export interface SlurmRelease {
   release: string;
   /** Spack's version name in the builtin `slurm` recipe: `25-11-6-1`. */
   spackVersion: string;
-  /** Where the recipe comes from: the pinned builtin repository, or the project's overlay repo. */
-  recipe: 'builtin' | 'overlay';
+  /**
+   * Where the recipe comes from: the pinned builtin repository, or `overlay`: the project's own repository
+   * (spack/repos/spack_repo/slurm_factory), whose `slurm` extends the builtin one with +lua, accounting against
+   * mariadb-c-client and glib only for sview. Its versions and checksums are the builtin ones.
+   */
+  recipe: 'overlay' | 'overlay';
   /** Slurm >= 24.05 accepts `CgroupPlugin=disabled`; 23.11 always initialises cgroups in slurmd. */
   cgroupDisabledSupported: boolean;
   /** End of SchedMD support, roughly 18 months after release (informational). */
@@ -19,12 +23,12 @@ export interface SlurmRelease {
 }
 
 export const SLURM_RELEASES: readonly SlurmRelease[] = [
-  { series: '23.11', release: '23.11.11', spackVersion: '23-11-11-1', recipe: 'builtin', cgroupDisabledSupported: false,
+  { series: '23.11', release: '23.11.11', spackVersion: '23-11-11-1', recipe: 'overlay', cgroupDisabledSupported: false,
     notes: 'oldest series with auth/slurm; out of SchedMD support' },
-  { series: '24.11', release: '24.11.6', spackVersion: '24-11-6-1', recipe: 'builtin', cgroupDisabledSupported: true },
-  { series: '25.05', release: '25.05.8', spackVersion: '25-05-8-1', recipe: 'builtin', cgroupDisabledSupported: true },
-  { series: '25.11', release: '25.11.6', spackVersion: '25-11-6-1', recipe: 'builtin', cgroupDisabledSupported: true },
-  { series: '26.05', release: '26.05.1', spackVersion: '26-05-1-1', recipe: 'builtin', cgroupDisabledSupported: true },
+  { series: '24.11', release: '24.11.6', spackVersion: '24-11-6-1', recipe: 'overlay', cgroupDisabledSupported: true },
+  { series: '25.05', release: '25.05.8', spackVersion: '25-05-8-1', recipe: 'overlay', cgroupDisabledSupported: true },
+  { series: '25.11', release: '25.11.6', spackVersion: '25-11-6-1', recipe: 'overlay', cgroupDisabledSupported: true },
+  { series: '26.05', release: '26.05.1', spackVersion: '26-05-1-1', recipe: 'overlay', cgroupDisabledSupported: true },
 ];
 
 export const DEFAULT_SLURM = '25.11';
@@ -67,7 +71,10 @@ export interface GccToolchain {
  * not the GCC version, decides the oldest distro a package runs on.
  * GCC 7.5.0 builds on Rocky Linux 8 (glibc 2.28): CentOS 7 (glibc 2.17) is end of life, its repositories
  * moved to vault, and current Slurm releases do not support it; GCC 7.5 stays available for sites that must
- * build with that compiler.
+ * build with that compiler. A GCC older than the image's own (7.5.0 built by Rocky 8's 8.5.0) concretizes only
+ * because the later stages see it as an external: builtin gcc's runtime_constraints propagate `gcc@:7.5.0` to
+ * the dependencies of every node it compiles, and the reused install of gcc@7.5.0 itself was compiled by 8.5.0,
+ * so the solver found no usable gcc@7.5.0 ('Cannot satisfy gcc@7.5.0 ... requirement for package c').
  */
 export const GCC_TOOLCHAINS: readonly GccToolchain[] = [
   { version: '7.5.0', defaultOs: 'rockylinux8', notes: 'floor glibc 2.28 (CentOS 7 is EOL)' },
@@ -90,8 +97,12 @@ export type Flavour = (typeof FLAVOURS)[number];
 /**
  * Spack itself and the builtin package repository, each pinned to a full commit hash: BuildKit fetches that
  * exact commit, so the hash is the checksum of the source (a moved tag cannot change what is built).
- * v1.0.0 is the v1.0.x release whose tag commit is verified here; to move to a later 1.0.x, put its peeled tag
- * commit (`git ls-remote https://github.com/spack/spack 'refs/tags/v1.0.4^{}'`) in `commit`.
+ * v1.0.0 is upstream's tag commit 73eaea13 ("Backports v1.0.0 (#50798)", 2025-07-20): independent public
+ * scripts check out refs/tags/v1.0.0 of spack/spack and assert `git rev-parse HEAD` is this hash, and logs
+ * show `spack -V` printing `1.0.0 (73eaea13f381...)`. Forks that can be mirrored here carry the same commit
+ * under other hashes (history rewritten: v1.0.0 443f356b, v1.0.1 abdad7e6, v1.0.2 5efd8eea in one), so they
+ * cannot vouch for upstream's v1.0.1+ commits; the pin stays at v1.0.0 until a later tag's upstream hash is
+ * confirmed (`git ls-remote https://github.com/spack/spack 'refs/tags/v1.0.2^{}'`), then goes in `commit`.
  */
 export const SPACK = {
   version: '1.0.0',
@@ -112,20 +123,24 @@ export const SPACK = {
 
 /**
  * Slurm's runtime dependencies, built by Spack in the `deps` stage: the same list for every Slurm version, so
- * that stage is shared by all versions on a toolchain. These are what the builtin `slurm` recipe depends on
- * with the variants the slurm stage enables: always curl, glib, json-c, lz4, munge, openssl, zlib; +readline;
- * +hwloc; +pmix (pmix@:5); +restd (http-parser, libyaml, libjwt); +mariadb (the accounting client library
- * comes from the `mariadb` package); +cgroup (dbus); +pam (linux-pam).
+ * that stage is shared by all versions on a toolchain. These are what the overlay `slurm` recipe depends on
+ * with the variants the slurm stage enables: always curl, json-c, lz4, munge, openssl, zlib; +readline;
+ * +hwloc; +pmix (pmix@:5); +restd (http-parser, libyaml, libjwt); +mariadb (mariadb-c-client: slurmdbd needs
+ * the client library only, not the server the builtin recipe's `mariadb` pulls in); +cgroup (dbus); +pam
+ * (linux-pam); +lua (lua). No glib: only sview (+gtk) uses it.
  */
 export const RUNTIME_DEPS: readonly string[] = [
-  'munge', 'json-c', 'curl', 'openssl', 'glib', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
-  'libyaml', 'libjwt', 'mariadb', 'dbus', 'linux-pam',
+  'munge', 'json-c', 'curl', 'openssl', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
+  'libyaml', 'libjwt', 'mariadb-c-client', 'dbus', 'linux-pam', 'lua',
 ];
 /** Extra build dependencies of the GPU flavour (+nvml: cuda, +rsmi: rocm-smi-lib); kept out of the view. */
 export const GPU_DEPS: readonly string[] = ['cuda', 'rocm-smi-lib'];
 
-/** Variants of the builtin slurm recipe the package is built with; GPU adds `+nvml +rsmi`. */
+/** Variants of the slurm recipe the package is built with; GPU adds `+nvml +rsmi`; the overlay recipe adds `+lua`. */
 export const SLURM_VARIANTS: readonly string[] = ['+pmix', '+hwloc', '+restd', '+cgroup', '+pam', '+readline', '+mariadb'];
+export const SLURM_OVERLAY_VARIANTS: readonly string[] = ['+lua'];
+/** The project's own Spack repository, inside the image; listed before the builtin one when a release uses it. */
+export const OVERLAY_REPO = { namespace: 'slurm_factory', path: '/opt/slurm-factory/spack-repos/spack_repo/slurm_factory' } as const;
 export const SLURM_GPU_VARIANTS: readonly string[] = ['+nvml', '+rsmi'];
 
 export function slurmSeriesList(): string[] {
@@ -142,6 +157,17 @@ export function findOs(name: string): OsTarget | undefined {
 }
 
 /**
+ * Build-only tools: taken from the base image and registered in the spack stage as non-buildable externals
+ * (`spack external find --not-buildable`), so they are never built from source and never reach the package.
+ * Each is installed by BASE_PACKAGES for both families (Spack package name -> apt / dnf package):
+ * cmake, python (python3), perl, meson, ninja (ninja-build), autoconf, automake, libtool, m4,
+ * pkgconf (pkgconf / pkgconf-pkg-config), bison, flex, gmake (make).
+ */
+export const BUILD_TOOL_EXTERNALS: readonly string[] = [
+  'cmake', 'python', 'perl', 'meson', 'ninja', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'gmake',
+];
+
+/**
  * What the base stage installs: a host compiler, Spack's own requirements (python3, git, patch, archivers,
  * gnupg), and the package stage's tools (patchelf, file, binutils, Lmod to check the module).
  */
@@ -149,10 +175,12 @@ export const BASE_PACKAGES: Record<'apt' | 'dnf', readonly string[]> = {
   apt: [
     'build-essential', 'gfortran', 'python3', 'git', 'curl', 'ca-certificates', 'patch', 'file', 'patchelf',
     'binutils', 'unzip', 'xz-utils', 'bzip2', 'zstd', 'gnupg', 'lmod', 'procps', 'findutils',
+    'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'make',
   ],
   dnf: [
     'gcc', 'gcc-c++', 'gcc-gfortran', 'make', 'python3', 'git', 'ca-certificates', 'patch', 'file', 'patchelf',
     'binutils', 'unzip', 'xz', 'bzip2', 'zstd', 'gnupg2', 'Lmod', 'procps-ng', 'findutils', 'diffutils', 'which',
     'tar', 'gzip',
+    'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf-pkg-config', 'bison', 'flex',
   ],
 };

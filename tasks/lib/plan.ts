@@ -5,7 +5,7 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  GPU_DEPS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
+  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
@@ -79,6 +79,10 @@ export interface BuildPlan {
   viewExclude: string[];
   jobs: number | null;
   mirrors: { name: string; url: string }[];
+  /** Spack packages taken from the base image as non-buildable externals (registered in the spack stage). */
+  buildTools: readonly string[];
+  /** The project's own package repository, when this release's recipe comes from it; null for builtin. */
+  overlayRepo: typeof OVERLAY_REPO | null;
 }
 
 /** Accepts `25.11` or `25.11.6`; anything else is a ConfigurationError naming what is allowed. */
@@ -187,7 +191,10 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     ? `gcc@${gccVersion} +binutils languages=c,c++,fortran %gcc@${os.systemGcc}`
     : null;
   const deps = [...RUNTIME_DEPS, ...(flavour === 'gpu' ? GPU_DEPS : [])];
-  const variants = [...SLURM_VARIANTS, ...(flavour === 'gpu' ? SLURM_GPU_VARIANTS : [])];
+  const variants = [
+    ...SLURM_VARIANTS, ...(release.recipe === 'overlay' ? SLURM_OVERLAY_VARIANTS : []),
+    ...(flavour === 'gpu' ? SLURM_GPU_VARIANTS : []),
+  ];
   const slurmSpec = `slurm@${release.spackVersion} ${variants.join(' ')} sysconfdir=/etc/slurm %gcc@${gccVersion}`;
 
   return {
@@ -221,6 +228,8 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     viewExclude: flavour === 'gpu' ? [...GPU_DEPS, 'gcc'] : ['gcc'],
     jobs: opts.jobs ?? null,
     mirrors,
+    buildTools: BUILD_TOOL_EXTERNALS,
+    overlayRepo: release.recipe === 'overlay' ? OVERLAY_REPO : null,
   };
 }
 

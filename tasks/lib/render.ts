@@ -70,18 +70,37 @@ export interface SpackEnvSpec {
   compiler: string;
   view: boolean;
   modules: boolean;
+  /**
+   * Where the compiler stage links the GCC it built (deps and slurm stages of a Spack-built toolchain): those
+   * environments see that GCC as an external, not as a reusable install, so nothing built by the image's GCC
+   * for the compiler (zstd, gettext, ncurses, ...) can be reused into Slurm's closure. Null otherwise.
+   */
+  toolchainPrefix: string | null;
+  /**
+   * Install tree and binary-cache subdirectory of this environment. The compiler stage keeps its own
+   * (/opt/spack-compiler, buildcache `compiler/`): what the image's GCC builds for GCC (zstd, zlib-ng, ...) is
+   * then neither installed nor cached where the deps and slurm stages look, so none of it is reused into
+   * Slurm's closure (Spack 1.0 reuses installed specs regardless of the compiler the environment requires).
+   */
+  installRoot: string;
+  cacheSubdir: string;
 }
+
+/** The compiler stage symlinks the GCC it built here; the later stages register it as an external. */
+export const TOOLCHAIN_PREFIX = '/opt/slurm-factory/toolchain';
 
 export function spackEnvironments(plan: BuildPlan): SpackEnvSpec[] {
   const envs: SpackEnvSpec[] = [];
   if (plan.specs.compiler) {
     envs.push({ stage: 'compiler', purpose: `GCC ${plan.gcc.version} built with the image's GCC ${plan.systemGcc}`,
-      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false });
+      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false, toolchainPrefix: null,
+      installRoot: '/opt/spack-compiler', cacheSubdir: '/compiler' });
   }
+  const toolchainPrefix = plan.gcc.source === 'spack' ? TOOLCHAIN_PREFIX : null;
   envs.push({ stage: 'deps', purpose: "Slurm's runtime dependencies", specs: plan.specs.deps,
-    compiler: plan.gcc.version, view: false, modules: false });
+    compiler: plan.gcc.version, view: false, modules: false, toolchainPrefix, installRoot: '/opt/spack-root', cacheSubdir: '' });
   envs.push({ stage: 'slurm', purpose: `Slurm ${plan.slurm.release}, its view and modules`, specs: [plan.specs.slurm],
-    compiler: plan.gcc.version, view: true, modules: true });
+    compiler: plan.gcc.version, view: true, modules: true, toolchainPrefix, installRoot: '/opt/spack-root', cacheSubdir: '' });
   return envs;
 }
 
@@ -198,7 +217,15 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
     { path: 'spack/bin/push-buildcache', content: readFileSync(join(repoRoot, 'scripts/spack/push-buildcache.sh')), mode: 0o755 },
     // `spack python` script of the slurm stage: specs.json with install prefixes, licenses and sources (for the SBOM).
     { path: 'spack/slurm/specs-json.py', content: readFileSync(join(repoRoot, 'scripts/spack/specs-json.py')), mode: 0o644 },
+    { path: 'spack/bin/register-externals', content: renderTemplate('spack/register-externals.sh.hbs', { plan }), mode: 0o755 },
   ];
+  if (plan.overlayRepo) {
+    // The project's own Spack package repository (spack/repos), copied into the image by the spack stage.
+    for (const rel of walk(join(repoRoot, 'spack', 'repos'))) {
+      if (rel.includes('__pycache__')) continue;
+      files.push({ path: `spack/repos/${rel}`, content: readFileSync(join(repoRoot, 'spack', 'repos', rel)), mode: 0o644 });
+    }
+  }
   for (const env of spackEnvironments(plan)) {
     files.push({ path: `spack/${env.stage}/spack.yaml`, content: renderSpackYaml(plan, env), mode: 0o644 });
   }
@@ -237,7 +264,7 @@ export function editedFiles(dir: string): string[] {
  */
 export function renderInputsHash(plan: BuildPlan): string {
   const h = createHash('sha256').update(JSON.stringify(plan));
-  for (const top of ['templates', 'scripts', 'tasks/lib']) {
+  for (const top of ['templates', 'scripts', 'tasks/lib', 'spack/repos']) {
     for (const rel of walk(join(repoRoot, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(repoRoot, top, rel)));
   }
   const lock = join(repoRoot, 'package-lock.json');
