@@ -242,7 +242,7 @@ test('bin/slurm-factory.mjs runs every task from any directory with plain node; 
 /** A copy of the project (code, templates, scripts; node_modules linked) so a matrix render writes only there. */
 function projectCopy(dir: string): string {
   for (const f of ['Taskfile.ts', 'package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
-  for (const d of ['tasks', 'templates', 'scripts']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
+  for (const d of ['tasks', 'templates', 'scripts', 'spack']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   return dir;
 }

@@ -15,7 +15,7 @@ export interface SlurmRelease {
    * (spack/repos/spack_repo/slurm_factory), whose `slurm` extends the builtin one with +lua, accounting against
    * mariadb-c-client and glib only for sview. Its versions and checksums are the builtin ones.
    */
-  recipe: 'overlay' | 'overlay';
+  recipe: 'builtin' | 'overlay';
   /** Slurm >= 24.05 accepts `CgroupPlugin=disabled`; 23.11 always initialises cgroups in slurmd. */
   cgroupDisabledSupported: boolean;
   /** End of SchedMD support, roughly 18 months after release (informational). */
