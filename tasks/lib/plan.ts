@@ -5,7 +5,7 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  GPU_DEPS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
+  GPU_DEPS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_VARIANTS, findOs, requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
@@ -243,5 +243,6 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     tarballName: plan.tarballName,
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
+    requiredPlugins: requiredPlugins(plan.flavour),
   };
 }
