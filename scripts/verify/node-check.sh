@@ -37,6 +37,15 @@ install_pkgs() {
     run "$1" bash -c "dnf install -y -q $3"
   fi
 }
+# running NAME: a live process of that name (the container's init reaps nothing, so zombies stay in pgrep's list)
+running() {
+  local p state
+  for p in $(pgrep -x "$1"); do
+    state=$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null) || continue
+    [[ $state == Z ]] || return 0
+  done
+  return 1
+}
 # A daemon's own last error line from its log (what the admin would look for).
 daemon_error() { grep -E 'error|fatal|Error' "$1" 2>/dev/null | tail -n 1 | tr -d '\r'; }
 
@@ -163,7 +172,7 @@ if [[ $full == full ]]; then
   bash -c "$dbd_cmd" >"$work/slurmdbd.log" 2>&1 || fail slurmdbd "'$dbd_cmd' exited $?: $(tail -n 2 "$work/slurmdbd.log" | tr '\n' ' ')"
   for _ in $(seq 1 "$WAIT"); do
     timeout 10 sacctmgr -n show cluster >"$work/sacctmgr.log" 2>&1 && break
-    pgrep -x slurmdbd >/dev/null || break
+    running slurmdbd || break
     sleep 1
   done
   timeout 10 sacctmgr -n show cluster >"$work/sacctmgr.log" 2>&1 ||
@@ -291,7 +300,7 @@ if [[ -n $full ]]; then
     "$prefix/view/sbin/slurmrestd" -a rest_auth/jwt 127.0.0.1:6820 >/var/log/slurm/slurmrestd.log 2>&1 &)
   for _ in $(seq 1 "$WAIT"); do
     curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ && break
-    pgrep -x slurmrestd >/dev/null || break
+    running slurmrestd || break
     sleep 1
   done
   curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ || fail rest "slurmrestd not listening after ${WAIT}s: $(daemon_error /var/log/slurm/slurmrestd.log)"
@@ -327,7 +336,7 @@ s=base64.urlsafe_b64encode(hmac.new(b"not-the-cluster-key-0123456789ab",(h+"."+p
 print(h+"."+p+"."+s)' "$token")
   code=$(get ping "$forged")
   if [[ $code == 200 ]] && grep -q '"pinged": *"UP"' "$work/body"; then fail rest-auth "a forged token was accepted"; fi
-  step rest ok "slurmrestd ${parser} up; token ping/diag 200; job $restjob via REST COMPLETED; $((SECONDS - t0)) s"
+  step rest ok "slurmrestd ${parser//_/.} up; token ping/diag 200; job $restjob via REST COMPLETED; $((SECONDS - t0)) s"
   step rest-auth ok "no token -> $nocode; forged token -> $code $(grep -o '"pinged": *"[A-Z]*"' "$work/body" | head -n 1 | tr -d ' ')"
 fi
 
@@ -335,8 +344,8 @@ fi
 # slurm.conf of its own: it fetches the controller's, after finding its auth plugin through the compiled-in
 # PluginDir that the install script links to this prefix.
 pkill -x slurmd
-for _ in $(seq 1 30); do pgrep -x slurmd >/dev/null || break; sleep 1; done
-! pgrep -x slurmd >/dev/null || fail configless "slurmd did not stop"
+for _ in $(seq 1 30); do running slurmd || break; sleep 1; done
+! running slurmd || fail configless "slurmd did not stop"
 controller=$(hostname -s)
 run configless-install "$installer" --prefix "$prefix" --container --conf-server "$controller"
 link=$(grep -o 'link [^ ]* -> [^ ]*' "$work/configless-install.log" | head -n 1)
