@@ -110,6 +110,8 @@ for f in sorted(os.listdir(d)):
         ok += 1
     except OSError as e:
         msg = str(e).replace(d + "/", "")
+        if not msg.startswith(f + ":"):  # a missing library: dlerror() names the library, not the plugin
+            msg = "%s: %s" % (f, msg)
         sym = msg.split("undefined symbol: ", 1)[1].strip() if "undefined symbol: " in msg else None
         owner = [n for n, b in daemons.items() if sym and (sym.encode() + b"\0") in b]
         if owner:
@@ -121,7 +123,7 @@ for b in bad:
 print("%d plugins load; %d need their daemon's symbols: %s" % (ok, len(deferred), " ".join(deferred) or "none"))
 sys.exit(1 if bad else 0)
 PY
-[[ $plugins_failed == no ]] || fail plugins "$(grep '^FAIL' "$work/plugins.log" | cut -c6- | tr '\n' ';' | cut -c1-900)"
+[[ $plugins_failed == no ]] || fail plugins "$(grep '^FAIL' "$work/plugins.log" | cut -c6- | sed 's/$/; /' | tr -d '\n' | cut -c1-900)"
 step plugins ok "$(tail -n 1 "$work/plugins.log")"
 
 # 3c. (full) accounting: Debian's MariaDB in this container, set up the way the install script says
@@ -299,9 +301,9 @@ if [[ -n $full ]]; then
     SLURMRESTD_SECURITY=disable_unshare_sysv,disable_unshare_files \
     "$prefix/view/sbin/slurmrestd" -a rest_auth/jwt 127.0.0.1:6820 >/var/log/slurm/slurmrestd.log 2>&1 &)
   for _ in $(seq 1 "$WAIT"); do
+    sleep 1 # (first: setpriv and env are still exec'ing into slurmrestd)
     curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ && break
     running slurmrestd || break
-    sleep 1
   done
   curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ || fail rest "slurmrestd not listening after ${WAIT}s: $(daemon_error /var/log/slurm/slurmrestd.log)"
   token=$(timeout 30 scontrol token username=root lifespan=600 2>"$work/token.log" | sed -n 's/^SLURM_JWT=//p')
