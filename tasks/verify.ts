@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 export const task: Task = {
   name: 'verify',
   summary: 'Prove a tarball runs: checksum, signature, glibc floor, then a live one-node Slurm per image',
-  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--prefix DIR] [--keep] [--no-checksum]',
+  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
   example: 'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
   details: `  <tarball>          a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it
   --key FILE         ASCII-armored public key: the .asc beside the tarball (and .provenance.json.asc) must be
@@ -17,11 +17,16 @@ export const task: Task = {
   --image IMAGE      run the cluster check in this image (repeatable; default: every catalog distro whose
                      glibc is at least the package's floor)
   --prefix DIR       where to unpack inside each container (default /shared/apps/slurm)
+  --full             also run every other daemon: slurmdbd on the distro's MariaDB (installed in the
+                     container; sacct shows the job) and slurmrestd with JWT (ping, diag, a job over REST,
+                     no token and a forged token refused)
+  --db-host HOST     with --full: use the accounting database at HOST (set up with the package's
+                     slurm_acct_db.sql) instead of installing MariaDB in the container
   --keep             keep the containers (and print how to enter them)
   --no-checksum      continue when the .sha256 is missing (a mismatch still fails)`,
   async run(argv) {
     const args = parseArgs('verify', argv, {
-      string: ['key', 'prefix'], list: ['image'], boolean: ['keep', 'no-checksum'], positionals: ['tarball'],
+      string: ['key', 'prefix', 'db-host'], list: ['image'], boolean: ['keep', 'no-checksum', 'full'], positionals: ['tarball'],
     });
     const tarball = resolve(args.positionals.tarball!);
     if (!existsSync(tarball) || !statSync(tarball).isFile()) {
@@ -36,6 +41,11 @@ export const task: Task = {
     const prefix = args.strings.prefix ?? '/shared/apps/slurm';
     if (!prefix.startsWith('/') || /\s/.test(prefix) || prefix === '/') {
       throw new ConfigurationError(`--prefix '${prefix}' is not an absolute directory without spaces`, { remediation: 'e.g. --prefix /shared/apps/slurm' });
+    }
+    const full = args.flags.full ?? false;
+    const dbHost = args.strings['db-host'];
+    if (dbHost !== undefined && (!full || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(dbHost))) {
+      throw new ConfigurationError(`--db-host '${dbHost}' needs --full and a plain host name or address`, { remediation: 'e.g. --full --db-host db.example.org' });
     }
     const { checkChecksum, compareVersions, copyRegularFiles, inspectTarball, parseGlibcVersion, resultTable, supportedTargets } = await import('./lib/verify.ts');
     const lines: { step: string; ok: boolean | null; detail: string }[] = [];
@@ -103,7 +113,8 @@ export const task: Task = {
         continue;
       }
       try {
-        const r = await q`docker exec ${name} bash /usr/local/bin/node-check.sh /tmp/package.tar.gz ${prefix} ${moduleName}`;
+        const envArgs = dbHost ? ['-e', `NODE_CHECK_DB_HOST=${dbHost}`] : [];
+        const r = await q`docker exec ${envArgs} ${name} bash /usr/local/bin/node-check.sh /tmp/package.tar.gz ${prefix} ${moduleName} ${full ? 'full' : ''}`;
         for (const line of r.stdout.split('\n')) {
           const m = /^STEP (\S+) (ok|FAIL) ?(.*)$/.exec(line);
           if (m) steps.push({ step: m[1]!, ok: m[2] === 'ok', detail: m[3]! });

@@ -39,6 +39,8 @@ const bad: [string[], RegExp][] = [
   [['render', '25.11', '--base-image', 'my-base:latest'], /cannot tell the distro of base image 'my-base:latest' from its name; add --os/],
   [['render', '25.11', '--gcc', '10.5.0', '--gcc', '11.5.0'], /--gcc was given 2 times/],
   [['render', '25.11', '--mirror', 'ftp:/nowhere'], /mirror 'ftp:\/nowhere' is not a URL/],
+  [['verify', '/etc/passwd', '--db-host', 'db1'], /--db-host 'db1' needs --full and a plain host name or address; e\.g\. --full --db-host/],
+  [['verify', '/etc/passwd', '--full', '--db-host', 'db;rm'], /--db-host 'db;rm' needs --full and a plain host name/],
   [['frobnicate'], /unknown task 'frobnicate'; tasks: .*render/],
   [['clean', 'everything', '--yes'], /cannot clean 'everything'; choose from buildcache, sourcecache, builds, mirrors, compilers, logs, all/],
 ];

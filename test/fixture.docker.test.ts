@@ -82,7 +82,14 @@ dockerTest('specs.json: one spack-find-like entry per prefix, Slurm first, hashe
   assert.ok(slurm, 'specs.json is not empty');
   assert.is(slurm.name, 'slurm');
   assert.is(slurm.version, '24.11.5');
-  assert.equal(specs.map((s) => s.name).sort(), ['jansson', 'json-c', 'libb64', 'libjwt', 'openssl', 'slurm']);
+  // The production feature set, each library in its own prefix, plus each one's library closure (curl -> krb5 ...).
+  const names = specs.map((s) => s.name);
+  for (const n of ['slurm', 'munge', 'hwloc', 'pmix', 'libyaml', 'http-parser', 'libjwt', 'jansson', 'openssl', 'libb64',
+    'json-c', 'lz4', 'readline', 'ncurses', 'curl', 'mariadb-c-client', 'lua', 'dbus', 'numactl', 'libevent', 'zlib']) {
+    assert.ok(names.includes(n), `a prefix for ${n}: ${names.join(' ')}`);
+  }
+  assert.ok(specs.length >= 40, `${specs.length} prefixes`);
+  assert.is(new Set(names).size, names.length, 'one prefix per name');
   for (const s of specs) {
     assert.match(s.hash, /^[a-z2-7]{32}$/);
     assert.ok(s.prefix.endsWith(`/linux-x86_64/${s.name}-${s.version}-${s.hash}`), s.prefix);

@@ -3,7 +3,7 @@
  *   ensureBaseImage('debian12' | 'debian13')  slurm-factory-base:<name>, debootstrap + docker import
  *                                             (scripts/make-base-image.sh; rootfs cached for reruns)
  *   ensureSlurmFixture()                      slurm-factory-fixture:slurm-24.11.5-debian12-REV, a real Slurm in a
- *                                             Spack-like layout (test/fixtures/debian-slurm, ~4 min first time)
+ *                                             Spack-like layout (test/fixtures/debian-slurm, ~15 min first time)
  * Both do nothing when the image exists. The scripts' progress goes to this process's stderr; a failure
  * rejects with the script's exit code. Callers check `needDocker` first.
  */

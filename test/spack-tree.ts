@@ -133,7 +133,7 @@ export function sampleInputs(over: Partial<PackageInputs> & { series?: '23.11' |
     baseImage: 'debian:12', imageGlibc: '2.36', spackVersion: '1.0.2',
     spackCommit: '0123456789abcdef0123456789abcdef01234567', builtinRepoCommit: '1e8cf059e35d55c4fe1142fed41785bedf6c7246',
     tarballName: `slurm-${series}-gcc12.2.0-software.tar.gz`, moduleName: `slurm/${series}-gcc12.2.0`,
-    cgroupDisabledSupported: series !== '23.11',
+    cgroupDisabledSupported: series !== '23.11', requiredPlugins: [],
     ...rest,
   };
 }

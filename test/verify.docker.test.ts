@@ -109,9 +109,14 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   assert.match(r.stdout, /ok {4}provenance signature: good signature by [0-9A-F]{40}/);
   assert.match(r.stdout, /ok {4}sbom: \d+ ELF files, each in one of \d+ components/);
   assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
-  for (const step of ['glibc', 'unpack', 'install', 'module', 'daemons', 'ping', 'sinfo', 'srun', 'sbatch', 'job-state', 'configless']) {
+  for (const step of ['glibc', 'unpack', 'install', 'module', 'plugins', 'daemons', 'ping', 'sinfo', 'srun', 'sbatch', 'job-state', 'configless']) {
     assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);
   }
+  // Every plugin of the production feature set loads on Debian 13 (those using slurmctld's own symbols are
+  // loaded by the live daemons below).
+  const plugins = /plugins +(\d+) plugins load; (\d+) need their daemon's symbols/.exec(r.stdout);
+  assert.ok(plugins && Number(plugins[1]) >= 80, `plugins loaded: ${plugins?.[0]}`);
+  for (const step of ['mariadb', 'slurmdbd', 'sacct', 'rest']) assert.not.match(r.stdout, new RegExp(`^  \\S+ +${step} `, 'm'), 'quick mode');
   assert.match(r.stdout, /module +slurm\/24\.11-gcc12\.2\.0: scontrol=\/shared\/apps\/slurm\/view\/bin\/scontrol/);
   assert.match(r.stdout, /srun -N1 hostname -> slurm-verify/);
   assert.match(r.stdout, /job-state +job \d+ JobState=COMPLETED/);
@@ -119,6 +124,59 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   // linked to the prefix, and slurmd fetches its config from slurmctld.
   assert.match(r.stdout, /configless +slurmd --conf-server slurm-verify: config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/);
   assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
+});
+
+dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, on Debian 13', () => {
+  const t0 = Date.now();
+  const r = runCli(['verify', join(builds, name), '--full', '--image', base13], { env });
+  console.log(`  verify --full: ${Math.round((Date.now() - t0) / 1000)} s`);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  for (const step of ['plugins', 'mariadb', 'slurmdbd', 'daemons', 'sbatch', 'job-state', 'sacct', 'lua', 'pmix', 'rest', 'rest-auth', 'configless']) {
+    assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);
+  }
+  assert.match(r.stdout, /mariadb +\S*MariaDB.* up in \d+ s; slurm_acct_db\.sql applied/);
+  assert.match(r.stdout, /slurmdbd +up in \d+ s; cluster \S+ registered/);
+  assert.match(r.stdout, /sacct +sacct -j (\d+) -> \1\|COMPLETED\|0:0/);
+  assert.match(r.stdout, /lua +rejected: site rule: jobs named verify-forbidden are not allowed here; job \d+ got Comment=checked-by-site-lua/);
+  assert.match(r.stdout, /pmix +srun --mpi=pmix -n2: pmix rank 0 of 2; pmix rank 1 of 2/);
+  assert.match(r.stdout, /rest +slurmrestd v0\.0\.\d+ up; token ping\/diag 200; job \d+ via REST COMPLETED/);
+  // a forged token (right claims, signed with another key) is refused as well as none
+  assert.match(r.stdout, /rest-auth +no token -> 401; forged token -> \d+ "pinged":"DOWN"/);
+  assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
+});
+
+dockerTest('verify --full: slurmdbd pointed at a stopped database fails with its own error line, bounded', () => {
+  const t0 = Date.now();
+  const r = runCli(['verify', join(builds, name), '--full', '--db-host', '127.0.0.1', '--image', base13], { env });
+  const secs = Math.round((Date.now() - t0) / 1000);
+  console.log(`  verify --full with no database: ${secs} s`);
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /ok {4}mariadb +external database at 127\.0\.0\.1/);
+  // slurmdbd's own log line, e.g. "error: mysql_real_connect failed: 2002 Can't connect to server on '127.0.0.1'"
+  assert.match(r.stdout, /FAIL {2}slurmdbd +not answering \(waited up to \d+s\); slurmdbd\.log: .*(mysql|connect)/i);
+  assert.not.match(r.stdout, /ok {4}daemons/, 'stopped at the first failure');
+  assert.ok(secs < 400, `bounded (${secs} s)`);
+});
+
+dockerTest('a plugin whose library is missing from the view is reported by name with dlerror()', () => {
+  // accounting_storage/mysql links the MariaDB client library (mpi/pmix would not do: it dlopens libpmix)
+  const d = join(t.path, 'no-mariadb');
+  const tree = join(d, 'tree');
+  mkdirSync(tree, { recursive: true });
+  const x = spawnSync('tar', ['-xzf', join(builds, name), '-C', tree]);
+  assert.is(x.status, 0, String(x.stderr));
+  const manifest = JSON.parse(readFileSync(join(tree, 'manifest.json'), 'utf8'));
+  const mysql = manifest.plugins.plugins.find((p: { file: string }) => p.file === 'accounting_storage_mysql.so');
+  assert.ok(mysql?.links.includes('libmariadb.so.3'), 'the manifest records what the plugin links');
+  const removed = readdirSync(join(tree, 'view/lib')).filter((f) => f.startsWith('libmariadb.so'));
+  assert.ok(removed.length > 0, 'the view ships libmariadb');
+  for (const f of removed) spawnSync('rm', ['-f', join(tree, 'view/lib', f)]);
+  const c = spawnSync('tar', ['-czf', join(d, name), '-C', tree, '.']);
+  assert.is(c.status, 0, String(c.stderr));
+  const r = runCli(['verify', join(d, name), '--no-checksum', '--image', base13], { env });
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAIL {2}plugins +accounting_storage_mysql\.so: libmariadb\.so\.3: cannot open shared object file/);
+  assert.not.match(r.stdout, /ok {4}daemons/, 'stopped before starting anything');
 });
 
 function copyOf(files: string[]): string {

@@ -4,7 +4,7 @@
   manifest.py get --build-info FILE KEY          print one field of build-info.json
   manifest.py prefixes --specs FILE              print the install prefixes specs.json lists (one a line)
   manifest.py write --build-info FILE --specs FILE --glibc-floor X.Y [--glibc-floor-file PATH]
-                    [--relocation-report FILE] [--epoch N] --out FILE
+                    [--relocation-report FILE] [--plugins FILE] [--epoch N] --out FILE
                                                  write manifest.json
 
 Only the standard library; Python 3.6+ (Rocky 8's platform python).
@@ -196,6 +196,8 @@ def cmd_write(args):
         "relocation": report,
         "specs": entries,
     }
+    if args.plugins:  # plugin-manifest.py's output: every plugin with the libraries it links
+        manifest["plugins"] = load_json(args.plugins, "plugin manifest")
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
@@ -216,6 +218,7 @@ def main():
     w.add_argument("--glibc-floor", required=True)
     w.add_argument("--glibc-floor-file", default="")
     w.add_argument("--relocation-report", default="")
+    w.add_argument("--plugins", default="")
     w.add_argument("--epoch", type=int, required=True)
     w.add_argument("--out", required=True)
     args = ap.parse_args()

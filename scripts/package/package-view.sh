@@ -16,8 +16,10 @@ Steps (each logged):
   2. relocate  relocate-view.sh: $ORIGIN-relative RUNPATHs, relative symlinks, ${pcfiledir} in .pc files
   3. audit     audit-view.sh: fail listing file and entry if anything still depends on a path outside the view
   4. glibc     glibc-floor.sh: the highest GLIBC_x.y any ELF file needs
-  5. manifest  manifest.py: build info + every installed spec with its hash + glibc floor + build time;
-               sbom.py: sbom.cdx.json (CycloneDX 1.6), failing if an ELF file maps to no spec's prefix
+  5. manifest  plugin-manifest.py: every plugin in lib/slurm with its libraries; the catalog's required
+               plugins (build-info requiredPlugins) must all be there; manifest.py: build info + every installed
+               spec with its hash + glibc floor + build time; sbom.py: sbom.cdx.json (CycloneDX 1.6), failing
+               if an ELF file maps to no spec's prefix
   6. pack      pack-tarball.sh: <out>/<tarballName> with view/, modules/, data/slurm_assets/, manifest.json;
                <tarballName>.sha256 and <tarballName>.manifest.json beside it
   7. sign      sign-artifacts.sh, only when the key file is non-empty and $SIGNING_KEY_FINGERPRINT is set:
@@ -111,6 +113,8 @@ floor=${floor_line%% *} floor_file=''
 log "glibc floor: ${floor} (set by ${floor_file:-nothing}); the build image has glibc $(info imageGlibc)"
 
 step "5/7 manifest"
+# Every plugin with the libraries it links; fails naming a plugin the catalog requires that the build lacks.
+python3 "$here/plugin-manifest.py" --view "$view" --build-info "$build_info" --out "$work/plugins.json"
 cp -R -- "$assets/modules" "$assets/data" "$stage/"
 # The PluginDir Slurm was compiled with (its install prefix + /lib/slurm, a string in its library): a
 # configless slurmd reads it before it has a config, so slurm_install.sh --conf-server links it to the prefix.
@@ -124,7 +128,7 @@ fi
 chmod -R u+rwX,go+rX,go-w -- "$stage"
 python3 "$here/manifest.py" write --build-info "$build_info" --specs "$specs" --glibc-floor "$floor" \
   --glibc-floor-file "${floor_file:+view/$floor_file}" --relocation-report "$work/relocation.txt" \
-  --epoch "$epoch" --out "$stage/manifest.json"
+  --plugins "$work/plugins.json" --epoch "$epoch" --out "$stage/manifest.json"
 chmod 644 -- "$stage/manifest.json"
 python3 "$here/sbom.py" --build-info "$build_info" --specs "$specs" --view "$view" --glibc-floor "$floor" \
   --epoch "$epoch" --out "$stage/sbom.cdx.json" || die "no SBOM: the view has ELF files no spec accounts for (above)"

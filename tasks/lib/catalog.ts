@@ -184,3 +184,55 @@ export const BASE_PACKAGES: Record<'apt' | 'dnf', readonly string[]> = {
     'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf-pkg-config', 'bison', 'flex',
   ],
 };
+
+/**
+ * A file the package's view must contain, and the configure check that drops it when its library is missing
+ * (what to look for in Spack's build log). `path` is relative to the view; a `*` matches any characters within
+ * one name (the data_parser version moves with every Slurm release). `links`: the file must also link a
+ * library whose soname starts with this.
+ */
+export interface RequiredPlugin {
+  path: string;
+  configure: string;
+  links?: string;
+}
+
+/** Whether the builtin slurm recipe's dependencies (RUNTIME_DEPS) include Lua, which job_submit/lua needs. */
+export const RECIPE_HAS_LUA = RUNTIME_DEPS.some((d) => /^lua(@|$|-)/.test(d));
+
+/**
+ * What every build of a flavour must contain (SLURM_VARIANTS and RUNTIME_DEPS above are why): the package stage
+ * fails naming the first missing one and its configure check, and `verify` dlopens all of lib/slurm.
+ */
+export function requiredPlugins(flavour: Flavour, opts: { lua?: boolean } = {}): RequiredPlugin[] {
+  const lua = opts.lua ?? RECIPE_HAS_LUA;
+  const cpu: RequiredPlugin[] = [
+    { path: 'lib/slurm/accounting_storage_mysql.so', configure: '--with-mysql_config (MariaDB/MySQL client, +mariadb)' },
+    { path: 'lib/slurm/auth_jwt.so', configure: '--with-jwt (libjwt, +restd)' },
+    { path: 'lib/slurm/auth_munge.so', configure: '--with-munge (munge)' },
+    { path: 'lib/slurm/mpi_pmix*.so', configure: '--with-pmix (pmix, +pmix)' },
+    { path: 'lib/slurm/cgroup_v2.so', configure: 'dbus-1 found by pkg-config (dbus, +cgroup)' },
+    { path: 'lib/slurm/task_affinity.so', configure: 'sched_setaffinity (always on Linux)' },
+    { path: 'sbin/slurmd', configure: '--with-hwloc (hwloc, +hwloc)', links: 'libhwloc.so' },
+    { path: 'lib/slurm/serializer_json.so', configure: '--with-json (json-c)' },
+    { path: 'lib/slurm/serializer_yaml.so', configure: '--with-yaml (libyaml, +restd)' },
+    { path: 'sbin/slurmrestd', configure: '--enable-slurmrestd with --with-http-parser (http-parser, +restd)' },
+    { path: 'lib/slurm/rest_auth_jwt.so', configure: '--enable-slurmrestd with --with-jwt (+restd)' },
+    { path: 'lib/slurm/openapi_slurmctld.so', configure: '--enable-slurmrestd (+restd)' },
+    { path: 'lib/slurm/openapi_slurmdbd.so', configure: '--enable-slurmrestd (+restd)' },
+    { path: 'lib/slurm/data_parser_v0*.so', configure: '--enable-slurmrestd with --with-json (+restd)' },
+    { path: 'sbin/slurmdbd', configure: '--with-mysql_config (+mariadb)' },
+  ];
+  if (lua) {
+    cpu.push(
+      { path: 'lib/slurm/job_submit_lua.so', configure: 'lua found by pkg-config (lua)' },
+      { path: 'lib/slurm/cli_filter_lua.so', configure: 'lua found by pkg-config (lua)' },
+    );
+  }
+  if (flavour === 'cpu') return cpu;
+  return [
+    ...cpu,
+    { path: 'lib/slurm/gpu_nvml.so', configure: '--with-nvml (cuda, +nvml)' },
+    { path: 'lib/slurm/gpu_rsmi.so', configure: '--with-rsmi (rocm-smi-lib, +rsmi)' },
+  ];
+}

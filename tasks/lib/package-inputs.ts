@@ -30,4 +30,6 @@ export interface PackageInputs {
   moduleName: string;
   /** Slurm >= 24.05 accepts `CgroupPlugin=disabled`. */
   cgroupDisabledSupported: boolean;
+  /** Files the view must contain (catalog `requiredPlugins`): the package stage's plugin manifest checks them. */
+  requiredPlugins: { path: string; configure: string; links?: string }[];
 }

@@ -5,7 +5,8 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs, gccVersionList, osNameList, slurmSeriesList,
+  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
+  requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
@@ -252,5 +253,6 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     tarballName: plan.tarballName,
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
+    requiredPlugins: requiredPlugins(plan.flavour),
   };
 }
