@@ -185,7 +185,7 @@ const TASKS: Record<string, TaskFuzz> = {
   },
   verify: {
     pos: ['{fx}/fake.tar.gz'], opts: {}, positional: 'infile',
-    classes: { key: 'infile', prefix: 'abspath', image: 'text' },
+    classes: { key: 'infile', prefix: 'abspath', image: 'text', 'db-host': 'text' },
   },
   publish: {
     pos: [], opts: { bucket: 'fuzz-bucket', endpoint: 'http://127.0.0.1:9' }, flags: ['--dry-run'],

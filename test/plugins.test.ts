@@ -47,7 +47,7 @@ function pack(base: string, inputs: PackageInputs) {
   writePackageDir(pkg, inputs);
   const out = join(base, 'out');
   const r = bash(join(pkg, 'scripts/package-view.sh'), [
-    '--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink, '--specs', tree.specsFile,
+    '--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink, '--specs', tree.packageSpecsFile,
     '--assets', join(pkg, 'assets'), '--out', out, '--gpg-key', join(base, 'no-such-key'),
   ], { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } });
   return { ...r, tarball: join(out, inputs.tarballName) };
