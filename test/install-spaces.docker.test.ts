@@ -49,7 +49,8 @@ it('real Slurm at a prefix with a space and %: quoted PluginDir, SLURM_CONF and 
     assert.equal(section(r.stdout, 'start').trim().split('\n'), [
       'SLURM_CONF=/etc/slurm\\ conf/slurm.conf /srv/site\\ slurm%1/view/sbin/slurmdbd',
       'SLURM_CONF=/etc/slurm\\ conf/slurm.conf /srv/site\\ slurm%1/view/sbin/slurmctld',
-      'SLURM_CONF=/etc/slurm\\ conf/slurm.conf /srv/site\\ slurm%1/view/sbin/slurmd -d /srv/site\\ slurm%1/view/sbin/slurmstepd',
+      // The fixture ships PMIx: slurmd gets its install prefix, quoted like every other path.
+      'PMIX_INSTALL_PREFIX=/srv/site\\ slurm%1/view SLURM_CONF=/etc/slurm\\ conf/slurm.conf /srv/site\\ slurm%1/view/sbin/slurmd -d /srv/site\\ slurm%1/view/sbin/slurmstepd',
     ]);
     assert.match(section(r.stdout, 'sinfo'), /^debug\* up 1 idle node1$/m);
     assert.ok(section(r.stdout, 'sinfo').split('\n').includes(`PluginDir=${view}/lib/slurm`), section(r.stdout, 'sinfo'));
