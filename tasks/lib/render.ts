@@ -111,6 +111,17 @@ const REQUIRED_SECTIONS: Record<string, 'array' | 'object' | 'object-or-false'> 
 };
 
 /** Parse a rendered spack.yaml and check its structure; returns the parsed document. */
+/** Each spec is a string with its %compiler last (Spack 1.0 binds everything after `%gcc@X` to the compiler). */
+function checkSpecStrings(specs: readonly unknown[], env: Pick<SpackEnvSpec, 'stage'>): void {
+  for (const spec of specs) {
+    const why = typeof spec !== 'string' ? `spec ${JSON.stringify(spec)} is not a string`
+      : /%\S+(\s+\S+)+$/.test(spec) ? `spec '${spec}' has '${/%\S+((\s+\S+)+)$/.exec(spec)![1]!.trim()}' after its %compiler; put %gcc@X last` : '';
+    if (why) {
+      throw new SlurmFactoryError(`rendered spack.yaml of the ${env.stage} stage is invalid: ${why}`, { remediation: 'fix templates/spack/spack.yaml.hbs' });
+    }
+  }
+}
+
 export function checkSpackYaml(text: string, env: Pick<SpackEnvSpec, 'stage' | 'modules'>): Record<string, unknown> {
   const fail = (why: string): never => {
     throw new SlurmFactoryError(`rendered spack.yaml of the ${env.stage} stage is invalid: ${why}`, {
@@ -133,12 +144,7 @@ export function checkSpackYaml(text: string, env: Pick<SpackEnvSpec, 'stage' | '
       : v === false || (v !== null && typeof v === 'object' && !Array.isArray(v));
     if (!ok) fail(`section '${key}' must be ${kind === 'array' ? 'a non-empty list' : kind === 'object' ? 'a mapping' : 'a mapping or false'}`);
   }
-  for (const spec of s.specs as unknown[]) {
-    if (typeof spec !== 'string') fail(`spec ${JSON.stringify(spec)} is not a string`);
-    // Spack 1.0: `%gcc@X` binds everything after it to the compiler, so it must come last.
-    const m = /%\S+(\s+\S+)+$/.exec(spec as string);
-    if (m) fail(`spec '${spec}' has '${m[1]!.trim()}' after its %compiler; put %gcc@X last`);
-  }
+  checkSpecStrings(s.specs as unknown[], env);
   const installTree = (s.config as Record<string, Record<string, unknown>>).install_tree;
   if (!installTree || typeof installTree.padded_length !== 'number') fail('config.install_tree.padded_length is missing');
   if (env.modules) {
@@ -195,17 +201,42 @@ export function renderDockerfile(plan: BuildPlan): string {
   return dockerfileHeader(plan, body) + body;
 }
 
-/** Texts already checked: the compiler and deps environments are the same for every Slurm version. */
+/**
+ * Texts already checked, keyed by the text with its spec lines blanked and whole-line comments dropped:
+ * environments that differ only there (the slurm stage of every Slurm version on one toolchain) have one
+ * structure, parsed once. The spec
+ * strings themselves are checked every time (cheap), so the YAML parse runs once per toolchain and flavour
+ * instead of once per build of a matrix.
+ */
 const checkedSpackYaml = new Set<string>();
+const SPEC_LINE = /^  - ("(?:[^"\\]|\\.)*")$/gm;
+/** Whole-line comments: they name versions but give the YAML no structure. */
+const COMMENT_LINE = /^ *#.*\n/gm;
 
 export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
   const text = renderTemplate('spack/spack.yaml.hbs', { plan, env });
-  const key = `${env.stage}:${env.modules}:${text}`;
+  const key = `${env.stage}:${env.modules}:${text.replace(SPEC_LINE, '  - "<spec>"').replace(COMMENT_LINE, '')}`;
   if (!checkedSpackYaml.has(key)) {
     checkSpackYaml(text, env);
     checkedSpackYaml.add(key);
+  } else {
+    checkSpecStrings([...text.matchAll(SPEC_LINE)].map((m) => JSON.parse(m[1]!) as unknown), env);
   }
   return text;
+}
+
+// Files copied verbatim into every build context, read once per process (a matrix renders them 90 times).
+const projectFiles = new Map<string, Buffer>();
+function projectFile(rel: string): Buffer {
+  let b = projectFiles.get(rel);
+  if (!b) projectFiles.set(rel, (b = readFileSync(join(repoRoot, rel))));
+  return b;
+}
+let overlayFiles: string[] | null = null;
+/** The project's Spack repository (spack/repos), less Python caches. */
+function overlayRepoFiles(): string[] {
+  overlayFiles ??= walk(join(repoRoot, 'spack', 'repos')).filter((rel) => !rel.includes('__pycache__'));
+  return overlayFiles;
 }
 
 /** Every file of the build context, sorted by path. */
@@ -214,16 +245,15 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
     { path: 'Dockerfile', content: renderDockerfile(plan), mode: 0o644 },
     { path: 'inputs/empty.txt', content: 'This input was not given; the stage is empty on purpose.\n', mode: 0o644 },
     { path: 'spack/site/repos.yaml', content: renderTemplate('spack/repos.yaml.hbs', { plan }), mode: 0o644 },
-    { path: 'spack/bin/push-buildcache', content: readFileSync(join(repoRoot, 'scripts/spack/push-buildcache.sh')), mode: 0o755 },
+    { path: 'spack/bin/push-buildcache', content: projectFile('scripts/spack/push-buildcache.sh'), mode: 0o755 },
     // `spack python` script of the slurm stage: specs.json with install prefixes, licenses and sources (for the SBOM).
-    { path: 'spack/slurm/specs-json.py', content: readFileSync(join(repoRoot, 'scripts/spack/specs-json.py')), mode: 0o644 },
+    { path: 'spack/slurm/specs-json.py', content: projectFile('scripts/spack/specs-json.py'), mode: 0o644 },
     { path: 'spack/bin/register-externals', content: renderTemplate('spack/register-externals.sh.hbs', { plan }), mode: 0o755 },
   ];
   if (plan.overlayRepo) {
     // The project's own Spack package repository (spack/repos), copied into the image by the spack stage.
-    for (const rel of walk(join(repoRoot, 'spack', 'repos'))) {
-      if (rel.includes('__pycache__')) continue;
-      files.push({ path: `spack/repos/${rel}`, content: readFileSync(join(repoRoot, 'spack', 'repos', rel)), mode: 0o644 });
+    for (const rel of overlayRepoFiles()) {
+      files.push({ path: `spack/repos/${rel}`, content: projectFile(`spack/repos/${rel}`), mode: 0o644 });
     }
   }
   for (const env of spackEnvironments(plan)) {
