@@ -106,7 +106,9 @@ test("a failed build's one line names the stage, the cause, the fix and the log"
   assert.is(e.context.command, 'docker buildx build .');
   const plain = buildFailure(fixture('plain-failure'), 1, '/l.log', 'docker x');
   assert.match(plain.message, /^build failed in stage 'deps' \(docker exit 1\); full log: \/l\.log$/);
-  assert.match(plain.remediation, /Last lines:\n/);
+  assert.is(plain.remediation, 'read the log (its last lines are above); rerun resumes from the cache');
+  assert.not.match(plain.oneLine(), /\n/);
+  assert.is((plain.context.lastLines as string[]).length, 15);
   const interrupted = buildFailure(fixture('sigkill'), 130, '/l.log', 'docker x');
   assert.is(interrupted.exitCode, 130);
   assert.is(interrupted.context.diagnosis, undefined, 'Ctrl-C is not diagnosed');

@@ -62,9 +62,10 @@ export function buildFailure(log: string, code: number, logPath: string, command
   const context = { stage, logPath, exitCode: code, command, ...(d ? { diagnosis: d.rule } : {}) };
   const exitCode = code === 130 ? 130 : 1;
   if (d) return new BuildError(`${where}: ${d.cause}`, { remediation: `${d.fix}; ${logAt}`, context, exitCode });
-  const tail = log.trimEnd().split('\n').slice(-15).join('\n');
+  // The error stays one line: BuildKit's last lines were streamed just above it (and are in the context).
+  const lastLines = log.trimEnd().split('\n').slice(-15);
   return new BuildError(`${where}; ${logAt}`, {
-    remediation: `read the log; rerun resumes from the cache. Last lines:\n${tail}`, context, exitCode,
+    remediation: 'read the log (its last lines are above); rerun resumes from the cache', context: { ...context, lastLines }, exitCode,
   });
 }
 
@@ -98,7 +99,10 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
   if (code !== 0) {
     // Measured now, before the caller removes the partial export and frees its space again.
     const exportDir = opts.exportDir ?? exportDest(args);
-    throw buildFailure(log, code, logPath, command, exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {}, logError);
+    const err = buildFailure(log, code, logPath, command, exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {}, logError);
+    // Output that was not streamed: show the end of it before the one-line error.
+    if (opts.echo === false && Array.isArray(err.context.lastLines)) process.stderr.write(`${(err.context.lastLines as string[]).join('\n')}\n`);
+    throw err;
   }
   if (logError) console.error(`warning: the log ${logPath} is incomplete: ${logError.message}`);
   return { log, logPath };
