@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the real tools the test suite drives (all from Debian's mirror), then the Docker engine.
 # Idempotent; CI runs it on a fresh machine as root. Developers can run it once with sudo.
+# --no-docker: the Debian packages only (how test/ci-deps.docker.test.ts proves it in a clean Debian 12 root).
 # Works on a Debian 12 machine that never saw trixie: python3-moto exists only in trixie, so the trixie suite
 # (pinned at 100, see lib/apt-trixie.sh) is added before the first apt-get install.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/apt-trixie.sh
+# shellcheck source=scripts/lib/apt-trixie.sh
 source "$here/lib/apt-trixie.sh"
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
@@ -29,6 +30,12 @@ missing_packages() {
 }
 
 main() {
+  local with_docker=yes
+  case ${1:-} in
+    '') ;;
+    --no-docker) with_docker=no ;;
+    *) log "unknown argument '$1' (usage: install-test-deps.sh [--no-docker])"; exit 2 ;;
+  esac
   local missing=()
   mapfile -t missing < <(missing_packages)
   if ((${#missing[@]} > 0)); then
@@ -47,7 +54,7 @@ main() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  "$here/setup-docker.sh"
+  [[ $with_docker == no ]] || "$here/setup-docker.sh"
 }
 
 main "$@"

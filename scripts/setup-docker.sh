@@ -10,7 +10,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/apt-trixie.sh
+# shellcheck source=scripts/lib/apt-trixie.sh
 source "$here/lib/apt-trixie.sh"
 
 log() { printf 'setup-docker: %s\n' "$*" >&2; }

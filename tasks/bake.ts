@@ -1,6 +1,6 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
-import { cacheDir, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
+import { cacheDir, homeSource, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
@@ -8,8 +8,10 @@ import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { checkpoint } from './lib/interrupt.ts';
+import { checkUserDir, ensureUserDir, userPathError } from './lib/userdir.ts';
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 
 export const task: Task = {
   name: 'bake',
@@ -41,7 +43,9 @@ export const task: Task = {
     }
     const jobs = args.strings.jobs;
     if (jobs !== undefined && !/^\d+$/.test(jobs)) {
-      throw new ConfigurationError(`--jobs '${jobs}' is not a whole number`, { remediation: 'give e.g. --jobs 8' });
+      throw new ConfigurationError(`--jobs '${jobs}' is not a whole number from 1 to 1024`, {
+        remediation: 'give the number of parallel compile jobs, e.g. --jobs 8, or leave it out to use every CPU',
+      });
     }
     const plans = planMatrix({
       slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.flags.gpu ? ['gpu'] : args.lists.flavours,
@@ -50,8 +54,12 @@ export const task: Task = {
     });
     const config = resolveConfig();
     const bakeFile = args.strings.file ? resolve(args.strings.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');
-    const bakeDir = join(bakeFile, '..');
-    for (const p of plans) ensureBuildContext(join(repoRoot, p.contextDir), p);
+    const fileSource = { what: args.strings.file ? '--file' : 'the bake file', given: args.strings.file ?? bakeFile };
+    // The bake file's folder is checked before any work: a bad --file fails at once.
+    checkUserDir(dirname(bakeFile), fileSource);
+    if (statSync(bakeFile, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new ConfigurationError(`${fileSource.what} '${fileSource.given}' is a directory`, { remediation: 'give the path of the bake file, e.g. --file dockerfiles/docker-bake.hcl' });
+    }
     const text = renderBakeFile(plans, {
       contextOf: (p) => p.contextDir,
       buildsDir: join(config.home, 'builds'),
@@ -59,10 +67,35 @@ export const task: Task = {
       sourcecacheDir: join(config.home, 'sourcecache'),
       sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
-    mkdirSync(bakeDir, { recursive: true });
+    // A group or target the bake file does not have is a typo: say so before anything is written or built.
+    const names = [...text.matchAll(/^(?:group|target) "([^"]+)" \{$/gm)].map((m) => m[1]!);
+    const unknownGroup = args.rest.find((g) => !names.includes(g));
+    if (unknownGroup !== undefined) {
+      const groups = [...text.matchAll(/^group "([^"]+)" \{$/gm)].map((m) => m[1]!);
+      throw new ConfigurationError(`bake group or target '${unknownGroup}' is not in this matrix`, {
+        remediation: `use a group (${groups.join(', ')}) or a target named in ${relative(process.cwd(), bakeFile) || bakeFile}`,
+      });
+    }
+    // Building needs the engine: find out before writing anything (--print and --render-only do not build).
+    if (!args.flags['render-only'] && !args.flags.print) {
+      checkUserDir(config.home, homeSource(config));
+      await requireDocker(args.strings.builder);
+    }
+    for (const p of plans) {
+      // Ctrl-C stops between two contexts; each context is written atomically.
+      await checkpoint();
+      ensureBuildContext(join(repoRoot, p.contextDir), p);
+    }
+    ensureUserDir(dirname(bakeFile), fileSource);
     const tmp = `${bakeFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, bakeFile);
+    try {
+      writeFileSync(tmp, text);
+      await checkpoint();
+      renameSync(tmp, bakeFile);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw userPathError(err, fileSource, bakeFile);
+    }
     console.error(`wrote ${relative(process.cwd(), bakeFile)}: ${plans.length} targets (${plans.map((p) => p.id).join(', ')})`);
     if (args.flags['render-only']) return 0;
 
@@ -81,11 +114,10 @@ export const task: Task = {
       if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
       return 0;
     }
-    await requireDocker(args.strings.builder);
     for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
     cacheDir(config, 'sourcecache');
     const builds = cacheDir(config, 'builds');
-    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot });
+    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot, exportDir: builds });
     // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
     for (const p of plans) {
       const dir = join(builds, p.id);

@@ -5,7 +5,7 @@ import { hostCacheContexts, logFile, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
-import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, progressMode, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { runBuildx, withScratchDir } from './lib/build-run.ts';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -22,7 +22,7 @@ export const task: Task = {
   --tarball          also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)
   --context N=SRC    replace an input stage, as for build (repeatable)
   --builder NAME     any buildx builder
-  --progress MODE    auto, plain, tty or rawjson
+  --progress MODE    auto, plain, tty or rawjson (default plain)
   --print            print the docker buildx command and build nothing`,
   async run(argv) {
     const args = parseArgs('build-compiler', argv, {
@@ -35,6 +35,7 @@ export const task: Task = {
         remediation: `build with it directly ('build <slurm> --gcc ${args.positionals.gcc} --os ${plan.os.name}'), or pick another --os`,
       });
     }
+    const progress = progressMode(args.strings.progress);
     const contexts = parseContexts(args.lists.context ?? []);
     if (!args.flags.print) await requireDocker(args.strings.builder);
     const config = resolveConfig();
@@ -47,7 +48,7 @@ export const task: Task = {
       target: args.flags.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
       contexts: { ...hostCacheContexts(config, plan.cacheKey, !args.flags.print), ...contexts },
-      progress: args.strings.progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
+      progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);
@@ -55,7 +56,7 @@ export const task: Task = {
     }
     const logPath = logFile(config, `compiler-${plan.gcc.version}`);
     return withScratchDir(tmp, async () => {
-      await runBuildx(bx, logPath, { tty: args.strings.progress === 'tty' });
+      await runBuildx(bx, logPath, { tty: progress === 'tty' });
       if (!tmp) {
         console.log(`built ${plan.compilerTag} (log: ${logPath})`);
         return 0;

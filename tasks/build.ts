@@ -6,7 +6,7 @@ import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
-import { buildxArgs, parseContexts, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, progressMode, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
@@ -57,10 +57,7 @@ export const task: Task = {
     if (!(PIPELINE_STAGES as readonly string[]).includes(target)) {
       throw new ConfigurationError(`--target '${target}' is not a stage`, { remediation: `use one of ${PIPELINE_STAGES.join(', ')}` });
     }
-    const progress = args.strings.progress ?? 'plain';
-    if (!['auto', 'plain', 'tty', 'rawjson'].includes(progress)) {
-      throw new ConfigurationError(`--progress '${progress}' is not a progress mode`, { remediation: 'use auto, plain, tty or rawjson' });
-    }
+    const progress = progressMode(args.strings.progress);
     const shm = args.strings['shm-size'];
     if (shm !== undefined && !/^\d+[bkmg]?$/i.test(shm)) {
       throw new ConfigurationError(`--shm-size '${shm}' is not a size`, { remediation: 'write a number with an optional unit, e.g. 2g or 512m' });

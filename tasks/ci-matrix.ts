@@ -1,13 +1,29 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
+import { ConfigurationError } from './lib/errors.ts';
+import { checkBucket, checkRegion, checkRoleArn } from './lib/s3-names.ts';
 import { planMatrix, toolchainKey } from './lib/matrix.ts';
 import type { BuildPlan } from './lib/plan.ts';
 import { createRequire } from 'node:module';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { checkpoint } from './lib/interrupt.ts';
+import { checkUserDir, ensureUserDir, userPathError } from './lib/userdir.ts';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
+export interface CiWorkflowOptions {
+  /** Cron line: add a scheduled run whose only job is `outdated` (fails when a newer patch release is out). */
+  schedule?: string;
+  /** Publish each build to this bucket with credentials from GitHub's OIDC token (never long-lived keys). */
+  publish?: { bucket: string; role: string; region: string };
+  /** Name of the repository secret holding the ASCII-armored signing key; the build gets it as a BuildKit secret. */
+  signSecret?: string;
+}
+
+/** The file the signing key is written to on the runner, only for the build step's lifetime. */
+const KEY_FILE = '${{ runner.temp }}/slurm-factory-signing.asc';
+
 /** A GitHub Actions workflow with one job per matrix entry, from the same catalog as bake. */
-export function renderCiWorkflow(plans: BuildPlan[]): string {
+export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}): string {
   const include = plans.map((p) => ({
     id: p.id,
     slurm: p.slurm.series,
@@ -17,57 +33,150 @@ export function renderCiWorkflow(plans: BuildPlan[]): string {
     // Layers are shared by every Slurm version on one toolchain.
     cache_scope: toolchainKey(p),
   }));
+  // New objects each time: shared ones would be written as YAML anchors.
+  const setup = (buildx: boolean) => [
+    { uses: 'actions/checkout@v4' },
+    { uses: 'actions/setup-node@v4', with: { 'node-version': 20 } },
+    ...(buildx ? [{ uses: 'docker/setup-buildx-action@v3' }] : []),
+    { run: 'npm ci' },
+  ];
+  const steps: object[] = setup(true);
+  if (o.signSecret) {
+    steps.push({
+      name: 'signing key (from the secret store, for the build step only)',
+      env: { SIGNING_KEY: `\${{ secrets.${o.signSecret} }}` },
+      run: `umask 077 && printf '%s\\n' "$SIGNING_KEY" > "${KEY_FILE}"`,
+    });
+  }
+  steps.push({
+    name: 'build',
+    run: [
+      'npx zx Taskfile.ts build ${{ matrix.slurm }} --gcc ${{ matrix.gcc }} --os ${{ matrix.os }}',
+      "${{ matrix.flavour == 'gpu' && '--gpu' || '' }}",
+      ...(o.signSecret ? [`--sign-key "${KEY_FILE}"`] : []),
+      '--cache-from type=gha,scope=${{ matrix.cache_scope }}',
+      '--cache-to type=gha,mode=max,scope=${{ matrix.cache_scope }}',
+    ].join(' \\\n  '),
+  });
+  if (o.signSecret) steps.push({ name: 'remove the signing key', if: 'always()', run: `rm -f "${KEY_FILE}"` });
+  if (o.publish) {
+    steps.push({
+      name: 'AWS credentials through OIDC (no stored keys)',
+      uses: 'aws-actions/configure-aws-credentials@v4',
+      with: { 'role-to-assume': o.publish.role, 'aws-region': o.publish.region, 'role-session-name': 'slurm-factory-${{ github.run_id }}' },
+    });
+    steps.push({
+      name: 'publish',
+      run: `npx zx Taskfile.ts publish --bucket ${o.publish.bucket} --region ${o.publish.region} --tarballs --slurm \${{ matrix.slurm }} --gcc \${{ matrix.gcc }}`,
+    });
+  }
+  steps.push({ uses: 'actions/upload-artifact@v4', with: { name: '${{ matrix.id }}', path: '~/.slurm-factory/builds/' } });
+
+  const jobs: Record<string, object> = {};
+  if (o.schedule) {
+    jobs.currency = {
+      name: 'Slurm releases upstream vs the catalog',
+      if: "github.event_name == 'schedule'",
+      'runs-on': 'ubuntu-24.04',
+      steps: [...setup(false), {
+        name: 'outdated (exit 3: a newer Slurm patch release is out; update tasks/lib/catalog.ts and push to rebuild)',
+        run: 'npx zx Taskfile.ts outdated',
+      }],
+    };
+  }
+  jobs.build = {
+    name: '${{ matrix.id }}',
+    ...(o.schedule ? { if: "github.event_name != 'schedule'" } : {}),
+    'runs-on': 'ubuntu-24.04',
+    'timeout-minutes': 360,
+    ...(o.publish ? { permissions: { contents: 'read', 'id-token': 'write' } } : {}),
+    strategy: { 'fail-fast': false, matrix: { include } },
+    steps,
+  };
   const workflow = {
     name: 'slurm-factory matrix',
-    on: { workflow_dispatch: {}, push: { tags: ['v*'] } },
+    on: { workflow_dispatch: {}, push: { tags: ['v*'] }, ...(o.schedule ? { schedule: [{ cron: o.schedule }] } : {}) },
     permissions: { contents: 'read' },
-    jobs: {
-      build: {
-        name: '${{ matrix.id }}',
-        'runs-on': 'ubuntu-24.04',
-        'timeout-minutes': 360,
-        strategy: { 'fail-fast': false, matrix: { include } },
-        steps: [
-          { uses: 'actions/checkout@v4' },
-          { uses: 'actions/setup-node@v4', with: { 'node-version': 20 } },
-          { uses: 'docker/setup-buildx-action@v3' },
-          { run: 'npm ci' },
-          {
-            name: 'build',
-            run: [
-              'npx zx Taskfile.ts build ${{ matrix.slurm }} --gcc ${{ matrix.gcc }} --os ${{ matrix.os }}',
-              "${{ matrix.flavour == 'gpu' && '--gpu' || '' }}",
-              '--cache-from type=gha,scope=${{ matrix.cache_scope }}',
-              '--cache-to type=gha,mode=max,scope=${{ matrix.cache_scope }}',
-            ].join(' \\\n  '),
-          },
-          { uses: 'actions/upload-artifact@v4', with: { name: '${{ matrix.id }}', path: '~/.slurm-factory/builds/' } },
-        ],
-      },
-    },
+    jobs,
   };
   const YAML = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   return `# Generated by slurm-factory: npx zx Taskfile.ts ci-matrix. One job per matrix entry; BuildKit layers are\n# cached per toolchain in the GitHub Actions cache, so Slurm versions on one GCC share them.\n${YAML.stringify(workflow, { lineWidth: 0 })}`;
 }
 
+/** A five-field cron line as GitHub Actions reads it (minute hour day-of-month month day-of-week). */
+export function checkCron(cron: string): string {
+  const field = String.raw`(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*`;
+  if (!new RegExp(`^${field}( ${field}){4}$`).test(cron)) {
+    throw new ConfigurationError(`--schedule '${cron}' is not a five-field cron line`, { remediation: "e.g. --schedule '17 5 * * 1' (Mondays 05:17 UTC)" });
+  }
+  return cron;
+}
+
+function workflowOptions(s: Record<string, string | undefined>): CiWorkflowOptions {
+  const o: CiWorkflowOptions = {};
+  if (s.schedule !== undefined) o.schedule = checkCron(s.schedule);
+  const pub = [s['publish-bucket'], s['aws-role'], s['aws-region']];
+  if (pub.some((v) => v !== undefined)) {
+    if (pub.some((v) => v === undefined)) {
+      throw new ConfigurationError('--publish-bucket, --aws-role and --aws-region go together', {
+        remediation: 'give all three (the workflow assumes the role through OIDC), or none',
+      });
+    }
+    o.publish = { bucket: checkBucket(pub[0]!), role: checkRoleArn(pub[1]!), region: checkRegion(pub[2]!, '--aws-region') };
+  }
+  if (s['sign-secret'] !== undefined) {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(s['sign-secret']) || s['sign-secret'].startsWith('GITHUB_')) {
+      throw new ConfigurationError(`--sign-secret '${s['sign-secret']}' is not a GitHub secret name`, {
+        remediation: 'upper-case letters, digits and _, not starting with a digit or GITHUB_, e.g. --sign-secret SLURM_FACTORY_SIGNING_KEY',
+      });
+    }
+    o.signSecret = s['sign-secret'];
+  }
+  return o;
+}
+
 export const task: Task = {
   name: 'ci-matrix',
   summary: 'Write a GitHub Actions workflow with one build job per matrix entry',
-  usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--out FILE]',
+  usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--schedule CRON] [--publish-bucket B --aws-role ARN --aws-region R] [--sign-secret NAME] [--out FILE]',
   example: 'npx zx Taskfile.ts ci-matrix --gcc 10.5.0,13.4.0 --out .github/workflows/slurm-matrix.yml',
   details: `  --slurm LIST      Slurm versions (default: all)
   --gcc LIST        GCC toolchains (default 13.4.0)
   --flavours LIST   cpu, gpu (default cpu)
   --os NAME         target distro for every entry
+  --schedule CRON   also run on this schedule: a job runs 'outdated' and fails when a newer Slurm patch
+                    release is out (builds run on dispatch and tags, not on the schedule)
+  --publish-bucket B   publish every build to this S3 bucket; credentials come from GitHub's OIDC token
+  --aws-role ARN       through this IAM role (id-token: write; no stored AWS keys); needs --aws-region R
+  --aws-region R
+  --sign-secret NAME   repository secret with the ASCII-armored signing key: written to the runner's temp
+                       dir for the build step, passed to the build as a BuildKit secret, removed after
   --out FILE        write there (default: print)`,
   async run(argv) {
-    const args = parseArgs('ci-matrix', argv, { string: ['out', 'os'], csv: ['slurm', 'gcc', 'flavours'] });
-    const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os }));
+    const args = parseArgs('ci-matrix', argv, {
+      string: ['out', 'os', 'schedule', 'publish-bucket', 'aws-role', 'aws-region', 'sign-secret'], csv: ['slurm', 'gcc', 'flavours'],
+    });
+    const opts = workflowOptions(args.strings);
+    const source = { what: '--out', given: args.strings.out, fix: 'give --out a file path in a writable directory' };
+    if (args.strings.out !== undefined) {
+      checkUserDir(dirname(resolve(args.strings.out)), source);
+      if (statSync(resolve(args.strings.out), { throwIfNoEntry: false })?.isDirectory()) {
+        throw new ConfigurationError(`--out '${args.strings.out}' is a directory`, { remediation: 'give the path of the workflow file, e.g. .github/workflows/slurm-matrix.yml' });
+      }
+    }
+    const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os }), opts);
     if (!args.strings.out) { process.stdout.write(text); return 0; }
     const out = resolve(args.strings.out);
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(`${out}.tmp-${process.pid}`, text);
-    renameSync(`${out}.tmp-${process.pid}`, out);
+    ensureUserDir(dirname(out), source);
+    const tmp = `${out}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, text);
+      await checkpoint();
+      renameSync(tmp, out);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw userPathError(err, source, out);
+    }
     console.log(`wrote ${out}`);
     return 0;
   },

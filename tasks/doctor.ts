@@ -2,9 +2,19 @@ import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { CACHE_SUBDIRS, cacheDir, resolveConfig } from './lib/config.ts';
 import { dockerStatus } from './lib/docker.ts';
-import { accessSync, constants, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { SlurmFactoryError } from './lib/errors.ts';
+import { checkpoint, interruptible } from './lib/interrupt.ts';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+
+/** Free GiB on the filesystem that holds `dir`, or where it would be created (its nearest existing parent). */
+function freeGiB(dir: string): { gib: number; at: string } {
+  let at = dir;
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  const fs = statfsSync(at);
+  return { gib: (fs.bavail * fs.bsize) / 2 ** 30, at };
+}
 
 export const task: Task = {
   name: 'doctor',
@@ -17,7 +27,8 @@ export const task: Task = {
     const { $ } = await import('zx');
     const config = resolveConfig();
     const lines: [string, boolean, string][] = [];
-    const s = await dockerStatus(args.strings.builder);
+    const s = await interruptible(dockerStatus(args.strings.builder));
+    await checkpoint();
     lines.push(['docker client', s.client !== null, s.client ?? 'missing']);
     lines.push(['docker engine', s.engine !== null, s.engine ?? 'not reachable']);
     lines.push(['buildx', s.buildx !== null, s.buildx ?? 'missing']);
@@ -31,7 +42,7 @@ export const task: Task = {
         const given = mkdtempSync(join(tmpdir(), 'sf-doctor-ctx-'));
         writeFileSync(join(given, 'value.txt'), 'named-context\n');
         const out = join(dir, 'out');
-        const r = await $({ quiet: true, nothrow: true })`docker buildx build ${args.strings.builder ? ['--builder', args.strings.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`;
+        const r = await interruptible($({ quiet: true, nothrow: true })`docker buildx build ${args.strings.builder ? ['--builder', args.strings.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`);
         let ok = false;
         try { ok = r.exitCode === 0 && (await import('node:fs')).readFileSync(join(out, 'value.txt'), 'utf8') === 'named-context\n'; } catch { ok = false; }
         lines.push(['named build contexts', ok, ok ? 'a named context replaced a stage' : `probe failed: ${r.stderr.trim().split('\n').pop()}`]);
@@ -39,15 +50,23 @@ export const task: Task = {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+      await checkpoint();
     }
     for (const sub of CACHE_SUBDIRS) {
       let ok = true; let note = '';
-      try { const d = cacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) { ok = false; note = `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`; }
+      // A home that cannot hold the caches (a file, read-only, /proc) is a failing row, not a crash.
+      try { const d = cacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) {
+        ok = false;
+        note = e instanceof SlurmFactoryError ? e.oneLine() : `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`;
+      }
       lines.push([`cache ${sub}/`, ok, note]);
     }
-    const fs = statfsSync(config.home);
-    const freeGiB = (fs.bavail * fs.bsize) / 2 ** 30;
-    lines.push(['free disk', freeGiB >= 30, `${freeGiB.toFixed(1)} GiB at ${config.home}${freeGiB < 30 ? ' (a full build needs about 30 GiB: free space or move SLURM_FACTORY_HOME)' : ''}`]);
+    try {
+      const free = freeGiB(config.home);
+      lines.push(['free disk', free.gib >= 30, `${free.gib.toFixed(1)} GiB at ${free.at}${free.gib < 30 ? ' (a full build needs about 30 GiB: free space or move SLURM_FACTORY_HOME)' : ''}`]);
+    } catch (e) {
+      lines.push(['free disk', false, `cannot tell for ${config.home}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`]);
+    }
 
     console.log(`SLURM_FACTORY_HOME = ${config.home} (${config.sources.home})`);
     for (const [what, ok, note] of lines) console.log(`${ok ? 'ok  ' : 'FAIL'}  ${what.padEnd(22)} ${note}`);

@@ -1,9 +1,11 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
-import { resolveConfig } from './lib/config.ts';
+import { homeSource, resolveConfig } from './lib/config.ts';
 import { ConfigurationError } from './lib/errors.ts';
+import { checkpoint, interruptible } from './lib/interrupt.ts';
+import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './lib/userdir.ts';
 import { passphraseFromEnv } from './sign.ts';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const KEY_TYPES = ['ed25519', 'rsa'] as const;
@@ -42,15 +44,22 @@ export const task: Task = {
       throw new ConfigurationError(`--type '${type}' is not a key type`, { remediation: `use one of ${KEY_TYPES.join(', ')}` });
     }
     const expiresRaw = args.strings.expires ?? '0';
-    if (!/^\d+$/.test(expiresRaw)) {
-      throw new ConfigurationError(`--expires '${expiresRaw}' is not a whole number of days`, { remediation: 'e.g. --expires 730, or 0 for no expiry' });
+    if (!/^\d+$/.test(expiresRaw) || Number(expiresRaw) > 36500) {
+      throw new ConfigurationError(`--expires '${expiresRaw}' is not a whole number of days from 0 to 36500`, { remediation: 'e.g. --expires 730, or 0 for no expiry' });
     }
     const passphrase = passphraseFromEnv(args.strings['passphrase-env']);
-    const outDir = args.strings.out !== undefined ? resolve(args.strings.out) : join(resolveConfig().home, 'keys');
-    const outSt = statSync(outDir, { throwIfNoEntry: false });
-    if (outSt && !outSt.isDirectory()) {
-      throw new ConfigurationError(`--out '${outDir}' is not a directory`, { remediation: 'give a directory for the key files' });
+    let outDir: string;
+    let source: UserPathSource;
+    if (args.strings.out !== undefined) {
+      outDir = resolve(args.strings.out);
+      source = { what: '--out', given: args.strings.out, fix: 'give --out a writable directory on a real disk for the key files' };
+    } else {
+      const config = resolveConfig();
+      outDir = join(config.home, 'keys');
+      source = homeSource(config);
     }
+    // Checked before the key is made (nothing is created yet): a bad directory fails at once.
+    checkUserDir(outDir, source);
     const files = {
       privateKey: join(outDir, 'signing.private.asc'),
       publicKey: join(outDir, 'signing.public.asc'),
@@ -62,11 +71,14 @@ export const task: Task = {
     }
 
     const { generateKey } = await import('./lib/signing.ts');
-    const key = await generateKey({
+    // RSA-4096 takes seconds: Ctrl-C stops waiting at once.
+    const key = await interruptible(generateKey({
       name: name.trim(), ...(email ? { email } : {}), ...(passphrase ? { passphrase } : {}),
       type: type as (typeof KEY_TYPES)[number], expiresInDays: Number(expiresRaw),
-    });
-    mkdirSync(outDir, { recursive: true, mode: 0o700 });
+    }));
+    // Ctrl-C while the key was generated: stop before writing anything.
+    await checkpoint();
+    ensureUserDir(outDir, source, { mode: 0o700 });
     const tmps: string[] = [];
     try {
       for (const [field, path] of Object.entries(files) as [keyof typeof files, string][]) {
@@ -75,6 +87,9 @@ export const task: Task = {
         writeFileSync(tmp, key[field], { mode: field === 'publicKey' ? 0o644 : 0o600 });
       }
       for (const [, path] of Object.entries(files)) renameSync(`${path}.tmp-${process.pid}`, path);
+    } catch (err) {
+      // Named by the directory the user gave, never by the internal .tmp- file.
+      throw userPathError(err, source, outDir);
     } finally {
       for (const t of tmps) rmSync(t, { force: true });
     }

@@ -1,6 +1,7 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { resolveConfig } from './lib/config.ts';
+import { checkBucket } from './lib/s3-names.ts';
 import { ConfigurationError } from './lib/errors.ts';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,16 +15,6 @@ function wholeNumber(flag: string, raw: string | undefined, dflt: number, min: n
     throw new ConfigurationError(`--${flag} '${raw}' is not a whole number from ${min} to ${max}`, { remediation: `e.g. --${flag} ${dflt}` });
   }
   return Number(raw);
-}
-
-export function checkBucket(b: string): string {
-  // S3 bucket naming rules (lower case, digits, dots, hyphens; 3-63; starts and ends alphanumeric; not an IP).
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(b) || /\.\.|\.-|-\./.test(b) || /^\d+\.\d+\.\d+\.\d+$/.test(b)) {
-    throw new ConfigurationError(`bucket '${b}' is not a valid S3 bucket name`, {
-      remediation: 'use 3-63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit',
-    });
-  }
-  return b;
 }
 
 export function checkPrefix(p: string | undefined): string {
@@ -65,7 +56,7 @@ function checkVersions(flag: string, vs: string[]): string[] {
 export const task: Task = {
   name: 'publish',
   summary: 'Upload Spack buildcaches and signed tarballs to S3 (or any S3-compatible store), index files last',
-  usage: 'publish [--bucket B] [--prefix P] [--endpoint URL] [--region R] [--buildcache all|slurm-only|none] [--tarballs] [--dry-run]',
+  usage: 'publish [--bucket B] [--prefix P] [--endpoint URL] [--region R] [--buildcache all|slurm-only|none] [--tarballs] [--allow-unchecksummed] [--dry-run]',
   example: 'npx zx Taskfile.ts publish --bucket my-slurm-cache --tarballs --dry-run',
   details: [
     '  --bucket B          bucket (default $SLURM_FACTORY_BUCKET)',
@@ -73,9 +64,12 @@ export const task: Task = {
     '  --endpoint URL      S3-compatible endpoint (MinIO, Ceph, moto...); path-style addressing',
     '  --region R          region (default: the AWS chain, else us-east-1)',
     '  --buildcache M      all (Slurm + compiler buildcaches, default), slurm-only, or none',
-    '  --tarballs          also the tarballs with .sha256, .manifest.json and .asc under builds/{slurm}/{gcc}/',
+    '  --tarballs          also the tarballs with .sha256, .manifest.json and .asc under builds/{slurm}/{gcc}/;',
+    '                      before anything goes up, each must match its .sha256 and every .asc beside it must be a',
+    '                      good signature by --public-key (default keys/signing.public.asc), or nothing is uploaded',
+    '  --allow-unchecksummed  publish a tarball that has no .sha256 (default: refused)',
     '  --slurm S,..        only these Slurm series; --gcc G,.. only these GCC versions',
-    '  --public-key FILE   also publish this armored public key as keys/<FINGERPRINT>.asc',
+    '  --public-key FILE   also publish this armored public key as keys/<FINGERPRINT>.asc (and check the .asc with it)',
     '  --public-url URL    base of the public URLs printed at the end (e.g. a CDN in front of the bucket)',
     '  --jobs N            parallel uploads (default 8); --retries N (default 5); --timeout SECONDS (default 60)',
     '  --progress MODE     auto, tty, plain or none (progress line on stderr)',
@@ -89,7 +83,7 @@ export const task: Task = {
     const args = parseArgs('publish', argv, {
       string: ['bucket', 'prefix', 'endpoint', 'region', 'buildcache', 'jobs', 'retries', 'timeout', 'public-key', 'public-url', 'progress'],
       csv: ['slurm', 'gcc'],
-      boolean: ['tarballs', 'dry-run'],
+      boolean: ['tarballs', 'dry-run', 'allow-unchecksummed'],
     });
     const bucketRaw = args.strings.bucket ?? process.env.SLURM_FACTORY_BUCKET;
     if (bucketRaw === undefined || bucketRaw === '') {
@@ -119,7 +113,11 @@ export const task: Task = {
     if (mode === 'none' && !args.flags.tarballs && args.strings['public-key'] === undefined) {
       throw new ConfigurationError('nothing to publish with --buildcache none', { remediation: 'add --tarballs (and/or --public-key FILE), or choose --buildcache all|slurm-only' });
     }
+    if (args.flags['allow-unchecksummed'] && !args.flags.tarballs) {
+      throw new ConfigurationError('--allow-unchecksummed applies to --tarballs only', { remediation: 'add --tarballs or drop --allow-unchecksummed' });
+    }
     let publicKey: { path: string; fingerprint: string } | undefined;
+    let publicKeyText: string | undefined;
     if (args.strings['public-key'] !== undefined) {
       const path = resolve(args.strings['public-key']);
       if (!statSync(path, { throwIfNoEntry: false })?.isFile()) {
@@ -137,6 +135,7 @@ export const task: Task = {
         throw new ConfigurationError(`--public-key '${args.strings['public-key']}' cannot be read as an OpenPGP key`, { remediation: "export it again with 'gpg --armor --export FPR'" });
       });
       publicKey = { path, fingerprint: key.getFingerprint().toUpperCase() };
+      publicKeyText = text;
     }
 
     const config = resolveConfig();
@@ -169,6 +168,23 @@ export const task: Task = {
         home: config.home, prefix, buildcache: mode as 'all' | 'slurm-only' | 'none', tarballs: args.flags.tarballs === true,
         slurm, gcc, compilerDirs, ...(publicKey ? { publicKey } : {}),
       });
+      // Every tarball must match its .sha256 and signatures before anything at all is uploaded.
+      let expectSha256: Map<string, string> | undefined;
+      if (plan.builds.length > 0) {
+        let keyText = publicKeyText;
+        let keyLabel = publicKey ? `--public-key ${args.strings['public-key']}` : undefined;
+        const homeKey = join(config.home, 'keys', 'signing.public.asc');
+        if (keyText === undefined && statSync(homeKey, { throwIfNoEntry: false })?.isFile()) {
+          keyText = (await import('node:fs')).readFileSync(homeKey, 'utf8');
+          keyLabel = homeKey;
+        }
+        const checked = await lib.checkTarballs(plan.builds, {
+          allowUnchecksummed: args.flags['allow-unchecksummed'] === true,
+          ...(keyText !== undefined ? { publicKeyArmored: keyText } : {}), ...(keyLabel ? { keyLabel } : {}),
+        });
+        plan.notes.push(...checked.notes);
+        expectSha256 = checked.sha256;
+      }
       // Notes come after the work (an error stays a single line).
       const notes = () => { for (const n of plan.notes) console.error(`note: ${n}`); };
       if (plan.objects.length === 0) {
@@ -180,6 +196,7 @@ export const task: Task = {
       const where = `s3://${bucket}${prefix ? `/${prefix}` : ''}${endpoint ? ` at ${endpoint}` : ''}`;
       const r = await lib.executePublish(plan, target, {
         jobs, retries, timeoutMs: timeout * 1000, dryRun: args.flags['dry-run'] === true, progress: progress as 'auto',
+        ...(expectSha256 ? { expectSha256 } : {}),
       });
       notes();
       if (args.flags['dry-run']) {

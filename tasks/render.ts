@@ -4,6 +4,8 @@ import { DEFAULT_SLURM } from './lib/catalog.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild } from './lib/plan.ts';
 import { renderBuildContext, repoRoot, writeBuildContext } from './lib/render.ts';
+import { checkpoint } from './lib/interrupt.ts';
+import { checkUserDir } from './lib/userdir.ts';
 import { isAbsolute, join, relative } from 'node:path';
 
 export const task: Task = {
@@ -22,8 +24,13 @@ export const task: Task = {
     const plan = planBuild(planOptions(args.positionals.slurm ?? DEFAULT_SLURM, args));
     const out = args.strings.out ?? join(repoRoot, plan.contextDir);
     const dir = isAbsolute(out) ? out : join(process.cwd(), out);
+    const source = { what: args.strings.out !== undefined ? '--out' : 'the output directory', given: out };
+    // Before rendering: a bad --out is reported at once, not after the work.
+    checkUserDir(dir, source);
     const files = renderBuildContext(plan);
-    writeBuildContext(dir, files, { force: args.flags.force });
+    // Ctrl-C while rendering stops here, before anything is written.
+    await checkpoint();
+    writeBuildContext(dir, files, { force: args.flags.force, source });
     console.log(plan.resolvedSlurmNote);
     console.log(`GCC ${plan.gcc.version} (${plan.gcc.source === 'system' ? `the system compiler of ${plan.os.name}` : `built by Spack on ${plan.os.name}`}), base image ${plan.baseImage}, glibc floor ${plan.os.glibc}, ${plan.flavour}`);
     console.log(`wrote ${files.length} files to ${relative(process.cwd(), dir) || '.'}`);

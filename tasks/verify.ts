@@ -3,6 +3,7 @@ import { parseArgs } from './lib/args.ts';
 import { ConfigurationError, VerifyError } from './lib/errors.ts';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
 
 export const task: Task = {
   name: 'verify',
@@ -25,14 +26,16 @@ export const task: Task = {
       throw new ConfigurationError(`tarball '${args.positionals.tarball}' does not exist`, { remediation: 'give the path of a slurm-...-software.tar.gz' });
     }
     const key = args.strings.key;
-    if (key !== undefined && !existsSync(key)) {
-      throw new ConfigurationError(`--key '${key}' does not exist`, { remediation: 'give the ASCII-armored public key the tarball was signed with' });
+    if (key !== undefined) {
+      const kind = !existsSync(key) ? 'does not exist' : !statSync(key).isFile() ? 'is not a file'
+        : !readFileSync(key, 'utf8').includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? 'is not an ASCII-armored OpenPGP public key' : '';
+      if (kind) throw new ConfigurationError(`--key '${key}' ${kind}`, { remediation: 'give the ASCII-armored public key the tarball was signed with' });
     }
     const prefix = args.strings.prefix ?? '/shared/apps/slurm';
     if (!prefix.startsWith('/') || /\s/.test(prefix) || prefix === '/') {
       throw new ConfigurationError(`--prefix '${prefix}' is not an absolute directory without spaces`, { remediation: 'e.g. --prefix /shared/apps/slurm' });
     }
-    const { checkChecksum, compareVersions, parseGlibcVersion, resultTable, supportedTargets } = await import('./lib/verify.ts');
+    const { checkChecksum, compareVersions, copyRegularFiles, inspectTarball, parseGlibcVersion, resultTable, supportedTargets } = await import('./lib/verify.ts');
     const lines: { step: string; ok: boolean | null; detail: string }[] = [];
 
     // 1. checksum and signature: fail fast, naming the file.
@@ -52,8 +55,9 @@ export const task: Task = {
       }
     }
 
-    // 2. what the package says about itself
-    const manifest = await readManifest(tarball);
+    // 2. its member list, on the host: anything that could unpack outside its prefix (or is no package) is
+    // refused before a container starts; then what the package says about itself.
+    const { manifest } = await inspectTarball(tarball);
     const floor: string = manifest?.glibc?.floor;
     const moduleName: string | undefined = manifest?.layout?.module?.replace(/^modules\//, '').replace(/\.lua$/, '');
     if (!floor || !moduleName) {
@@ -104,15 +108,29 @@ export const task: Task = {
         }
         if (steps.some((s) => s.ok === false)) {
           const dir = join(logsRoot, `verify-${basename(tarball, '.tar.gz')}-${image.replace(/[^A-Za-z0-9.]+/g, '-')}-${Date.now()}`);
-          mkdirSync(dir, { recursive: true });
-          await q`docker cp ${name}:/var/log/slurm ${join(dir, 'slurm')}`;
+          mkdirSync(dir, { recursive: true, mode: 0o700 });
+          // What the container left is untrusted: only its regular files come out (never a symlink, device or
+          // fifo, nothing written through a link), read from docker cp's archive stream.
+          const copyOut = async (src: string, sub: string, keep?: (rel: string) => boolean) => {
+            const into = join(dir, sub);
+            mkdirSync(into, { mode: 0o700 });
+            const p = spawn('docker', ['cp', `${name}:${src}`, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+            let err = '';
+            p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+            const exited = new Promise<number>((res) => p.on('close', (c) => res(c ?? 1)));
+            const r = await copyRegularFiles(p.stdout, into, keep).catch((e: Error) => {
+              p.stdout.unpipe();
+              p.stdout.resume(); // let docker cp finish writing into nowhere
+              return { files: 0, skipped: [`unreadable archive (${e.message})`], removed: [] as string[] };
+            });
+            if (await exited !== 0) return `${src}: not copied (${err.trim().split('\n').pop()})`;
+            const dropped = [...r.skipped, ...r.removed];
+            return `${src}: ${r.files} files${dropped.length > 0 ? `, left out ${dropped.length} (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`;
+          };
+          const logs = await copyOut('/var/log/slurm', 'slurm');
           // The configuration, but never its keys (slurm.key, jwt_hs256.key) or the accounting SQL.
-          mkdirSync(join(dir, 'etc-slurm'));
-          const confs = await q`docker exec ${name} bash -c ${'cd /etc/slurm && ls *.conf'}`;
-          for (const c of confs.stdout.split('\n').filter((x) => /^[\w.-]+\.conf$/.test(x))) {
-            await q`docker cp ${`${name}:/etc/slurm/${c}`} ${join(dir, 'etc-slurm', c)}`;
-          }
-          steps.push({ step: 'logs', ok: null, detail: `daemon logs and config kept in ${dir}` });
+          const confs = await copyOut('/etc/slurm', 'etc-slurm', (rel) => /^[\w.-]+\.conf$/.test(rel));
+          steps.push({ step: 'logs', ok: null, detail: `daemon logs and config kept in ${dir} (${logs}; ${confs})` });
         }
       } finally {
         if (args.flags.keep) kept.push(name);
@@ -126,15 +144,3 @@ export const task: Task = {
     return failed > 0 ? 1 : 0;
   },
 };
-
-/** manifest.json from inside the tarball (read with node-tar, nothing extracted to disk). */
-async function readManifest(tarball: string): Promise<any> {
-  const tar = await import('tar');
-  let text = '';
-  await tar.t({
-    file: tarball,
-    filter: (p) => p.replace(/^\.\//, '') === 'manifest.json',
-    onReadEntry: (entry) => { entry.on('data', (d: Buffer) => { text += d.toString(); }); },
-  });
-  try { return JSON.parse(text); } catch { return null; }
-}

@@ -8,10 +8,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderPackageFiles } from '../tasks/lib/package-files.ts';
 import { needCommand, needDocker, repoRoot, tempDir, testIf } from './helpers.ts';
+import { scratchRoot, unpacked } from './install-tree.ts';
 import { bash, sampleInputs, writePackageDir } from './spack-tree.ts';
 
 const asRoot = testIf(test, [() => (process.getuid?.() === 0 ? null : 'slurm_install.sh sets owners: run the tests as root')]);
@@ -25,32 +26,6 @@ const withImage = testIf(test, [needDocker, () =>
 
 const asset = (inputs: ReturnType<typeof sampleInputs>, rel: string) =>
   String(renderPackageFiles(inputs).find((f) => f.path === `assets/data/slurm_assets/${rel}`)?.content ?? '');
-
-/** An unpacked tarball at <dir> (fake Slurm binaries; the installer only checks they exist). */
-function unpacked(dir: string, series: '23.11' | '24.11' = '24.11') {
-  for (const d of ['view/bin', 'view/sbin', 'view/lib/slurm']) mkdirSync(join(dir, d), { recursive: true });
-  for (const f of ['bin/scontrol', 'sbin/slurmd', 'sbin/slurmctld', 'sbin/slurmstepd', 'sbin/slurmdbd']) {
-    writeFileSync(join(dir, 'view', f), '#!/bin/sh\n');
-    chmodSync(join(dir, 'view', f), 0o755);
-  }
-  const pkg = join(dir, '.pkg');
-  writePackageDir(pkg, sampleInputs({ series }));
-  cpSync(join(pkg, 'assets/modules'), join(dir, 'modules'), { recursive: true });
-  cpSync(join(pkg, 'assets/data'), join(dir, 'data'), { recursive: true });
-  rmSync(pkg, { recursive: true });
-}
-
-/** A scratch root with an unpacked tarball at /srv/site/slurm-24.11 (a non-default prefix). */
-function scratchRoot(base: string, series: '23.11' | '24.11' = '24.11') {
-  const root = join(base, 'root');
-  mkdirSync(join(root, 'etc'), { recursive: true });
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
-  writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n');
-  const tree = join(root, 'srv/site/slurm-24.11');
-  unpacked(tree, series);
-  return { root, prefix: '/srv/site/slurm-24.11/view', installer: join(tree, 'data/slurm_assets/slurm_install.sh') };
-}
 
 /** Every path under dir with type, owner, mode, mtime and content hash. */
 function snapshot(dir: string): Map<string, string> {

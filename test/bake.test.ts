@@ -76,6 +76,72 @@ test('ci-matrix writes a workflow with one job per matrix entry', () => {
   assert.match(wf.jobs.build.steps.find((s: { name?: string }) => s.name === 'build').run, /npx zx Taskfile\.ts build \$\{\{ matrix\.slurm \}\} --gcc \$\{\{ matrix\.gcc \}\}/);
 });
 
+/** GitHub's workflow schema (SchemaStore's, bundled in @action-validator/core): the errors of a workflow text. */
+async function workflowErrors(text: string): Promise<unknown[]> {
+  const { validateWorkflow } = (await import('@action-validator/core')).default as typeof import('@action-validator/core');
+  return validateWorkflow(text).errors;
+}
+
+test('ci-matrix workflows pass GitHub\'s workflow schema; a broken one does not', async () => {
+  const plain = runCli(['ci-matrix', '--slurm', '25.11']);
+  assert.equal(await workflowErrors(plain.stdout), []);
+  assert.ok((await workflowErrors(plain.stdout.replace('runs-on:', 'runs-onn:'))).length > 0, 'the validator must see a typo');
+});
+
+test('ci-matrix --schedule: a currency job runs outdated on the schedule; builds run on dispatch and tags', async () => {
+  const r = runCli(['ci-matrix', '--slurm', '25.11', '--schedule', '17 5 * * 1']);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(await workflowErrors(r.stdout), []);
+  const wf = YAML.parse(r.stdout);
+  assert.equal(wf.on.schedule, [{ cron: '17 5 * * 1' }]);
+  assert.is(wf.jobs.currency.if, "github.event_name == 'schedule'");
+  assert.ok(wf.jobs.currency.steps.some((s: { run?: string }) => s.run === 'npx zx Taskfile.ts outdated'));
+  assert.is(wf.jobs.build.if, "github.event_name != 'schedule'");
+  assert.not.match(r.stdout, /&a\d|\*a\d/, 'no YAML anchors');
+});
+
+test('ci-matrix --publish-bucket/--aws-role: OIDC credentials (id-token: write), never stored keys; signing key as a secret', async () => {
+  const r = runCli(['ci-matrix', '--slurm', '25.11', '--publish-bucket', 'my-slurm', '--aws-role', 'arn:aws:iam::123456789012:role/sf-publish',
+    '--aws-region', 'eu-west-1', '--sign-secret', 'SLURM_FACTORY_SIGNING_KEY']);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(await workflowErrors(r.stdout), []);
+  const wf = YAML.parse(r.stdout);
+  assert.equal(wf.permissions, { contents: 'read' });
+  assert.equal(wf.jobs.build.permissions, { contents: 'read', 'id-token': 'write' });
+  const steps = wf.jobs.build.steps as { name?: string; uses?: string; run?: string; with?: Record<string, string>; env?: Record<string, string>; if?: string }[];
+  const aws = steps.find((s) => s.uses === 'aws-actions/configure-aws-credentials@v4')!;
+  assert.equal(aws.with!['role-to-assume'], 'arn:aws:iam::123456789012:role/sf-publish');
+  assert.not.match(r.stdout, /aws-access-key-id|AWS_ACCESS_KEY_ID|aws-secret-access-key|AWS_SECRET/i);
+  const names = steps.map((s) => s.name ?? s.uses ?? s.run);
+  assert.ok(names.indexOf('build') < names.indexOf('publish'), 'publish after build');
+  assert.match(steps.find((s) => s.name === 'publish')!.run!, /^npx zx Taskfile\.ts publish --bucket my-slurm --region eu-west-1 --tarballs /);
+  const key = steps.find((s) => s.env?.SIGNING_KEY)!;
+  assert.is(key.env!.SIGNING_KEY, '${{ secrets.SLURM_FACTORY_SIGNING_KEY }}');
+  assert.match(key.run!, /^umask 077 && /);
+  assert.match(steps.find((s) => s.name === 'build')!.run!, /--sign-key "\$\{\{ runner\.temp \}\}\/slurm-factory-signing\.asc"/);
+  assert.is(steps.find((s) => s.name === 'remove the signing key')!.if, 'always()');
+});
+
+test('ci-matrix: bad schedule, role, region, bucket, secret name or a partial publish set is one line, exit 2', () => {
+  const bad: [string[], RegExp][] = [
+    [['--schedule', 'every monday'], /--schedule 'every monday' is not a five-field cron line/],
+    [['--schedule', '* * * *'], /not a five-field cron line/],
+    [['--publish-bucket', 'my-slurm'], /--publish-bucket, --aws-role and --aws-region go together/],
+    [['--publish-bucket', 'my-slurm', '--aws-role', 'sf-publish', '--aws-region', 'eu-west-1'], /--aws-role 'sf-publish' is not an IAM role ARN/],
+    [['--publish-bucket', 'My_Bucket', '--aws-role', 'arn:aws:iam::123456789012:role/x', '--aws-region', 'eu-west-1'], /bucket 'My_Bucket' is not a valid S3 bucket name/],
+    [['--publish-bucket', 'my-slurm', '--aws-role', 'arn:aws:iam::123456789012:role/x', '--aws-region', 'Europe'], /--aws-region 'Europe' is not an AWS region name/],
+    [['--sign-secret', 'GITHUB_TOKEN'], /--sign-secret 'GITHUB_TOKEN' is not a GitHub secret name/],
+    [['--sign-secret', 'my-key'], /is not a GitHub secret name/],
+  ];
+  for (const [args, re] of bad) {
+    const r = runCli(['ci-matrix', '--slurm', '25.11', ...args]);
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, re);
+    assert.is(r.stdout, '');
+  }
+});
+
 test('build-compiler: the exact buildx call, and clean errors for bad values', () => {
   const t = tempDir();
   try {

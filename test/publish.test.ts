@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
 import {
@@ -14,17 +14,28 @@ import {
   listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
 } from './s3-fixtures.ts';
 import {
-  contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish,
+  checkTarballs, contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish,
 } from '../tasks/lib/publish.ts';
+import { generateKey, signFile, type GeneratedKey } from '../tasks/lib/signing.ts';
 
 Object.assign(process.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** A SLURM_FACTORY_HOME with one build, a v3 buildcache and a compiler buildcache. */
+/** One signing key pair for the whole file (generated once), like keygen's. */
+let projectKey: Promise<GeneratedKey> | undefined;
+const signingKey = () => (projectKey ??= generateKey({ name: 'publish test project key' }));
+
+/**
+ * A SLURM_FACTORY_HOME with one build (signed, its public key where keygen puts it: keys/signing.public.asc),
+ * a v3 buildcache and a compiler buildcache.
+ */
 async function makeHome(root: string, packages = 20) {
   const home = join(root, 'home');
-  makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000 });
-  writeFileSync(join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz.asc'), '-----BEGIN PGP SIGNATURE-----\n\nx\n-----END PGP SIGNATURE-----\n');
+  const tarball = makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000 });
+  const key = await signingKey();
+  await signFile(tarball, key.privateKey);
+  mkdirSync(join(home, 'keys'), { recursive: true });
+  writeFileSync(join(home, 'keys', 'signing.public.asc'), key.publicKey);
   await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages, blobBytes: 4096 });
   await makeBuildcache(join(home, 'compilers', '13.4.0', 'buildcache'), { packages: 3, blobBytes: 2048 });
   return home;
@@ -149,6 +160,7 @@ const bad: [string[], RegExp][] = [
   [['publish', '--bucket', 'ok-bucket'], /no build mirrors in .*mirrors to publish as slurm\/\{slurm\}\/\{gcc\}\/buildcache; build first/],
   [['publish', '--bucket', 'ok-bucket', '--buildcache', 'none'], /nothing to publish with --buildcache none/],
   [['publish', '--bucket', 'ok-bucket', '--public-key', '/nonexistent.asc', '--buildcache', 'none'], /--public-key '\/nonexistent\.asc' does not exist/],
+  [['publish', '--bucket', 'ok-bucket', '--allow-unchecksummed'], /--allow-unchecksummed applies to --tarballs only/],
 ];
 for (const [args, message] of bad) {
   test(`bad input: ${args.join(' ')}`, () => {
@@ -252,7 +264,7 @@ withMoto('--dry-run lists what would go up with the byte total and uploads nothi
     const bucket = await newBucket();
     assert.is(publishCli(home, bucket, ['--buildcache', 'slurm-only']).status, 0);
     const before = await listAll(bucket);
-    makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000, seed: 'changed' });
+    await signFile(makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 300_000, seed: 'changed' }), (await signingKey()).privateKey);
     const r = publishCli(home, bucket, ['--tarballs', '--dry-run']);
     assert.is(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -263,6 +275,121 @@ withMoto('--dry-run lists what would go up with the byte total and uploads nothi
     assert.match(lines.at(-1)!, new RegExp(`dry run: ${expected.length} objects, ${expected.reduce((s, o) => s + o.size, 0)} bytes .* would be uploaded`));
     const after = await listAll(bucket);
     assert.equal([...after.keys()].sort(), [...before.keys()].sort(), 'nothing uploaded');
+  } finally { t.cleanup(); }
+});
+
+/** Flips one byte of a file in place (the middle one by default). */
+function flipByte(path: string, at?: number) {
+  const buf = readFileSync(path);
+  const i = at ?? Math.floor(buf.length / 2);
+  buf[i] = buf[i]! ^ 0x01;
+  writeFileSync(path, buf);
+}
+
+/** Key, size and modification time of every object, to prove a refused publish changed nothing. */
+const snapshot = async (bucket: string) => JSON.stringify([...(await listAll(bucket))].sort());
+
+withMoto('--tarballs: a tarball that contradicts its .sha256 or .asc is refused before anything goes up (dry run too)', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = await makeHome(t.path, 3);
+    const tarball = join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz');
+    const name = 'slurm-25\\.11-gcc13\\.4\\.0-software\\.tar\\.gz';
+    const published = await newBucket();
+    const good = publishCli(home, published, ['--tarballs']);
+    assert.is(good.status, 0, good.stderr);
+    assert.ok((await listAll(published)).has('builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz.asc'), 'the untouched set publishes');
+    const before = await snapshot(published);
+    const original = readFileSync(tarball);
+    const refused = async (args: string[], status: number, message: RegExp) => {
+      const empty = await newBucket();
+      for (const dry of [[], ['--dry-run']]) {
+        const r = publishCli(home, empty, ['--tarballs', ...args, ...dry]);
+        assert.is(r.status, status, `${args.join(' ')} ${dry.join(' ')}: ${r.stdout}${r.stderr}`);
+        const lines = r.stderr.trim().split('\n');
+        assert.is(lines.length, 1, r.stderr);
+        assert.match(lines[0]!, message);
+        assert.match(lines[0]!, /nothing was uploaded/);
+        assert.not.match(r.stdout, /would upload|published/);
+      }
+      assert.is((await listAll(empty)).size, 0, 'a new bucket stays empty');
+      const again = publishCli(home, published, ['--tarballs', ...args]);
+      assert.is(again.status, status);
+      assert.is(await snapshot(published), before, 'the published bucket is unchanged');
+    };
+
+    // One byte flipped in the tarball: its .sha256 says otherwise.
+    flipByte(tarball);
+    await refused([], 1, new RegExp(`^error: ${name} does not match its checksum \\(expected [0-9a-f]{64}, got [0-9a-f]{64}\\)`));
+    // The .sha256 rewritten to match the flipped tarball: the signature still says otherwise.
+    writeFileSync(`${tarball}.sha256`, `${sha256(readFileSync(tarball))}  slurm-25.11-gcc13.4.0-software.tar.gz\n`);
+    await refused([], 1, new RegExp(`^error: bad signature on ${name} \\(${name}\\.asc does not match its contents\\)`));
+    writeFileSync(tarball, original);
+    writeFileSync(`${tarball}.sha256`, `${sha256(original)}  slurm-25.11-gcc13.4.0-software.tar.gz\n`);
+
+    // A tampered .asc: one byte flipped in the armor, or a good signature over other bytes, or another key's.
+    const asc = readFileSync(`${tarball}.asc`);
+    flipByte(`${tarball}.asc`, asc.indexOf('\n\n') + 10);
+    await refused([], 1, new RegExp(`^error: (bad signature on ${name}|${name}\\.asc is not an ASCII-armored OpenPGP signature)`));
+    const other = join(t.path, 'other.bin');
+    writeFileSync(other, original.subarray(1));
+    await signFile(other, (await signingKey()).privateKey);
+    writeFileSync(`${tarball}.asc`, readFileSync(`${other}.asc`));
+    await refused([], 1, new RegExp(`^error: bad signature on ${name} \\(${name}\\.asc does not match its contents\\) \\(checked with .*keys/signing\\.public\\.asc\\)`));
+    const stranger = await generateKey({ name: 'not the project' });
+    await signFile(tarball, stranger.privateKey);
+    await refused([], 1, new RegExp(`^error: ${name} was signed by key [0-9A-F]{16}, which is not the given key`));
+    // The signature over the .sha256 is checked too.
+    await signFile(tarball, (await signingKey()).privateKey);
+    await signFile(`${tarball}.sha256`, stranger.privateKey);
+    await refused([], 1, new RegExp(`^error: ${name}\\.sha256 was signed by key [0-9A-F]{16}, which is not the given key`));
+    rmSync(`${tarball}.sha256.asc`);
+    await signFile(tarball, stranger.privateKey);
+    // --public-key is the key the signatures are checked with (and published).
+    writeFileSync(join(t.path, 'stranger.asc'), stranger.publicKey);
+    const viaFlag = publishCli(home, await newBucket(), ['--tarballs', '--public-key', join(t.path, 'stranger.asc'), '--dry-run']);
+    assert.is(viaFlag.status, 0, viaFlag.stderr);
+    assert.match(viaFlag.stdout, new RegExp(`would upload  keys/${stranger.fingerprint}\\.asc`));
+    // A signature with no key at all to check it against.
+    rmSync(join(home, 'keys'), { recursive: true });
+    await refused([], 2, new RegExp(`^error: ${name}\\.asc cannot be checked: no public key to verify it with; pass --public-key FILE`));
+    await signFile(tarball, (await signingKey()).privateKey);
+    mkdirSync(join(home, 'keys'));
+    writeFileSync(join(home, 'keys', 'signing.public.asc'), (await signingKey()).publicKey);
+
+    // No .sha256: refused unless --allow-unchecksummed.
+    rmSync(`${tarball}.sha256`);
+    await refused([], 2, new RegExp(`^error: ${name} has no ${name}\\.sha256 beside it in .*builds; .*--allow-unchecksummed`));
+    const bucket = await newBucket();
+    const allowed = publishCli(home, bucket, ['--tarballs', '--allow-unchecksummed']);
+    assert.is(allowed.status, 0, allowed.stderr);
+    assert.match(allowed.stderr, new RegExp(`note: ${name} has no \\.sha256 beside it; published without \\(--allow-unchecksummed\\)`));
+    const got = await getObject(bucket, 'builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz');
+    assert.is(sha256(got!.body), sha256(original));
+    assert.not.ok((await listAll(bucket)).has('builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz.sha256'));
+  } finally { t.cleanup(); }
+});
+
+withMoto('a tarball that changes after it was checked is not uploaded (executePublish compares what it hashes)', async () => {
+  await server();
+  const t = tempDir();
+  try {
+    const home = join(t.path, 'home');
+    const tarball = makeBuild(join(home, 'builds'), { slurm: '24.11', gcc: '12.5.0', bytes: 5000 });
+    const plan = planPublish({ home, prefix: '', buildcache: 'none', tarballs: true });
+    const checked = await checkTarballs(plan.builds, { allowUnchecksummed: false });
+    assert.is(checked.sha256.get(tarball), sha256(readFileSync(tarball)));
+    flipByte(tarball);
+    const bucket = await newBucket();
+    const opts = { jobs: 2, retries: 0, timeoutMs: 20_000, dryRun: false, progress: 'none' as const, expectSha256: checked.sha256 };
+    try {
+      await executePublish(plan, { bucket, endpoint: moto!.endpoint }, opts);
+      assert.unreachable('a changed tarball must not be uploaded');
+    } catch (e) {
+      assert.match((e as Error).message, /^slurm-24\.11-gcc12\.5\.0-software\.tar\.gz changed while publish was running/);
+    }
+    assert.is((await listAll(bucket)).size, 0);
   } finally { t.cleanup(); }
 });
 

@@ -212,6 +212,15 @@ test('the Dockerfile header tells how it was made and carries a content hash', (
   assert.match(text, /docker buildx build --target export --output type=local,dest=\.\/out \./);
 });
 
+test('the Dockerfile ends with exactly one newline, and its hash still matches', () => {
+  for (const opts of [{ slurm: '25.11', gcc: '12.5.0' }, { slurm: '24.11', gcc: 'system', gpu: true }]) {
+    const text = renderDockerfile(planBuild(opts));
+    assert.ok(text.endsWith('\n'), 'final newline');
+    assert.not.ok(text.endsWith('\n\n'), 'only one');
+    assert.is(dockerfileIsPristine(text), true);
+  }
+});
+
 test('render writes the context, is byte-identical on rerun, and refuses to overwrite hand edits', () => {
   const t = tempDir();
   try {
@@ -273,8 +282,10 @@ test('a render that cannot finish leaves no partial output', () => {
     // A file where the output's parent directory should be: the write fails, nothing is left behind.
     writeFileSync(join(t.path, 'blocker'), 'x');
     const r = runCli(['render', '25.11', '--out', join(t.path, 'blocker', 'ctx')]);
-    assert.is(r.status, 1);
-    assert.match(r.stderr, /^error: /);
+    // A usage problem (exit 2), named by the path the user gave and the part in the way, in one line.
+    assert.is(r.status, 2);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: --out '${join(t.path, 'blocker', 'ctx')}': ${join(t.path, 'blocker')} is a file, not a directory; `));
     assert.equal(readdirSync(t.path), ['blocker']);
     mkdirSync(join(t.path, 'ok'));
     assert.not.ok(existsSync(join(t.path, 'blocker', 'ctx')));

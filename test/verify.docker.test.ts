@@ -7,10 +7,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpgHome, needCommand, needDocker, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
 import { scanImageForKey } from './key-scan.ts';
+import { HOSTILE, NAME as hostileName, packTree, packageTree } from './hostile-tarballs.ts';
 
 const dockerTest = testIf(test, [needDocker, needCommand('gpg', 'apt-get install gnupg')]);
 const t = tempDir('sf-verify-');
@@ -126,6 +127,91 @@ dockerTest('an image whose glibc is older than the floor is refused early with b
   assert.match(r.stdout, /FAIL {2}glibc +slurm-factory-base:debian11 has glibc 2\.31, older than the package's floor 2\.3\d/);
   assert.not.match(r.stdout, /unpack/, 'nothing was started');
   assert.ok(existsSync(join(d, name)));
+});
+
+// ------------------------------------------------------------------------------ hostile tarballs, on the host
+
+/** Container events for `image` between two times (docker events is the engine's own record). */
+function containerEvents(image: string, since: number): string[] {
+  const r = spawnSync('docker', ['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1),
+    '--filter', 'type=container', '--filter', `image=${image}`, '--format', '{{.Action}} {{.Actor.Attributes.name}}'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`docker events: ${r.stderr}`);
+  return r.stdout.trim().split('\n').filter((l) => l !== '');
+}
+
+dockerTest('hostile tarballs are refused on the host with one line and exit 2; no container is started', () => {
+  // A tag of its own, so the engine's event log shows any container verify would run from it.
+  const tripwire = `sf-verify-tripwire-${process.pid}:latest`;
+  assert.is(spawnSync('docker', ['tag', base13, tripwire]).status, 0);
+  try {
+    // The tripwire works: a container from it shows up in the events.
+    const since0 = Math.floor(Date.now() / 1000) - 1;
+    assert.is(spawnSync('docker', ['run', '--rm', '--entrypoint', 'true', tripwire]).status, 0);
+    assert.ok(containerEvents(tripwire, since0).some((e) => e.startsWith('create')), 'docker events records a container');
+
+    const cases = [...HOSTILE.map((h) => ({ name: h.name, make: h.make, says: h.says }))];
+    for (const h of cases) {
+      const d = join(t.path, `hostile-${cases.indexOf(h)}`);
+      mkdirSync(d);
+      const tarball = join(d, hostileName);
+      h.make(d, tarball);
+      const since = Math.floor(Date.now() / 1000) - 1;
+      const r = runCli(['verify', tarball, '--no-checksum', '--image', tripwire], { env });
+      assert.is(r.status, 2, `${h.name}: ${r.stdout}${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.is(lines.length, 1, `${h.name}: ${r.stderr}`);
+      assert.ok(lines[0]!.startsWith(`error: ${hostileName}: `), lines[0]);
+      assert.match(lines[0]!, h.says, h.name);
+      assert.is(r.stdout, '', `${h.name}: no image step`);
+      assert.equal(containerEvents(tripwire, since), [], `${h.name}: no container started`);
+    }
+  } finally {
+    spawnSync('docker', ['rmi', tripwire], { stdio: 'ignore' });
+  }
+});
+
+dockerTest('logs copied out of a failed check keep only regular files: no symlink to a host path, no device', () => {
+  // An installer that leaves links to host paths, a fifo and a device in the logs and config, then fails, so
+  // verify copies /var/log/slurm and /etc/slurm/*.conf out of the container.
+  const installer = `#!/bin/bash
+mkdir -p /var/log/slurm/sub /etc/slurm
+echo 'controller log' > /var/log/slurm/slurmctld.log
+echo nested > /var/log/slurm/sub/nested.log
+ln -s /etc/shadow /var/log/slurm/shadow
+ln -s /etc /var/log/slurm/etc-dir
+ln -s /etc/shadow /var/log/slurm/sub/deep-shadow
+mkfifo /var/log/slurm/fifo
+mknod /var/log/slurm/null c 1 3
+echo ClusterName=hostile > /etc/slurm/slurm.conf
+ln -s /etc/shadow /etc/slurm/cgroup.conf
+echo secret > /etc/slurm/slurm.key
+echo 'this installer fails on purpose' >&2
+exit 1
+`;
+  const d = join(t.path, 'hostile-installer');
+  mkdirSync(d);
+  const tarball = packTree(packageTree(d, installer), join(d, hostileName));
+  const home = join(t.path, 'logs-home');
+  const before = existsSync('/etc/shadow') ? lstatSync('/etc/shadow').mtimeMs : 0;
+  const r = runCli(['verify', tarball, '--no-checksum', '--image', base13], { env: { SLURM_FACTORY_HOME: home } });
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /^ {2}FAIL {2}install +/m);
+  assert.match(r.stdout, /logs +daemon logs and config kept in /);
+  const logs = readdirSync(join(home, 'logs'));
+  assert.is(logs.length, 1, logs.join(', '));
+  assert.match(logs[0]!, /^verify-slurm-24\.11-gcc12\.2\.0-software-slurm-factory-base-debian13-\d+$/);
+  const dir = join(home, 'logs', logs[0]!);
+  const found = (readdirSync(dir, { recursive: true }) as string[]).sort().map((p) => {
+    const st = lstatSync(join(dir, p));
+    return `${p} ${st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other'}`;
+  });
+  assert.equal(found, ['etc-slurm dir', 'etc-slurm/slurm.conf file', 'slurm dir', 'slurm/slurmctld.log file', 'slurm/sub dir', 'slurm/sub/nested.log file']);
+  assert.is(readFileSync(join(dir, 'slurm', 'slurmctld.log'), 'utf8'), 'controller log\n');
+  assert.is(readFileSync(join(dir, 'etc-slurm', 'slurm.conf'), 'utf8'), 'ClusterName=hostile\n');
+  assert.match(r.stdout, /left out \d+ \(/);
+  assert.equal(readdirSync(home).sort(), ['logs'], 'nothing written in the home but the verify log directory');
+  if (before) assert.is(lstatSync('/etc/shadow').mtimeMs, before);
+  assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', `name=sf-verify-`], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 
 test.run();

@@ -29,12 +29,59 @@ export interface ParsedArgs {
   flags: Record<string, boolean>;
 }
 
+/** No option value or argument is longer than this (PATH_MAX): anything longer is a mistake, not a name. */
+export const MAX_VALUE_LENGTH = 4096;
+
+/** A value no option accepts: blank, holding control characters, or absurdly long. `label` is `--name` or `<name>`. */
+function checkValue(task: string, label: string, v: string): void {
+  if (v.trim() === '') {
+    const flag = label.startsWith('--');
+    throw new ConfigurationError(flag ? `${label} needs a value for '${task}'` : `${label} is empty for '${task}'`, {
+      remediation: flag ? `write ${label} VALUE` : `see 'npx zx Taskfile.ts help ${task}'`,
+    });
+  }
+  const ctl = /[\x00-\x1f\x7f]/.exec(v);
+  if (ctl) {
+    const code = `\\x${ctl[0].charCodeAt(0).toString(16).padStart(2, '0')}`;
+    throw new ConfigurationError(`${label} '${v}' holds the control character ${code} for '${task}'`, {
+      remediation: 'give the value without control characters (a stray newline or escape in the command?)',
+    });
+  }
+  if (v.length > MAX_VALUE_LENGTH) {
+    throw new ConfigurationError(`${label} '${v.slice(0, 40)}...' is ${v.length} characters long for '${task}'`, {
+      remediation: `no value is longer than ${MAX_VALUE_LENGTH} characters; check the command`,
+    });
+  }
+}
+
 export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec): ParsedArgs {
   const stringOpts = [...(spec.string ?? []), ...(spec.list ?? []), ...(spec.csv ?? [])];
   const boolOpts = ['help', 'verbose', ...(spec.boolean ?? [])];
   const known = new Set([...stringOpts, ...boolOpts, ...Object.keys(spec.alias ?? {})]);
   const unknown: string[] = [];
-  const parsed = minimist([...argv], {
+  // minimist reads `--jobs -1` as the flag -1 (then "unknown option -1"): a value that looks like a negative
+  // number is glued to its option (`--jobs=-1`), so the task can say the value is wrong and what is allowed.
+  const aliasOf = spec.alias ?? {};
+  const glued: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--?([^=]+)$/.exec(a);
+    const name = m ? (aliasOf[m[1]!] ?? m[1]!) : undefined;
+    const next = argv[i + 1];
+    const withValue = /^--([^=]+)=/.exec(a);
+    if (withValue && boolOpts.includes(withValue[1]!)) {
+      throw new ConfigurationError(`--${withValue[1]} takes no value ('${a}') for '${task}'`, {
+        remediation: `write --${withValue[1]} alone to turn it on, or leave it out`,
+      });
+    }
+    if (name !== undefined && stringOpts.includes(name) && next !== undefined && /^-[\d.]/.test(next)) {
+      glued.push(`${a}=${next}`);
+      i++;
+    } else {
+      glued.push(a);
+    }
+  }
+  const parsed = minimist(glued, {
     // '_' too: positionals stay strings, so a version like 25.10 is never read as the number 25.1.
     string: [...stringOpts, '_'],
     boolean: boolOpts,
@@ -64,21 +111,26 @@ export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec):
       });
     }
     if (v === undefined) continue;
-    if (v === '' ) {
-      throw new ConfigurationError(`--${name} needs a value for '${task}'`, { remediation: `write --${name} VALUE` });
-    }
+    checkValue(task, `--${name}`, String(v));
     strings[name] = String(v);
   }
   const lists: Record<string, string[]> = {};
   for (const name of [...(spec.list ?? []), ...(spec.csv ?? [])]) {
     const v = parsed[name] as unknown;
     const values = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
-    if (values.some((x) => x === '')) {
-      throw new ConfigurationError(`--${name} needs a value for '${task}'`, { remediation: `write --${name} VALUE` });
+    for (const x of values) checkValue(task, `--${name}`, x);
+    if ((spec.csv ?? []).includes(name)) {
+      const items = values.flatMap((x) => x.split(',')).map((x) => x.trim());
+      // `--slurm ,` or `--slurm 24.11,,25.11` is a typo, not "every version".
+      if (items.some((x) => x === '')) {
+        throw new ConfigurationError(`--${name} '${values.join(',')}' has an empty item for '${task}'`, {
+          remediation: `write --${name} A,B without empty items`,
+        });
+      }
+      lists[name] = items;
+    } else {
+      lists[name] = values;
     }
-    lists[name] = (spec.csv ?? []).includes(name)
-      ? values.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '')
-      : values;
   }
   const flags: Record<string, boolean> = {};
   for (const name of boolOpts) {
@@ -87,6 +139,7 @@ export function parseArgs(task: string, argv: readonly string[], spec: ArgSpec):
   }
 
   const given = (parsed._ as unknown[]).map(String);
+  for (const g of given) checkValue(task, 'an argument', g);
   const positionals: Record<string, string | undefined> = {};
   const names = spec.positionals ?? [];
   let rest: string[] = [];

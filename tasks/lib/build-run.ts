@@ -4,10 +4,11 @@
  * renames), so builds/ only ever holds complete artifacts.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, copyFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, copyFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { BuildError } from './errors.ts';
-import { failedStage } from './buildx.ts';
+import { failedStage, shellQuote } from './buildx.ts';
+import { diagnose, type BuildFacts } from './diagnose.ts';
 
 export interface BuildRunResult {
   log: string;
@@ -29,10 +30,53 @@ export function onInterrupt(fn: () => void): () => void {
   return () => { cleanups = cleanups.filter((c) => c !== fn); };
 }
 
-export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean; cwd?: string } = {}): Promise<BuildRunResult> {
+/** The directory of `--output type=local,dest=DIR` in buildx arguments, if any. */
+export function exportDest(args: string[]): string | undefined {
+  const i = args.indexOf('--output');
+  return i >= 0 ? /(?:^|,)dest=([^,]+)/.exec(args[i + 1] ?? '')?.[1] : undefined;
+}
+
+/** Bytes free to this process on the filesystem that holds `path` (or its nearest existing parent). */
+export function freeBytes(path: string): number | undefined {
+  let p = path;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  try {
+    const s = statfsSync(p);
+    // root may write into the blocks reserved for it
+    return (process.getuid?.() === 0 ? s.bfree : s.bavail) * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The error for a failed build: one line naming the stage, the cause and its fix when diagnose() knows them,
+ * and the log; otherwise the last lines of the log.
+ */
+export function buildFailure(log: string, code: number, logPath: string, command: string, facts: BuildFacts = {}, logError?: Error): BuildError {
+  const stage = failedStage(log);
+  const logAt = `full log: ${logPath}${logError ? ` (incomplete: ${logError.message})` : ''}`;
+  const where = `build failed${stage ? ` in stage '${stage}'` : ''} (docker exit ${code})`;
+  // An interrupted build (Ctrl-C) needs no cause: BuildKit's cancellations would only mislead.
+  const d = code === 130 ? null : diagnose(log, facts);
+  const context = { stage, logPath, exitCode: code, command, ...(d ? { diagnosis: d.rule } : {}) };
+  const exitCode = code === 130 ? 130 : 1;
+  if (d) return new BuildError(`${where}: ${d.cause}`, { remediation: `${d.fix}; ${logAt}`, context, exitCode });
+  const tail = log.trimEnd().split('\n').slice(-15).join('\n');
+  return new BuildError(`${where}; ${logAt}`, {
+    remediation: `read the log; rerun resumes from the cache. Last lines:\n${tail}`, context, exitCode,
+  });
+}
+
+export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean; cwd?: string; exportDir?: string } = {}): Promise<BuildRunResult> {
   mkdirSync(dirname(logPath), { recursive: true });
   const logFile = createWriteStream(logPath);
-  logFile.write(`$ docker ${args.join(' ')}\n`);
+  // A log that cannot be written (its disk is full) must not stop the build or hide why it failed.
+  let logError: Error | undefined;
+  logFile.on('error', (e) => { logError ??= e; });
+  // The command as it can be pasted into a shell to rerun the build by hand.
+  const command = `docker ${shellQuote(args)}`;
+  logFile.write(`$ ${command}\n`);
   let log = '';
   const child = spawn('docker', args, { cwd: opts.cwd, stdio: opts.tty ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
   active = child;
@@ -52,14 +96,11 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
   logFile.write(`\nexit code ${code}\n`);
   await new Promise((r) => logFile.end(r));
   if (code !== 0) {
-    const stage = failedStage(log);
-    const tail = log.trimEnd().split('\n').slice(-15).join('\n');
-    throw new BuildError(`build failed${stage ? ` in stage '${stage}'` : ''} (docker exit ${code}); full log: ${logPath}`, {
-      remediation: `read the log; rerun resumes from the cache. Last lines:\n${tail}`,
-      context: { stage, logPath, exitCode: code },
-      exitCode: code === 130 ? 130 : 1,
-    });
+    // Measured now, before the caller removes the partial export and frees its space again.
+    const exportDir = opts.exportDir ?? exportDest(args);
+    throw buildFailure(log, code, logPath, command, exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {}, logError);
   }
+  if (logError) console.error(`warning: the log ${logPath} is incomplete: ${logError.message}`);
   return { log, logPath };
 }
 

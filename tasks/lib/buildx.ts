@@ -31,6 +31,17 @@ export interface BuildxOptions {
   sourceDateEpoch?: number;
 }
 
+export const PROGRESS_MODES = ['auto', 'plain', 'tty', 'rawjson'] as const;
+
+/** The --progress value of build and build-compiler: one of PROGRESS_MODES (default plain), else exit 2. */
+export function progressMode(text: string | undefined): (typeof PROGRESS_MODES)[number] {
+  const mode = text ?? 'plain';
+  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) {
+    throw new ConfigurationError(`--progress '${mode}' is not a progress mode`, { remediation: `use ${PROGRESS_MODES.join(', ')}` });
+  }
+  return mode as (typeof PROGRESS_MODES)[number];
+}
+
 export function buildxArgs(o: BuildxOptions): string[] {
   const a = ['buildx', 'build'];
   if (o.builder) a.push('--builder', o.builder);
@@ -141,7 +152,10 @@ export function failedStage(log: string): string | null {
   const failed = readPlainProgress(log).filter((s) => s.error && s.stage);
   if (failed.length > 0) return failed[failed.length - 1]!.stage;
   const m = [...log.matchAll(/^\s*>\s*\[(?:[A-Za-z0-9_-]+ )?([a-z0-9-]+) \d+\/\d+\]/gm)].pop();
-  return m ? m[1]! : null;
+  if (m) return m[1]!;
+  // An image that cannot be resolved fails before any step: BuildKit quotes the FROM line of its stage.
+  const from = [...log.matchAll(/^\s*\d+ \| >>> FROM (?:--\S+ )*\S+ AS ([A-Za-z0-9_-]+)\s*$/gim)].pop();
+  return from ? from[1]!.toLowerCase() : null;
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
  * Effective configuration: flags > environment > defaults. `doctor` prints it.
  */
-import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { ConfigurationError } from './errors.ts';
+import { ensureUserDir, type UserPathSource } from './userdir.ts';
 
 export const CACHE_SUBDIRS = ['buildcache', 'sourcecache', 'builds', 'mirrors', 'compilers', 'logs'] as const;
 export type CacheSubdir = (typeof CACHE_SUBDIRS)[number];
@@ -21,17 +21,32 @@ export function resolveConfig(flags: { home?: string } = {}, env: NodeJS.Process
   if (flags.home !== undefined) { home = flags.home; source = 'flag'; }
   else if (env.SLURM_FACTORY_HOME) { home = env.SLURM_FACTORY_HOME; source = 'environment'; }
   else { home = join(homedir(), '.slurm-factory'); source = 'default'; }
+  const what = source === 'flag' ? '--home' : 'SLURM_FACTORY_HOME';
   if (home.trim() === '') {
-    throw new ConfigurationError(`SLURM_FACTORY_HOME is empty`, { remediation: 'unset it or give an absolute directory' });
+    throw new ConfigurationError(`${what} is empty`, { remediation: 'unset it or give an absolute directory' });
   }
-  if (!isAbsolute(home)) home = resolve(home);
+  // A relative home would put keys and caches wherever the command happens to run (often the working tree).
+  if (!isAbsolute(home)) {
+    throw new ConfigurationError(`${what} '${home}' is a relative path`, {
+      remediation: `give an absolute path, e.g. ${what}=${join(homedir(), '.slurm-factory')}`,
+    });
+  }
   return { home, sources: { home: source } };
+}
+
+/** How a problem with the home directory is reported: naming the home the user set, and the fix. */
+export function homeSource(config: FactoryConfig): UserPathSource {
+  const what = config.sources.home === 'flag' ? '--home' : 'SLURM_FACTORY_HOME';
+  return {
+    what, given: config.home,
+    fix: `set ${what} to an absolute path of a writable directory on a real disk (default ~/.slurm-factory)`,
+  };
 }
 
 /** The path of one cache subdirectory, created on demand. */
 export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true): string {
   const dir = join(config.home, sub);
-  if (create) mkdirSync(dir, { recursive: true });
+  if (create) ensureUserDir(dir, homeSource(config));
   return dir;
 }
 
@@ -41,7 +56,7 @@ export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true)
  */
 export function hostBuildcacheDir(config: FactoryConfig, cacheKey: string, create = true): string {
   const dir = join(cacheDir(config, 'buildcache', create), cacheKey);
-  if (create) mkdirSync(dir, { recursive: true });
+  if (create) ensureUserDir(dir, homeSource(config));
   return dir;
 }
 

@@ -43,6 +43,13 @@ export class SpackError extends SlurmFactoryError {}
 /** Verification of an artifact failed (checksum, signature, glibc floor, live cluster). */
 export class VerifyError extends SlurmFactoryError {}
 
+/** The user pressed Ctrl-C (SIGINT): the task stopped at a safe point, exit 130. */
+export class InterruptedError extends SlurmFactoryError {
+  constructor(message = 'interrupted') {
+    super(message, { remediation: 'nothing half-written was kept', exitCode: 130 });
+  }
+}
+
 export function describeAllowed(values: readonly string[]): string {
   return values.join(', ');
 }

@@ -28,7 +28,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
-import { ConfigurationError, SlurmFactoryError } from './errors.ts';
+import { ConfigurationError, SlurmFactoryError, VerifyError } from './errors.ts';
 
 export const BUILDCACHE_MODES = ['all', 'slurm-only', 'none'] as const;
 export type BuildcacheMode = (typeof BUILDCACHE_MODES)[number];
@@ -68,6 +68,8 @@ export interface PublishPlan {
   objects: PlannedObject[];
   groups: PublishGroup[];
   notes: string[];
+  /** The build tarballs in the plan (--tarballs), for checkTarballs before anything goes up. */
+  builds: LocalBuild[];
 }
 
 export interface LocalBuild {
@@ -367,7 +369,6 @@ export function planPublish(o: PlanOptions): PublishPlan {
       const root = keyRoot(o.prefix, 'builds', ...dir.split('/'));
       const name = `builds ${dir.replace('/', ' gcc ')}`;
       const objs: PlannedObject[] = bs.flatMap((b) => {
-        if (!existsSync(`${b.tarball}.sha256`)) notes.push(`${basename(b.tarball)} has no .sha256 beside it; published without`);
         return b.files.map((f) => {
           const rel = basename(f);
           return {
@@ -389,7 +390,82 @@ export function planPublish(o: PlanOptions): PublishPlan {
     }]);
   }
 
-  return { objects: orderForUpload(objects), groups, notes };
+  return { objects: orderForUpload(objects), groups, notes, builds: o.tarballs ? builds : [] };
+}
+
+// ------------------------------------------------------------------------------------- tarball integrity
+
+export interface TarballCheckOptions {
+  /** Armored public key(s) the .asc signatures must verify with; `keyLabel` names where it came from. */
+  publicKeyArmored?: string;
+  keyLabel?: string;
+  /** Publish a tarball without .sha256 (a note instead of an error). */
+  allowUnchecksummed: boolean;
+}
+
+export interface TarballCheckResult {
+  /** SHA-256 of every file whose content was checked (tarballs, their .sha256 and signed sidecars), by path. */
+  sha256: Map<string, string>;
+  notes: string[];
+}
+
+/** The signatures publish checks, each over the file it sits beside. */
+const SIGNED_SIDECARS = [['.asc', ''], ['.sha256.asc', '.sha256'], ['.manifest.json.asc', '.manifest.json']] as const;
+
+/**
+ * Checks the build tarballs of a plan before anything is uploaded: each must match its `.sha256` (sha256sum
+ * format, naming the tarball), and each signature beside it (`.asc` over the tarball, `.sha256.asc`,
+ * `.manifest.json.asc`) must be a good signature by the given key. The first failure is thrown, naming the file
+ * and what does not match: VerifyError (exit 1) when content contradicts its checksum or signature,
+ * ConfigurationError (exit 2) for a missing .sha256 (unless allowUnchecksummed) or a signature with no key to
+ * check it against. Returns the checked digests, so the upload can refuse a file that changes afterwards.
+ */
+export async function checkTarballs(builds: readonly LocalBuild[], o: TarballCheckOptions): Promise<TarballCheckResult> {
+  const sums = new Map<string, string>();
+  const notes: string[] = [];
+  const refuse = 'nothing was uploaded';
+  const { checkChecksum, sha256File } = await import('./verify.ts');
+  for (const b of builds) {
+    const name = basename(b.tarball);
+    if (!existsSync(`${b.tarball}.sha256`)) {
+      if (!o.allowUnchecksummed) {
+        throw new ConfigurationError(`${name} has no ${name}.sha256 beside it in ${join(b.tarball, '..')}`, {
+          remediation: `write one (cd builds && sha256sum ${name} > ${name}.sha256) or pass --allow-unchecksummed to publish it without; ${refuse}`,
+        });
+      }
+      notes.push(`${name} has no .sha256 beside it; published without (--allow-unchecksummed)`);
+    } else {
+      try {
+        sums.set(b.tarball, (await checkChecksum(b.tarball, false)).sha256!);
+      } catch (err) {
+        if (!(err instanceof VerifyError)) throw err;
+        throw new VerifyError(err.message, { remediation: `rebuild it, or restore the file that changed; ${refuse}`, context: err.context });
+      }
+    }
+    for (const [sig, over] of SIGNED_SIDECARS) {
+      const sigPath = b.tarball + sig;
+      if (!existsSync(sigPath)) continue;
+      const signed = b.tarball + over;
+      if (!existsSync(signed)) {
+        throw new VerifyError(`${basename(sigPath)} signs ${basename(signed)}, which is missing`, { remediation: `restore it or remove the stray signature; ${refuse}` });
+      }
+      if (o.publicKeyArmored === undefined) {
+        throw new ConfigurationError(`${basename(sigPath)} cannot be checked: no public key to verify it with`, {
+          remediation: `pass --public-key FILE (the armored public key that signed it, e.g. keys/signing.public.asc); ${refuse}`,
+        });
+      }
+      const { verifyFile } = await import('./signing.ts');
+      try {
+        await verifyFile(signed, sigPath, o.publicKeyArmored);
+      } catch (err) {
+        if (!(err instanceof VerifyError)) throw err;
+        const by = o.keyLabel ? ` (checked with ${o.keyLabel})` : '';
+        throw new VerifyError(`${err.message}${by}`, { remediation: `re-sign it with the project key (npx zx Taskfile.ts sign ...) or restore the file; ${refuse}`, context: err.context });
+      }
+    }
+    for (const f of b.files) if (!sums.has(f)) sums.set(f, await sha256File(f));
+  }
+  return { sha256: sums, notes };
 }
 
 /** Upload order: by phase (data, metadata, index, index hash), then by key. */
@@ -471,6 +547,8 @@ export interface ExecuteOptions {
   /** Where warnings go (default stderr). */
   log?: (line: string) => void;
   progress?: 'auto' | 'tty' | 'plain' | 'none';
+  /** SHA-256 each file had when it was checked (checkTarballs); a file that differs now stops the publish. */
+  expectSha256?: ReadonlyMap<string, string>;
 }
 
 export interface PublishResult {
@@ -647,6 +725,14 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     }
     const hashError = await hashing;
     if (hashError) throw hashError;
+    for (const [path, want] of o.expectSha256 ?? []) {
+      const got = hashes.get(path)?.sha256;
+      if (got !== undefined && got !== want) {
+        throw new VerifyError(`${basename(path)} changed while publish was running (sha256 ${got} now, ${want} when checked)`, {
+          remediation: 'let whatever writes it finish, then rerun publish; nothing was uploaded',
+        });
+      }
+    }
 
     // 2. Decide, with a HEAD where the listing cannot tell.
     const toUpload: PlannedObject[] = [];

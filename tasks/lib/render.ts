@@ -6,11 +6,12 @@
 import type HandlebarsNS from 'handlebars';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_PACKAGES } from './catalog.ts';
 import { ConfigurationError, SlurmFactoryError } from './errors.ts';
+import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './userdir.ts';
 import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
 
@@ -181,7 +182,7 @@ export function dockerfileIsPristine(text: string): boolean | null {
 
 export function renderDockerfile(plan: BuildPlan): string {
   const body = renderTemplate('Dockerfile.hbs', { plan, packages: BASE_PACKAGES[plan.os.packageManager] })
-    .replace(/\n{3,}/g, '\n\n');
+    .replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
   return dockerfileHeader(plan, body) + body;
 }
 
@@ -274,9 +275,22 @@ export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?:
 
 /**
  * Writes a build context atomically: into a temp sibling directory, then renamed over `dir`.
- * Refuses to replace hand-edited files unless `force`.
+ * Refuses to replace hand-edited files unless `force`. A filesystem problem (a file in the way, read-only,
+ * /proc) is one ConfigurationError naming `dir` as the user gave it (`opts.source`), never the temp path.
  */
-export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string } = {}): void {
+export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string; source?: UserPathSource } = {}): void {
+  const src: UserPathSource = { what: 'the output directory', given: dir, ...opts.source };
+  checkUserDir(dir, src);
+  // The context is replaced as a whole (renamed into place): a directory that holds the working directory
+  // would leave the user's shell in a deleted directory.
+  const real = (p: string): string => { try { return realpathSync(p); } catch { return resolve(p); } };
+  const cwd = real(process.cwd());
+  const target = real(dir);
+  if (cwd === target || cwd.startsWith(`${target}${sep}`)) {
+    throw new ConfigurationError(`${src.what} '${src.given}' is, or holds, the working directory`, {
+      remediation: 'rendering replaces that directory as a whole; give a subdirectory, e.g. --out ./ctx',
+    });
+  }
   if (existsSync(dir) && !opts.force) {
     const edited = editedFiles(dir);
     if (edited.length > 0) {
@@ -285,8 +299,7 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
       });
     }
   }
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
+  const parent = ensureUserDir(dirname(dir), src);
   const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
   const old = join(parent, `.${basename(dir)}.old-${process.pid}-${Date.now()}`);
   try {
@@ -303,6 +316,6 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     if (!existsSync(dir) && existsSync(old)) renameSync(old, dir);
-    throw err;
+    throw userPathError(err, src, dir);
   }
 }

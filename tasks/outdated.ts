@@ -1,0 +1,101 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Task } from './lib/task.ts';
+import { parseArgs } from './lib/args.ts';
+import { cacheDir, resolveConfig } from './lib/config.ts';
+import { ConfigurationError, SlurmFactoryError } from './lib/errors.ts';
+import { findBuilds } from './lib/publish.ts';
+import { currencyReport, type BuiltTarball } from './lib/releases.ts';
+
+export const SCHEDMD_GIT = 'https://github.com/SchedMD/slurm.git';
+/** Exit code when a newer patch release exists or a build is behind: a scheduled job rebuilds on it. */
+export const EXIT_BEHIND = 3;
+
+/** Tag names of a git repository (URL or local directory), without cloning it. */
+function listTags(source: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    execFile('git', ['ls-remote', '--tags', '--refs', source], {
+      timeout: 60_000, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+    }, (err, stdout, stderr) => {
+      if (err) {
+        const why = (stderr || err.message).trim().split('\n').filter(Boolean).at(-1) ?? 'no answer';
+        reject(new SlurmFactoryError(`cannot list the Slurm release tags of ${source}: ${why}`, {
+          remediation: `give --from DIR with a local mirror (git clone --mirror ${SCHEDMD_GIT})`,
+        }));
+        return;
+      }
+      resolve(stdout.split('\n').map((l) => l.split('\t')[1] ?? '').filter(Boolean));
+    });
+  });
+}
+
+/** Tarballs in the builds directory with the exact release their manifest records (others noted, skipped). */
+function builtTarballs(dir: string, notes: string[]): BuiltTarball[] {
+  const out: BuiltTarball[] = [];
+  for (const b of findBuilds(dir)) {
+    let release: unknown;
+    try {
+      release = (JSON.parse(readFileSync(`${b.tarball}.manifest.json`, 'utf8')) as { slurm?: { release?: unknown } }).slurm?.release;
+    } catch { /* reported below */ }
+    if (typeof release === 'string' && /^\d+\.\d+\.\d+$/.test(release)) out.push({ file: basename(b.tarball), series: b.slurm, release });
+    else notes.push(`${basename(b.tarball)}: no readable .manifest.json with slurm.release beside it; not compared`);
+  }
+  return out;
+}
+
+function isDirectory(path: string): boolean {
+  try { return statSync(path).isDirectory(); } catch { return false; }
+}
+
+export const task: Task = {
+  name: 'outdated',
+  summary: 'Compare the catalog and your builds with the Slurm releases upstream (exit 3 when behind)',
+  usage: 'outdated [--from DIR|URL] [--builds DIR] [--json]',
+  example: 'npx zx Taskfile.ts outdated --from /srv/mirrors/slurm.git',
+  details: `  --from DIR|URL   git repository whose slurm-X-Y-Z-N tags are the releases (default ${SCHEDMD_GIT});
+                   a local mirror (git clone --mirror) works offline
+  --builds DIR     tarballs to check (default ~/.slurm-factory/builds; each needs its .manifest.json)
+  --json           the report as JSON
+Exit code: 0 when every series builds its newest patch release and no build is older; 3 when a newer patch
+release exists or a build is behind (a scheduled CI job can rebuild on it); a newer major series alone is
+reported, not an error.`,
+  async run(argv) {
+    const args = parseArgs('outdated', argv, { string: ['from', 'builds'], boolean: ['json'] });
+    const from = args.strings.from ?? SCHEDMD_GIT;
+    const url = /^[a-z][a-z0-9+.-]*:\/\/([^\s/@]+@)?[^\s/@]+(\/\S*)?$/i.exec(from);
+    if (url?.[1]) {
+      throw new ConfigurationError(`--from '${from}' carries credentials`, { remediation: 'give a URL without user:password (use a git credential helper)' });
+    }
+    if (!url && !isDirectory(from)) {
+      throw new ConfigurationError(`--from '${from}' is neither a URL nor an existing directory`, {
+        remediation: `give a git URL or a local clone, e.g. git clone --mirror ${SCHEDMD_GIT}`,
+      });
+    }
+    if (args.strings.builds !== undefined && !isDirectory(args.strings.builds)) {
+      throw new ConfigurationError(`--builds '${args.strings.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
+    }
+    const buildsDir = args.strings.builds ?? cacheDir(resolveConfig(), 'builds', false);
+    const notes: string[] = [];
+    const [tags, builds] = [await listTags(from), builtTarballs(buildsDir, notes)];
+    const report = currencyReport(tags, builds);
+    if (args.flags.json) {
+      console.log(JSON.stringify({ source: from, buildsDir, ...report, notes }, null, 2));
+      return report.behind ? EXIT_BEHIND : 0;
+    }
+    const rows = [['series', 'we build', 'newest upstream', 'recipe', 'status'], ...report.series.map((s) => [
+      s.series, s.catalog, s.upstream ? s.upstream.release : '(no tag)', s.recipe,
+      s.catalogBehind ? `behind: ${s.upstream!.release} is out (tag ${s.upstream!.tag})` : 'current',
+    ])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n'));
+    for (const s of report.series) {
+      for (const b of s.buildsBehind) console.log(`build behind: ${b.file} is ${b.release}; ${s.upstream && s.catalogBehind ? s.upstream.release : s.catalog} is out`);
+    }
+    for (const r of report.newerSeries) console.log(`newer series upstream: ${r.series} (${r.release}); not in the catalog yet`);
+    for (const n of notes) console.error(`note: ${n}`);
+    console.log(report.behind ? 'outdated: a newer Slurm patch release exists or a build is behind (exit 3)' : 'outdated: current');
+    return report.behind ? EXIT_BEHIND : 0;
+  },
+};
