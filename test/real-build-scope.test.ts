@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { tempDir } from './helpers.ts';
-import { addVersion, apply, combinedSources, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
+import { addVersion, apply, combinedSources, dropDependencies, dropDownloads, dropMethod, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
 import { loadSources } from './fixtures/source-mirror/sources.ts';
 
 const t = tempDir('sf-rb-scope-');
@@ -42,11 +42,50 @@ test('addVersion inserts a version the recipe lacks before the first declaration
   assert.throws(() => addVersion('class X:\n    pass\n', '1.0', 'f'.repeat(64), 'http://x'), /declares no version/);
 });
 
+test('dropDependencies removes exactly the named single-line depends_on, and refuses one the recipe lacks', () => {
+  const r = ['class Dbus:', '    depends_on("glib")', '    depends_on("glib-networking")', '    depends_on("libsm", when="+x")', '    depends_on("expat")', ''].join('\n');
+  const out = dropDependencies(r, ['glib', 'libsm']);
+  assert.is(out, ['class Dbus:', '    depends_on("glib-networking")', '    depends_on("expat")', ''].join('\n'));
+  assert.throws(() => dropDependencies(r, ['xproto']), /no single-line depends_on\("xproto"\)/);
+});
+
+test('dropDownloads turns downloading patch()/resource() calls into pass, also inside a loop, and keeps local patches', () => {
+  const r = [
+    'class Readline:',
+    '    patch("local.patch", when="@1")',
+    '    for ver, num in [("8.2", "001")]:',
+    '        patch(',
+    '            f"https://ftpmirror.gnu.org/readline/readline-{ver}-patches/readline{num}",',
+    '            sha256="ab(c)",',
+    '            level=0,',
+    '        )',
+    '    resource(',
+    '        name="luarocks",',
+    '        url="https://luarocks.github.io/x.tar.gz",',
+    '    )',
+    '    patch("https://github.com/x/y/commit/z.patch?full_index=1", sha256="0")',
+    '',
+  ].join('\n');
+  const out = dropDownloads(r);
+  assert.is(out.dropped, 3);
+  assert.is(out.text, ['class Readline:', '    patch("local.patch", when="@1")', '    for ver, num in [("8.2", "001")]:', '        pass', '    pass', '    pass', ''].join('\n'));
+});
+
+test('dropMethod removes a method with its decorators and body, nothing else, and refuses a missing one', () => {
+  const r = ['class Lua:', '    @run_after("install")', '    def add_luarocks(self):', '        with x():', '', '            make("install")', '', '    def append_paths(self):', '        pass', ''].join('\n');
+  assert.is(dropMethod(r, 'add_luarocks'), ['class Lua:', '    def append_paths(self):', '        pass', ''].join('\n'));
+  assert.throws(() => dropMethod(r, 'nothing'), /no method nothing\(\)/);
+});
+
 test('test-versions.json: every Debian entry is in sources.json\'s unmatched list with the same sha256; repacks are labelled', () => {
   const tv = loadTestVersions();
   const sources = loadSources(join(import.meta.dirname, 'fixtures/source-mirror/sources.json'));
   assert.ok(tv.versions.length > 0);
   for (const v of tv.versions) {
+    if (!sources.packages[v.name]) {
+      assert.ok(v.why.includes('not in sources.json'), `${v.name}: not in sources.json, and its entry does not say so`);
+      continue;
+    }
     const u = sources.packages[v.name]?.unmatched.find((x) => x.sha256 === v.sha256 && x.suite === v.debian.suite);
     assert.ok(u, `${v.name}@${v.version}: sha256 not among sources.json's unmatched Debian origs`);
     assert.is(u!.upstreamVersion, v.version, `${v.name}: Debian's orig holds ${u!.upstreamVersion}`);
@@ -84,10 +123,13 @@ test('apply copies the trees, never touches the originals, and refuses a directo
   const include = 'include:\n  - path: base\n';
   writeFileSync(join(spack, 'etc', 'spack', 'defaults', 'include.yaml'), include);
   const tv = loadTestVersions();
-  for (const v of [...tv.versions, ...tv.local]) {
-    const f = recipePath(pkgs, v.name);
+  const names = new Set([...tv.versions, ...tv.local].map((v) => v.name).concat(Object.keys(tv.dropDependencies), tv.dropDownloads));
+  for (const name of names) {
+    const f = recipePath(pkgs, name);
     mkdirSync(join(f, '..'), { recursive: true });
-    writeFileSync(f, `class P:\n    version("0.0.1", sha256="${'0'.repeat(64)}")\n`);
+    const deps = (tv.dropDependencies[name] ?? []).map((d) => `    depends_on("${d}")\n`).join('');
+    const methods = (tv.dropMethods[name] ?? []).map((m) => `    @run_after("install")\n    def ${m}(self):\n        pass\n`).join('');
+    writeFileSync(f, `class P:\n    version("0.0.1", sha256="${'0'.repeat(64)}")\n${deps}    patch("https://x.org/a.patch", sha256="1")\n${methods}`);
   }
   const out = join(t.path, 'out');
   const r = apply({ spack, spackPackages: pkgs, out });
@@ -98,6 +140,10 @@ test('apply copies the trees, never touches the originals, and refuses a directo
   assert.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'openssl'), 'utf8').includes('version("3.5.7"'));
   assert.not.ok(readFileSync(recipePath(pkgs, 'openssl'), 'utf8').includes('3.5.7'), 'the original recipe is untouched');
   assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'slurm'), 'utf8').includes('24-11-6-1'), 'an in-recipe local version is not rewritten');
+  assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'dbus'), 'utf8').includes('depends_on("glib")'));
+  assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'readline'), 'utf8').includes('https://'));
+  assert.ok(readFileSync(recipePath(pkgs, 'readline'), 'utf8').includes('https://'), 'the original recipe keeps its patch');
+  assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'lua'), 'utf8').includes('add_luarocks'));
   assert.throws(() => apply({ spack: pkgs, spackPackages: pkgs, out }), /not a Spack tree/);
 });
 
