@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { tempDir } from './helpers.ts';
-import { addVersion, apply, combinedSources, dropDependencies, dropDownloads, dropMethod, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
+import { addVersion, apply, combinedSources, addLines, dropDependencies, dropDownloads, dropMethod, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
 import { loadSources } from './fixtures/source-mirror/sources.ts';
 
 const t = tempDir('sf-rb-scope-');
@@ -75,6 +75,14 @@ test('dropMethod removes a method with its decorators and body, nothing else, an
   const r = ['class Lua:', '    @run_after("install")', '    def add_luarocks(self):', '        with x():', '', '            make("install")', '', '    def append_paths(self):', '        pass', ''].join('\n');
   assert.is(dropMethod(r, 'add_luarocks'), ['class Lua:', '    def append_paths(self):', '        pass', ''].join('\n'));
   assert.throws(() => dropMethod(r, 'nothing'), /no method nothing\(\)/);
+});
+
+test('addLines puts class-body lines before the first version(), at its indentation, and refuses a recipe without one', () => {
+  const out = addLines(RECIPE, ['depends_on("autoconf", type="build")', '@property', 'def configure_directory(self):', '    return "x"']);
+  const lines = out.split('\n');
+  assert.equal(lines.slice(2, 6), ['    depends_on("autoconf", type="build")', '    @property', '    def configure_directory(self):', '        return "x"']);
+  assert.is(lines[6], RECIPE.split('\n')[2]);
+  assert.throws(() => addLines('class X:\n    pass\n', ['x = 1']), /declares no version/);
 });
 
 test('test-versions.json: every Debian entry is in sources.json\'s unmatched list with the same sha256; repacks are labelled', () => {
