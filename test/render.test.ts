@@ -123,19 +123,22 @@ test('every spack.yaml round-trips through yaml and has the structure Spack 1.0 
   assert.equal(compiler.packages.c.require, ['gcc@13.3.0']);
 });
 
-test('a Spack-built GCC is an external of the deps and slurm stages; nothing its own build made is reused', () => {
+test('a Spack-built GCC is an external of the deps and slurm stages; its own build has its own store and cache', () => {
   const plan = planBuild({ slurm: '25.11', gcc: '13.4.0' });
   const [compiler, deps, slurm] = spackEnvironments(plan).map((e) => YAML.parse(renderSpackYaml(plan, e)).spack);
-  assert.is(compiler.concretizer.reuse, true);
   assert.is(compiler.packages.gcc.buildable, undefined);
   for (const env of [deps, slurm]) {
     assert.is(env.packages.gcc.buildable, false);
     const toolchain = env.packages.gcc.externals.find((e: { spec: string }) => e.spec.startsWith('gcc@13.4.0 '));
     assert.is(toolchain?.prefix, TOOLCHAIN_PREFIX);
     assert.is(toolchain?.extra_attributes.compilers.c, `${TOOLCHAIN_PREFIX}/bin/gcc`);
-    assert.equal(env.concretizer.reuse.exclude, ['%gcc@13.3.0']);
-    assert.equal(env.concretizer.reuse.from.map((f: { type: string }) => f.type), ['local', 'buildcache', 'external']);
+    assert.is(env.config.install_tree.root, '/opt/spack-root');
+    assert.is(env.mirrors['local-buildcache'].url, 'file:///var/cache/spack-buildcache');
   }
+  // What the image's GCC builds for GCC stays in the compiler stage's own store and cache.
+  assert.is(compiler.config.install_tree.root, '/opt/spack-compiler');
+  assert.is(compiler.mirrors['local-buildcache'].url, 'file:///var/cache/spack-buildcache/compiler');
+  assert.is(compiler.mirrors['host-buildcache'].url, 'file:///mnt/host-buildcache/compiler');
   const text = stageTexts(renderDockerfile(plan)).compiler!;
   assert.match(text, new RegExp(`ln -sfn "\\$\\(spack -e /opt/slurm-factory/envs/compiler location -i gcc@13\\.4\\.0\\)" ${TOOLCHAIN_PREFIX}`));
   // The image's own GCC: one compiler, nothing to keep apart.

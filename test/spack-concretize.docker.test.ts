@@ -29,7 +29,9 @@ import {
 
 const laneTest = testIf(test, [needLane, needDocker]);
 const results = new Map<string, LaneResult>();
-const t = tempDir('sf-lane-');
+// SLURM_FACTORY_TEST_SPACK_KEEP=DIR keeps each run's rendered context and Spack's logs there.
+const keep = process.env.SLURM_FACTORY_TEST_SPACK_KEEP;
+const t = keep ? { path: keep, cleanup: () => {} } : tempDir('sf-lane-');
 const plans = plansToRun();
 
 test.before(async () => {

@@ -71,7 +71,10 @@ export interface GccToolchain {
  * not the GCC version, decides the oldest distro a package runs on.
  * GCC 7.5.0 builds on Rocky Linux 8 (glibc 2.28): CentOS 7 (glibc 2.17) is end of life, its repositories
  * moved to vault, and current Slurm releases do not support it; GCC 7.5 stays available for sites that must
- * build with that compiler.
+ * build with that compiler. A GCC older than the image's own (7.5.0 built by Rocky 8's 8.5.0) concretizes only
+ * because the later stages see it as an external: builtin gcc's runtime_constraints propagate `gcc@:7.5.0` to
+ * the dependencies of every node it compiles, and the reused install of gcc@7.5.0 itself was compiled by 8.5.0,
+ * so the solver found no usable gcc@7.5.0 ('Cannot satisfy gcc@7.5.0 ... requirement for package c').
  */
 export const GCC_TOOLCHAINS: readonly GccToolchain[] = [
   { version: '7.5.0', defaultOs: 'rockylinux8', notes: 'floor glibc 2.28 (CentOS 7 is EOL)' },

@@ -76,6 +76,14 @@ export interface SpackEnvSpec {
    * for the compiler (zstd, gettext, ncurses, ...) can be reused into Slurm's closure. Null otherwise.
    */
   toolchainPrefix: string | null;
+  /**
+   * Install tree and binary-cache subdirectory of this environment. The compiler stage keeps its own
+   * (/opt/spack-compiler, buildcache `compiler/`): what the image's GCC builds for GCC (zstd, zlib-ng, ...) is
+   * then neither installed nor cached where the deps and slurm stages look, so none of it is reused into
+   * Slurm's closure (Spack 1.0 reuses installed specs regardless of the compiler the environment requires).
+   */
+  installRoot: string;
+  cacheSubdir: string;
 }
 
 /** The compiler stage symlinks the GCC it built here; the later stages register it as an external. */
@@ -85,13 +93,14 @@ export function spackEnvironments(plan: BuildPlan): SpackEnvSpec[] {
   const envs: SpackEnvSpec[] = [];
   if (plan.specs.compiler) {
     envs.push({ stage: 'compiler', purpose: `GCC ${plan.gcc.version} built with the image's GCC ${plan.systemGcc}`,
-      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false, toolchainPrefix: null });
+      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false, toolchainPrefix: null,
+      installRoot: '/opt/spack-compiler', cacheSubdir: '/compiler' });
   }
   const toolchainPrefix = plan.gcc.source === 'spack' ? TOOLCHAIN_PREFIX : null;
   envs.push({ stage: 'deps', purpose: "Slurm's runtime dependencies", specs: plan.specs.deps,
-    compiler: plan.gcc.version, view: false, modules: false, toolchainPrefix });
+    compiler: plan.gcc.version, view: false, modules: false, toolchainPrefix, installRoot: '/opt/spack-root', cacheSubdir: '' });
   envs.push({ stage: 'slurm', purpose: `Slurm ${plan.slurm.release}, its view and modules`, specs: [plan.specs.slurm],
-    compiler: plan.gcc.version, view: true, modules: true, toolchainPrefix });
+    compiler: plan.gcc.version, view: true, modules: true, toolchainPrefix, installRoot: '/opt/spack-root', cacheSubdir: '' });
   return envs;
 }
 
