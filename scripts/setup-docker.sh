@@ -34,7 +34,8 @@ start_engine() {
   # setsid: keep the daemon alive after the calling shell or test process exits. cd /: the daemon (and the git
   # BuildKit runs for git contexts) inherits the working directory; a clone that is later deleted would leave
   # every git fetch failing with "Unable to read current working directory".
-  (cd / && setsid /usr/sbin/dockerd >/var/log/dockerd.log 2>&1 </dev/null &)
+  # exec: no shell stays behind holding the caller's stdout (a pipe CI would wait on for ever).
+  (cd / && exec setsid /usr/sbin/dockerd >/var/log/dockerd.log 2>&1 </dev/null) &
   local _
   for _ in $(seq 1 60); do
     engine_up && return 0
