@@ -15,27 +15,19 @@ import json
 import re
 import sys
 
+sys.dont_write_bytecode = True  # nothing written next to the scripts (they may be read-only)
+import package_common as common  # noqa: E402
+from package_common import fail, load_json, load_specs, arch_of  # noqa: E402
+
+common.TOOL = "manifest"
+
+
 REQUIRED_BUILD_INFO = [
     "slurmSeries", "slurmRelease", "slurmSpackVersion", "gcc", "compilerSource", "flavour", "os", "osFamily",
     "baseImage", "imageGlibc", "spackVersion", "spackCommit", "builtinRepoCommit", "tarballName", "moduleName",
     "cgroupDisabledSupported",
 ]
 MANIFEST_SCHEMA = 1
-
-
-def fail(msg):
-    sys.stderr.write("manifest: error: %s\n" % msg)
-    sys.exit(1)
-
-
-def load_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as e:
-        fail("cannot read %s %s: %s" % (what, path, e.strerror))
-    except ValueError as e:
-        fail("%s %s is not valid JSON: %s" % (what, path, e))
 
 
 def load_build_info(path):
@@ -48,33 +40,10 @@ def load_build_info(path):
     return info
 
 
-def load_specs(path):
-    specs = load_json(path, "specs")
-    if isinstance(specs, dict) and "spec" in specs:  # a spec.json (`spack spec --json`) instead of a list
-        specs = specs["spec"].get("nodes", [])
-    if not isinstance(specs, list):
-        fail("specs %s is not a JSON array (expected `spack find --json` output)" % path)
-    for i, s in enumerate(specs):
-        if not isinstance(s, dict) or not all(isinstance(s.get(k), str) for k in ("name", "version", "hash")):
-            fail("specs %s entry %d lacks a name, version or hash string" % (path, i))
-    return specs
-
-
 def spack_to_release(version):
     """Spack's slurm versions are tag names: 25-11-6-1 -> 25.11.6."""
     m = re.match(r"^(\d+)-(\d+)-(\d+)(?:-\d+)?$", version)
     return "%s.%s.%s" % m.groups() if m else version
-
-
-def arch_of(spec):
-    arch = spec.get("arch")
-    if not isinstance(arch, dict):
-        return None
-    target = arch.get("target")
-    if isinstance(target, dict):
-        target = target.get("name")
-    parts = [arch.get("platform"), arch.get("platform_os"), target]
-    return "-".join(p for p in parts if isinstance(p, str)) or None
 
 
 def compiler_of(spec, by_hash):

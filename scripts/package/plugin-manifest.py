@@ -17,10 +17,11 @@ import os
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # nothing written next to the scripts (they may be read-only)
+import package_common as common  # noqa: E402
+from package_common import fail, is_elf  # noqa: E402
 
-def fail(msg):
-    sys.stderr.write("plugin-manifest: error: %s\n" % msg)
-    sys.exit(1)
+common.TOOL = "plugin-manifest"
 
 
 def needed(path):
@@ -34,14 +35,6 @@ def needed(path):
         if "(NEEDED)" in line and "[" in line:
             libs.append(line.rsplit("[", 1)[1].rstrip("]"))
     return libs
-
-
-def is_elf(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 # Plugin file names are <type>_<name>.so; these types have an underscore in them.

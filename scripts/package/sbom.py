@@ -25,47 +25,19 @@ import sys
 import uuid
 from urllib.parse import quote
 
+sys.dont_write_bytecode = True  # nothing written next to the scripts (they may be read-only)
+import package_common as common  # noqa: E402
+from package_common import fail, load_json, load_specs, arch_of, is_elf  # noqa: E402
+
+common.TOOL = "sbom"
+
+
 MAX_NAMED = 20
-
-
-def fail(msg):
-    sys.stderr.write("sbom: error: %s\n" % msg)
-    sys.exit(1)
-
-
-def load_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as e:
-        fail("cannot read %s %s: %s" % (what, path, e.strerror))
-    except ValueError as e:
-        fail("%s %s is not valid JSON: %s" % (what, path, e))
-
-
-def load_specs(path):
-    specs = load_json(path, "specs")
-    if isinstance(specs, dict) and "spec" in specs:
-        specs = specs["spec"].get("nodes", [])
-    if not isinstance(specs, list):
-        fail("specs %s is not a JSON array (expected `spack find --json` output)" % path)
-    for i, s in enumerate(specs):
-        if not isinstance(s, dict) or not all(isinstance(s.get(k), str) for k in ("name", "version", "hash")):
-            fail("specs %s entry %d lacks a name, version or hash string" % (path, i))
-    return specs
 
 
 def purl_of(spec):
     return "pkg:spack/%s@%s?sha=%s" % (quote(spec["name"], safe=".-_~"), quote(spec["version"], safe=".-_~"),
                                        spec["hash"])
-
-
-def is_elf(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def view_elves(view):
@@ -131,17 +103,6 @@ def dep_edges(spec):
         if isinstance(d, dict) and isinstance(d.get("hash"), str):
             types = (d.get("parameters") or {}).get("deptypes") or d.get("type") or []
             yield d["hash"], list(types)
-
-
-def arch_of(spec):
-    arch = spec.get("arch")
-    if not isinstance(arch, dict):
-        return None
-    target = arch.get("target")
-    if isinstance(target, dict):
-        target = target.get("name")
-    parts = [arch.get("platform"), arch.get("platform_os"), target]
-    return "-".join(p for p in parts if isinstance(p, str)) or None
 
 
 def main():
