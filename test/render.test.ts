@@ -10,6 +10,7 @@ import {
   TOOLCHAIN_PREFIX, checkSpackYaml, dockerfileIsPristine, ensureBuildContext, renderBuildContext, renderDockerfile,
   renderInputsHash, spackEnvironments, renderSpackYaml,
 } from '../tasks/lib/render.ts';
+import { compileTemplate, dockerfileContext, spackYamlContext } from '../tasks/lib/templates.ts';
 import { repoRoot as repoRootDir, runCli, tempDir } from './helpers.ts';
 
 function stages(dockerfile: string) {
@@ -205,6 +206,17 @@ test('the structure check rejects what Spack would not accept', () => {
   const good = renderSpackYaml(planBuild({ slurm: '25.11' }), spackEnvironments(planBuild({ slurm: '25.11' }))[2]!);
   assert.throws(() => checkSpackYaml(good.replace(/ %gcc@13\.4\.0"/, ' %gcc@13.4.0 +pmix"'), env), /put %gcc@X last/);
   assert.throws(() => checkSpackYaml(good.replace(/\n +core_compilers:\n +- gcc@13\.3\.0/, ''), env), /core_compilers/);
+});
+
+test('a template sees only its context: a plan field the context does not list fails, naming the template', () => {
+  const plan = planBuild({ slurm: '25.11' });
+  // contextDir is a plan field no template reads, so no context carries it.
+  assert.is(plan.contextDir.length > 0, true);
+  const probe = compileTemplate<object>('probe-context-dir.hbs', '{{plan.contextDir}}');
+  assert.throws(() => probe(dockerfileContext(plan)), /template templates\/probe-context-dir\.hbs failed to render: "contextDir" not defined/);
+  assert.throws(() => probe(spackYamlContext(plan, spackEnvironments(plan)[1]!)), /"contextDir" not defined/);
+  // What a context lists renders.
+  assert.is(compileTemplate<object>('probe-gcc.hbs', '{{plan.gcc.version}}')(dockerfileContext(plan)), '13.4.0');
 });
 
 test('the Dockerfile header tells how it was made and carries a content hash', () => {

@@ -3,87 +3,30 @@
  * helper scripts, package-stage files). Pure: the same plan gives the same bytes. Writing is separate
  * (writeBuildContext) and atomic: a temp directory renamed into place, so a failure leaves nothing half-written.
  */
-import type HandlebarsNS from 'handlebars';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BASE_PACKAGES } from './catalog.ts';
 import { ConfigurationError, SlurmFactoryError } from './errors.ts';
 import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './userdir.ts';
 import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
+import {
+  TEMPLATE, dockerfileContext, registerExternalsContext, renderTemplate, reposYamlContext, repoRoot, spackYamlContext,
+  type SpackEnvSpec,
+} from './templates.ts';
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { repoRoot, type SpackEnvSpec };
 
-// Handlebars and yaml load on first use: `help` imports every task and should not pay for them.
+// yaml loads on first use: `help` imports every task and should not pay for it.
 const lazyRequire = createRequire(import.meta.url);
 const YAML = { parse: (text: string): unknown => (lazyRequire('yaml') as typeof import('yaml')).parse(text) };
-const templatesDir = join(repoRoot, 'templates');
 
 export interface RenderedFile {
   /** Path relative to the build context. */
   path: string;
   content: string | Buffer;
   mode: number;
-}
-
-let engine: typeof HandlebarsNS | null = null;
-const compiled = new Map<string, HandlebarsNS.TemplateDelegate>();
-
-/** One Handlebars instance: strict (a missing variable is an error), no HTML escaping, stage partials registered. */
-function handlebars(): typeof HandlebarsNS {
-  if (engine) return engine;
-  const hb = (lazyRequire('handlebars') as typeof HandlebarsNS).create();
-  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-  hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
-  const stagesDir = join(templatesDir, 'stages');
-  for (const f of readdirSync(stagesDir).filter((x) => x.endsWith('.hbs'))) {
-    // Without its final newline, a partial can be used inside a line (`RUN {{> spack-mounts}}`).
-    hb.registerPartial(basename(f, '.hbs'), readFileSync(join(stagesDir, f), 'utf8').replace(/\n$/, ''));
-  }
-  engine = hb;
-  return hb;
-}
-
-export function renderTemplate(relPath: string, data: object): string {
-  let t = compiled.get(relPath);
-  if (!t) {
-    t = handlebars().compile(readFileSync(join(templatesDir, relPath), 'utf8'), { strict: true, noEscape: true });
-    compiled.set(relPath, t);
-  }
-  try {
-    return t(data);
-  } catch (err) {
-    throw new SlurmFactoryError(`template ${relPath} failed to render: ${(err as Error).message}`, {
-      remediation: 'this is a bug in the template or plan; report it with the command you ran',
-    });
-  }
-}
-
-export interface SpackEnvSpec {
-  stage: 'compiler' | 'deps' | 'slurm';
-  purpose: string;
-  specs: string[];
-  /** GCC this environment compiles with. */
-  compiler: string;
-  view: boolean;
-  modules: boolean;
-  /**
-   * Where the compiler stage links the GCC it built (deps and slurm stages of a Spack-built toolchain): those
-   * environments see that GCC as an external, not as a reusable install, so nothing built by the image's GCC
-   * for the compiler (zstd, gettext, ncurses, ...) can be reused into Slurm's closure. Null otherwise.
-   */
-  toolchainPrefix: string | null;
-  /**
-   * Install tree and binary-cache subdirectory of this environment. The compiler stage keeps its own
-   * (/opt/spack-compiler, buildcache `compiler/`): what the image's GCC builds for GCC (zstd, zlib-ng, ...) is
-   * then neither installed nor cached where the deps and slurm stages look, so none of it is reused into
-   * Slurm's closure (Spack 1.0 reuses installed specs regardless of the compiler the environment requires).
-   */
-  installRoot: string;
-  cacheSubdir: string;
 }
 
 /** The compiler stage symlinks the GCC it built here; the later stages register it as an external. */
@@ -196,7 +139,7 @@ export function dockerfileIsPristine(text: string): boolean | null {
 }
 
 export function renderDockerfile(plan: BuildPlan): string {
-  const body = renderTemplate('Dockerfile.hbs', { plan, packages: BASE_PACKAGES[plan.os.packageManager] })
+  const body = renderTemplate(TEMPLATE.dockerfile, dockerfileContext(plan))
     .replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
   return dockerfileHeader(plan, body) + body;
 }
@@ -214,7 +157,7 @@ const SPEC_LINE = /^  - ("(?:[^"\\]|\\.)*")$/gm;
 const COMMENT_LINE = /^ *#.*\n/gm;
 
 export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
-  const text = renderTemplate('spack/spack.yaml.hbs', { plan, env });
+  const text = renderTemplate(TEMPLATE.spackYaml, spackYamlContext(plan, env));
   const key = `${env.stage}:${env.modules}:${text.replace(SPEC_LINE, '  - "<spec>"').replace(COMMENT_LINE, '')}`;
   if (!checkedSpackYaml.has(key)) {
     checkSpackYaml(text, env);
@@ -244,11 +187,11 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
   const files: RenderedFile[] = [
     { path: 'Dockerfile', content: renderDockerfile(plan), mode: 0o644 },
     { path: 'inputs/empty.txt', content: 'This input was not given; the stage is empty on purpose.\n', mode: 0o644 },
-    { path: 'spack/site/repos.yaml', content: renderTemplate('spack/repos.yaml.hbs', { plan }), mode: 0o644 },
+    { path: 'spack/site/repos.yaml', content: renderTemplate(TEMPLATE.reposYaml, reposYamlContext(plan)), mode: 0o644 },
     { path: 'spack/bin/push-buildcache', content: projectFile('scripts/spack/push-buildcache.sh'), mode: 0o755 },
     // `spack python` script of the slurm stage: specs.json with install prefixes, licenses and sources (for the SBOM).
     { path: 'spack/slurm/specs-json.py', content: projectFile('scripts/spack/specs-json.py'), mode: 0o644 },
-    { path: 'spack/bin/register-externals', content: renderTemplate('spack/register-externals.sh.hbs', { plan }), mode: 0o755 },
+    { path: 'spack/bin/register-externals', content: renderTemplate(TEMPLATE.registerExternals, registerExternalsContext(plan)), mode: 0o755 },
   ];
   if (plan.overlayRepo) {
     // The project's own Spack package repository (spack/repos), copied into the image by the spack stage.
