@@ -5,7 +5,8 @@ import { checkBucket, checkRegion, checkRoleArn } from './lib/s3-names.ts';
 import { planMatrix, toolchainKey } from './lib/matrix.ts';
 import type { BuildPlan } from './lib/plan.ts';
 import { createRequire } from 'node:module';
-import { checkUserDir, replaceUserFile } from './lib/userdir.ts';
+import { checkUserDir } from './lib/userdir.ts';
+import { replaceUserFile } from './lib/writer.ts';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
