@@ -1,6 +1,6 @@
 /**
- * Golden files: the whole rendered Dockerfile and every spack.yaml of three plans, compared byte for byte with
- * the copies committed under test/golden/<plan>/, so any change to a template, the catalog or the plan shows
+ * Golden files: the whole rendered Dockerfile and every spack.yaml of three plans, and the bake file of a small
+ * matrix, compared byte for byte with the copies committed under test/golden/, so any change to a template, the catalog or the plan shows
  * as a readable diff in review (as hpccm's tests compare the whole rendered text).
  *
  * A mismatch fails with a unified diff (golden -> rendered). When the change is intended, regenerate them and
@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_SLURM } from '../tasks/lib/catalog.ts';
+import { planMatrix, renderBakeFile } from '../tasks/lib/matrix.ts';
 import { planBuild, type BuildOptions } from '../tasks/lib/plan.ts';
 import { renderBuildContext } from '../tasks/lib/render.ts';
 import { repoRoot } from './helpers.ts';
@@ -73,6 +74,25 @@ for (const [name, opts] of Object.entries(PLANS)) {
     }
   });
 }
+
+test('golden: the bake file of a two-Slurm, two-GCC, CPU and GPU matrix is byte for byte the committed one', () => {
+  const plans = planMatrix({ slurm: ['24.11', '25.11'], gcc: ['10.5.0', '13.4.0'], flavours: ['cpu', 'gpu'] });
+  const text = renderBakeFile(plans, {
+    contextOf: (p) => p.contextDir, buildsDir: '/home/user/.slurm-factory/builds',
+    buildcacheDir: '/home/user/.slurm-factory/buildcache', sourcecacheDir: '/home/user/.slurm-factory/sourcecache',
+    sourceDateEpoch: 1767225600,
+  });
+  const path = join(goldenDir, 'bake', 'docker-bake.hcl');
+  if (update) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+    console.log('UPDATED test/golden/bake/docker-bake.hcl');
+  }
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== text) {
+    if (existsSync(path)) console.log(unifiedDiff(path, text, 'bake/docker-bake.hcl'));
+    assert.unreachable('test/golden/bake/docker-bake.hcl differs from the render (diff above); if intended: UPDATE_GOLDEN=1 npm test -- golden');
+  }
+});
 
 test('golden: a changed template shows as a unified diff naming the line', () => {
   const dir = join(goldenDir, 'default');

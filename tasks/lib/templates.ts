@@ -21,6 +21,11 @@ import type { BuildPlan } from './plan.ts';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const templatesDir = join(repoRoot, 'templates');
 
+/** `s` as an HCL string literal: JSON's escapes, and `${` kept literal (`$${`), not interpolated by bake. */
+export function hclString(s: string): string {
+  return JSON.stringify(s).replace(/\$\{/g, '$${');
+}
+
 /** Every template, relative to templates/. */
 export const TEMPLATE = {
   /** The build context's Dockerfile; it includes one partial per stage from `stages`. */
@@ -53,6 +58,8 @@ function handlebars(): typeof HandlebarsNS {
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   /** `{{json v}}`: v as a JSON (and so YAML and HCL) string literal. */
   hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  /** `{{hcl v}}`: v as an HCL string literal (JSON's escapes, and `${` kept literal as `$${`). */
+  hb.registerHelper('hcl', (v: unknown) => hclString(String(v)));
   const stagesDir = join(templatesDir, TEMPLATE.stages);
   for (const f of readdirSync(stagesDir).filter((x) => x.endsWith('.hbs'))) {
     // Without its final newline, a partial can be used inside a line (`RUN {{> spack-mounts}}`).
@@ -231,4 +238,43 @@ export interface RegisterExternalsContext {
 
 export function registerExternalsContext(p: BuildPlan): RegisterExternalsContext {
   return { plan: { buildTools: p.buildTools, os: { family: p.os.family, packageManager: p.os.packageManager } } };
+}
+
+/** What templates/docker-bake.hcl.hbs reads (built by matrix.ts from the plans of a matrix). */
+export interface BakeFileContext {
+  /** Defaults of the BUILDS_DIR, BUILDCACHE_DIR, SOURCECACHE_DIR variables (host paths). */
+  buildsDir: string;
+  buildcacheDir: string;
+  sourcecacheDir: string;
+  /** Default of SOURCE_DATE_EPOCH (the checkout's commit time); empty lets the package stage use now. */
+  sourceDateEpoch: string;
+  /** One per toolchain (base image + GCC + flavour): its `_toolchain-<key>` base target and `deps-<key>` target. */
+  toolchains: {
+    /** Bake-safe toolchain name, e.g. `ubuntu-24-04-gcc13-4-0-cpu`. */
+    key: string;
+    gccVersion: string;
+    gccSource: string;
+    flavour: string;
+    baseImage: string;
+    /** Subdirectory of BUILDCACHE_DIR this toolchain reads (base image + GCC). */
+    cacheKey: string;
+    /** The build context its deps target builds from (the first of its plans; deps is the same in all). */
+    context: string;
+  }[];
+  /** One export target per plan. */
+  builds: {
+    /** Bake target name (the plan id, bake-safe). */
+    name: string;
+    /** Plan id: the subdirectory of BUILDS_DIR it exports to. */
+    id: string;
+    /** Key of the toolchain it inherits from and takes its deps stage from. */
+    toolchain: string;
+    context: string;
+    slurmRelease: string;
+    gccVersion: string;
+    flavour: string;
+    tarballName: string;
+  }[];
+  /** Groups (default, all, slurm-<series>, gcc-<version>, cpu, gpu) and their target names. */
+  groups: { name: string; targets: string[] }[];
 }
