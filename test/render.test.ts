@@ -208,6 +208,17 @@ test('the structure check rejects what Spack would not accept', () => {
   assert.throws(() => checkSpackYaml(good.replace(/\n +core_compilers:\n +- gcc@13\.3\.0/, ''), env), /core_compilers/);
 });
 
+test('the structure check runs once per template branch, yet a value that changes the structure is still caught', () => {
+  const plan = planBuild({ slurm: '25.11' });
+  const env = spackEnvironments(plan)[1]!;
+  renderSpackYaml(plan, env);
+  // Same branches, other values: the same structure (another toolchain of the matrix).
+  assert.ok(renderSpackYaml(plan, { ...env, installRoot: '/opt/another-root', compiler: '14.2.0' }).includes('root: /opt/another-root'));
+  // A value with YAML punctuation is not masked by what was checked before it.
+  assert.throws(() => renderSpackYaml(plan, { ...env, installRoot: '/opt/x\n  specs: oops' }), /spack\.yaml of the deps stage is invalid/);
+  assert.throws(() => renderSpackYaml(plan, { ...env, installRoot: '[/opt/x' }), /not YAML/);
+});
+
 test('a template sees only its context: a plan field the context does not list fails, naming the template', () => {
   const plan = planBuild({ slurm: '25.11' });
   // contextDir is a plan field no template reads, so no context carries it.

@@ -11,7 +11,7 @@ import { SlurmFactoryError } from './errors.ts';
 import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
 import {
-  TEMPLATE, dockerfileContext, registerExternalsContext, renderTemplate, reposYamlContext, repoRoot, spackYamlContext,
+  TEMPLATE, dockerfileContext, registerExternalsContext, renderTemplate, renderTemplateTraced, reposYamlContext, repoRoot, spackYamlContext,
   type SpackEnvSpec,
 } from './templates.ts';
 
@@ -127,20 +127,24 @@ export function renderDockerfile(plan: BuildPlan): string {
 }
 
 /**
- * Texts already checked, keyed by the text with its spec lines blanked and whole-line comments dropped:
- * environments that differ only there (the slurm stage of every Slurm version on one toolchain) have one
- * structure, parsed once. The spec
- * strings themselves are checked every time (cheap), so the YAML parse runs once per toolchain and flavour
- * instead of once per build of a matrix.
+ * Structures already checked. The structure of a rendered spack.yaml is set by the template branches the
+ * render took (which `if` blocks, how many items of each list) and by the punctuation and indentation around
+ * the values; the values themselves (versions, paths, names: runs of letters, digits and `_./+=@~^-`) cannot
+ * change it. So the key is the branches plus the text with every such run replaced by `t`, whole-line
+ * comments and spec lines dropped: the YAML parse runs once per template branch (a handful for a whole matrix)
+ * instead of once per toolchain. A value with any other character (a space, `:`, `#`, a quote, a newline)
+ * stays in the key as punctuation, so it gets its own parse. The spec strings are checked every time (cheap).
  */
 const checkedSpackYaml = new Set<string>();
 const SPEC_LINE = /^  - ("(?:[^"\\]|\\.)*")$/gm;
 /** Whole-line comments: they name versions but give the YAML no structure. */
 const COMMENT_LINE = /^ *#.*\n/gm;
+/** A run that YAML reads as part of a plain scalar wherever it stands (it cannot start with an indicator). */
+const VALUE_RUN = /[A-Za-z0-9_/][A-Za-z0-9_./+=@~^-]*/g;
 
 export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
-  const text = renderTemplate(TEMPLATE.spackYaml, spackYamlContext(plan, env));
-  const key = `${env.stage}:${env.modules}:${text.replace(SPEC_LINE, '  - "<spec>"').replace(COMMENT_LINE, '')}`;
+  const { text, branches } = renderTemplateTraced(TEMPLATE.spackYaml, spackYamlContext(plan, env));
+  const key = `${env.stage}:${env.modules}:${branches}:${text.replace(SPEC_LINE, '').replace(COMMENT_LINE, '').replace(VALUE_RUN, 't')}`;
   if (!checkedSpackYaml.has(key)) {
     checkSpackYaml(text, env);
     checkedSpackYaml.add(key);

@@ -60,6 +60,17 @@ function handlebars(): typeof HandlebarsNS {
   hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
   /** `{{hcl v}}`: v as an HCL string literal (JSON's escapes, and `${` kept literal as `$${`). */
   hb.registerHelper('hcl', (v: unknown) => hclString(String(v)));
+  // The block helpers note which way they went while a traced render runs (renderTemplateTraced).
+  for (const name of ['if', 'unless', 'each'] as const) {
+    const builtin = hb.helpers[name]!;
+    hb.registerHelper(name, function (this: unknown, ...args: unknown[]) {
+      if (trace) {
+        const v = args[0];
+        trace.push(Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : v ? 1 : 0);
+      }
+      return (builtin as (...a: unknown[]) => unknown).apply(this, args);
+    });
+  }
   const stagesDir = join(templatesDir, TEMPLATE.stages);
   for (const f of readdirSync(stagesDir).filter((x) => x.endsWith('.hbs'))) {
     // Without its final newline, a partial can be used inside a line (`RUN {{> spack-mounts}}`).
@@ -92,6 +103,23 @@ export function compileTemplate<T extends object>(rel: string, text?: string): (
 
 export function renderTemplate<T extends object>(rel: string, data: T): string {
   return compileTemplate<T>(rel)(data);
+}
+
+let trace: number[] | null = null;
+/**
+ * renderTemplate, and the branches the render took: every `{{#if}}`, `{{#unless}}` and `{{#each}}` it met, in
+ * order, as 1/0 (taken or not) or the number of items. Two renders with the same branches differ only in the
+ * values put into the same template text.
+ */
+export function renderTemplateTraced<T extends object>(rel: string, data: T): { text: string; branches: string } {
+  const render = compileTemplate<T>(rel);
+  trace = [];
+  try {
+    const text = render(data);
+    return { text, branches: trace.join(',') };
+  } finally {
+    trace = null;
+  }
 }
 
 /** What templates/Dockerfile.hbs and its stage partials (templates/stages/*.hbs) read. */
