@@ -9,7 +9,7 @@ import { planBuild } from '../tasks/lib/plan.ts';
 import {
   TOOLCHAIN_PREFIX, checkSpackYaml, renderBuildContext, renderDockerfile, renderInputsHash, spackEnvironments, renderSpackYaml,
 } from '../tasks/lib/render.ts';
-import { ensureBuildContext } from '../tasks/lib/writer.ts';
+import { ensureBuildContext, putInPlace, siblingPath } from '../tasks/lib/writer.ts';
 import { compileTemplate, dockerfileContext, spackYamlContext } from '../tasks/lib/templates.ts';
 import { repoRoot as repoRootDir, runCli, tempDir } from './helpers.ts';
 
@@ -342,6 +342,32 @@ test('a hand-edited spack.yaml is refused as a Dockerfile is: the record covers 
     assert.match(readFileSync(join(dir, 'spack/deps/spack.yaml'), 'utf8'), /# mine\n$/);
     assert.ok(ensureBuildContext(dir, plan, { force: true }));
     assert.not.match(readFileSync(join(dir, 'spack/deps/spack.yaml'), 'utf8'), /# mine/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('putInPlace: a directory replaces a directory whole, a file a file; a failed move puts the old copy back', () => {
+  const t = tempDir();
+  try {
+    const to = join(t.path, 'mirror');
+    mkdirSync(join(to, 'old-only'), { recursive: true });
+    const from = siblingPath(to, 'tmp');
+    mkdirSync(join(from, 'new-only'), { recursive: true });
+    putInPlace(from, to);
+    assert.equal(readdirSync(to), ['new-only'], 'the new directory, nothing of the old one');
+    assert.equal(readdirSync(t.path), ['mirror'], 'no temp or old copy left beside it');
+    // The move fails (its source is gone): the directory that was there is still there, whole.
+    assert.throws(() => putInPlace(join(t.path, 'missing'), to), /ENOENT/);
+    assert.equal(readdirSync(to), ['new-only']);
+    assert.equal(readdirSync(t.path), ['mirror']);
+    const file = join(t.path, 'docker-bake.hcl');
+    writeFileSync(file, 'old\n');
+    const tmp = siblingPath(file, 'tmp');
+    writeFileSync(tmp, 'new\n');
+    putInPlace(tmp, file);
+    assert.is(readFileSync(file, 'utf8'), 'new\n');
+    assert.equal(readdirSync(t.path).sort(), ['docker-bake.hcl', 'mirror']);
   } finally {
     t.cleanup();
   }

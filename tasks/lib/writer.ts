@@ -31,7 +31,8 @@ export function siblingPath(target: string, kind: 'tmp' | 'old'): string {
  * Both must be on one filesystem (siblingPath gives such a temp path).
  */
 export function putInPlace(from: string, to: string): void {
-  const old = lstatSync(to, { throwIfNoEntry: false })?.isDirectory() ? siblingPath(to, 'old') : null;
+  const dirOverDir = lstatSync(from).isDirectory() && lstatSync(to, { throwIfNoEntry: false })?.isDirectory();
+  const old = dirOverDir ? siblingPath(to, 'old') : null;
   if (old) renameSync(to, old);
   try {
     renameSync(from, to);
