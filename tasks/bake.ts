@@ -5,12 +5,13 @@ import { cacheDir, homeSource, hostBuildcacheDir, logFile, resolveConfig } from 
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
-import { ensureBuildContext, repoRoot } from './lib/render.ts';
+import { repoRoot } from './lib/render.ts';
+import { ensureBuildContext, replaceUserFile } from './lib/writer.ts';
 import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { checkpoint } from './lib/interrupt.ts';
-import { checkUserDir, replaceUserFile } from './lib/userdir.ts';
+import { checkUserDir } from './lib/userdir.ts';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 

@@ -5,7 +5,8 @@ import { cacheDir, hostBuildcacheDir, hostCacheContexts, logFile, resolveConfig 
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_ARGS, PLAN_ARGS_HELP, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
-import { ensureBuildContext, repoRoot } from './lib/render.ts';
+import { repoRoot } from './lib/render.ts';
+import { ensureBuildContext } from './lib/writer.ts';
 import { buildxArgs, parseContexts, progressMode, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';

@@ -46,6 +46,16 @@ withBuildx('real `docker buildx bake --print` accepts the generated file: target
       const hostCache: string = printed.target[n].contexts['host-buildcache'];
       assert.ok(hostCache.startsWith(`${join(t.path, 'home', 'buildcache')}/`) && hostCache.endsWith(`-gcc${gcc}`), hostCache);
       assert.match(printed.target[n].output[0], new RegExp(`dest=${join(t.path, 'home', 'builds')}/slurm-`));
+      // Inherited from its toolchain's base target and _common, merged with its own args and contexts.
+      assert.is(printed.target[n].dockerfile, 'Dockerfile');
+      assert.is(printed.target[n].contexts['host-sourcecache'], join(t.path, 'home', 'sourcecache'));
+      assert.ok('SOURCE_DATE_EPOCH' in printed.target[n].args, 'its own args kept beside the inherited BASE_IMAGE');
+    }
+    for (const [n, target] of Object.entries(printed.target as Record<string, { target: string; tags?: string[]; args: Record<string, string> }>)) {
+      if (!n.startsWith('deps-')) continue;
+      assert.is(target.target, 'deps');
+      assert.equal(target.tags, [`slurm-factory:${n}`], 'the tag made by stage_tag()');
+      assert.is(target.args.BASE_IMAGE, 'registry.site/base:1');
     }
     const hcl = readFileSync(file, 'utf8');
     const group = (g: string) => {
@@ -64,6 +74,17 @@ withBuildx('real `docker buildx bake --print` accepts the generated file: target
     assert.equal(Object.keys(JSON.parse(byHand.stdout).target).filter((n) => n.startsWith('slurm-')).sort(),
       ['slurm-24-11-gcc10-5-0', 'slurm-24-11-gcc10-5-0-gpu', 'slurm-25-11-gcc10-5-0', 'slurm-25-11-gcc10-5-0-gpu']);
   } finally { t.cleanup(); }
+});
+
+test('the bake file says a toolchain once: a base target per toolchain that its deps and Slurm targets inherit', () => {
+  const plans = planMatrix({ slurm: ['24.11', '25.11', '26.05'], gcc: ['10.5.0', '13.4.0'] });
+  const hcl = renderBakeFile(plans, { contextOf: (p) => p.contextDir, buildsDir: '/b', buildcacheDir: '/bc', sourcecacheDir: '/sc' });
+  const bases = [...hcl.matchAll(/^target "(_toolchain-[^"]+)"/gm)].map((m) => m[1]);
+  assert.equal(bases, ['_toolchain-rockylinux-8-gcc10-5-0-cpu', '_toolchain-ubuntu-24-04-gcc13-4-0-cpu']);
+  // The base image is written once per toolchain, not once per target.
+  assert.is([...hcl.matchAll(/BASE_IMAGE = /g)].length, 2);
+  assert.is([...hcl.matchAll(/inherits = \["_toolchain-ubuntu-24-04-gcc13-4-0-cpu"\]/g)].length, 4, 'its deps target and three Slurm targets');
+  assert.is([...hcl.matchAll(/^target "/gm)].length, 1 + 2 + 2 + 6, '_common, two bases, two deps, six builds');
 });
 
 test('ci-matrix writes a workflow with one job per matrix entry', () => {

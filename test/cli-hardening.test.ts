@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { editedFiles } from '../tasks/lib/render.ts';
+import { editedFiles } from '../tasks/lib/writer.ts';
 import { repoRoot, tempDir, testIf } from './helpers.ts';
 
 /** tsx by absolute path: the CLI runs with any working directory. */

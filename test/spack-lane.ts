@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { repoRoot, type Requirement } from './helpers.ts';
 import { BASE_PACKAGES, DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, SLURM_RELEASES } from '../tasks/lib/catalog.ts';
 import { planBuild, type BuildPlan } from '../tasks/lib/plan.ts';
-import { renderBuildContext, writeBuildContext } from '../tasks/lib/render.ts';
+import { renderBuildContext } from '../tasks/lib/render.ts';
+import { writeBuildContext } from '../tasks/lib/writer.ts';
 
 const vars = ['SLURM_FACTORY_TEST_SPACK', 'SLURM_FACTORY_TEST_SPACK_PACKAGES', 'SLURM_FACTORY_TEST_CLINGO'] as const;
 export const needLane: Requirement = () => {

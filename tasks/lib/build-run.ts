@@ -9,6 +9,7 @@ import { join, dirname } from 'node:path';
 import { BuildError } from './errors.ts';
 import { failedStage, shellQuote } from './buildx.ts';
 import { diagnose, type BuildFacts } from './diagnose.ts';
+import { putInPlace } from './writer.ts';
 
 export interface BuildRunResult {
   log: string;
@@ -149,20 +150,6 @@ export function buildMirrorDir(mirrorsDir: string, tarballName: string): string 
   return join(mirrorsDir, tarballName.replace(/-software\.tar\.gz$/, ''));
 }
 
-/** Puts `from` at `to` whole (rename), replacing what was there; the old copy is removed only afterwards. */
-export function replaceDir(from: string, to: string): void {
-  mkdirSync(dirname(to), { recursive: true });
-  const old = `${to}.old-${process.pid}`;
-  if (existsSync(to)) renameSync(to, old);
-  try {
-    renameSync(from, to);
-  } catch (e) {
-    if (existsSync(old)) renameSync(old, to);
-    throw e;
-  }
-  rmSync(old, { recursive: true, force: true });
-}
-
 export interface ArtifactDirs {
   builds: string;
   /** The host buildcache every build reads (merged, for reuse). */
@@ -188,7 +175,11 @@ export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, tarballName
   const bk = `${tarballName}.buildkit-provenance.json`;
   if (existsSync(join(exportDir, 'provenance.json'))) renameSync(join(exportDir, 'provenance.json'), join(dirs.builds, bk));
   else rmSync(join(dirs.builds, bk), { force: true });
-  if (existsSync(join(exportDir, 'mirror'))) replaceDir(join(exportDir, 'mirror'), buildMirrorDir(dirs.mirrors, tarballName));
+  if (existsSync(join(exportDir, 'mirror'))) {
+    const mirror = buildMirrorDir(dirs.mirrors, tarballName);
+    mkdirSync(dirname(mirror), { recursive: true });
+    putInPlace(join(exportDir, 'mirror'), mirror);
+  }
   renameSync(join(exportDir, tarballName), join(dirs.builds, tarballName));
   return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), dirs.buildcache).length : 0;
 }

@@ -8,15 +8,13 @@
  *   build-info.json                      the PackageInputs as sorted, stable JSON
  *
  * Pure and deterministic: the same inputs give the same bytes, in path order. Sources are read once per
- * process; Handlebars loads on first use (`help` must not pay for it).
+ * process; the template engine is tasks/lib/templates.ts.
  */
-import type HandlebarsNS from 'handlebars';
-import { createRequire } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { SlurmFactoryError } from './errors.ts';
 import type { PackageInputs } from './package-inputs.ts';
+import { TEMPLATE, compileTemplate, repoRoot, templatesDir } from './templates.ts';
 
 export interface PackageFile {
   /** Relative to the build context's `package/` directory. */
@@ -25,13 +23,11 @@ export interface PackageFile {
   mode: number;
 }
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const lazyRequire = createRequire(import.meta.url);
 
 interface Source { rel: string; text: string }
 interface Sources {
   scripts: Source[];
-  module: HandlebarsNS.TemplateDelegate;
+  module: (data: PackageInputs) => string;
   assets: { rel: string; render: ((data: PackageInputs) => string) | null; text: string }[];
 }
 let cached: Sources | null = null;
@@ -49,30 +45,16 @@ export function walk(dir: string, prefix = ''): string[] {
 
 function sources(): Sources {
   if (cached) return cached;
-  const hb = (lazyRequire('handlebars') as typeof HandlebarsNS).create();
-  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-  const compile = (rel: string, text: string) => {
-    const t = hb.compile(text, { strict: true, noEscape: true });
-    return (data: PackageInputs) => {
-      try {
-        return t(data);
-      } catch (err) {
-        throw new SlurmFactoryError(`template ${rel} failed to render: ${(err as Error).message}`, {
-          remediation: 'this is a bug in the template or in PackageInputs; report it with the command you ran',
-        });
-      }
-    };
-  };
   const scriptsDir = join(repoRoot, 'scripts/package');
-  const assetsDir = join(repoRoot, 'templates/slurm_assets');
-  const moduleRel = 'templates/module.lua.hbs';
+  const assetsDir = join(templatesDir, TEMPLATE.slurmAssets);
   cached = {
     scripts: walk(scriptsDir).map((rel) => ({ rel, text: readFileSync(join(scriptsDir, rel), 'utf8') })),
-    module: compile(moduleRel, readFileSync(join(repoRoot, moduleRel), 'utf8')),
+    // The module and the assets see PackageInputs (package-inputs.ts), each field documented there.
+    module: compileTemplate<PackageInputs>(TEMPLATE.module),
     assets: walk(assetsDir).map((rel) => {
       const text = readFileSync(join(assetsDir, rel), 'utf8');
       return rel.endsWith('.hbs')
-        ? { rel: rel.slice(0, -'.hbs'.length), render: compile(`templates/slurm_assets/${rel}`, text), text }
+        ? { rel: rel.slice(0, -'.hbs'.length), render: compileTemplate<PackageInputs>(`${TEMPLATE.slurmAssets}/${rel}`, text), text }
         : { rel, render: null, text };
     }),
   };

@@ -1,89 +1,31 @@
 /**
  * Rendering: BuildPlan -> the files of a build context (Dockerfile, spack.yaml per Spack stage, site config,
- * helper scripts, package-stage files). Pure: the same plan gives the same bytes. Writing is separate
- * (writeBuildContext) and atomic: a temp directory renamed into place, so a failure leaves nothing half-written.
+ * helper scripts, package-stage files). Pure: the same plan gives the same bytes. The template engine and each
+ * template's context are in templates.ts; writing, the render record and hand-edit detection in writer.ts.
  */
-import type HandlebarsNS from 'handlebars';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BASE_PACKAGES } from './catalog.ts';
-import { ConfigurationError, SlurmFactoryError } from './errors.ts';
-import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './userdir.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SlurmFactoryError } from './errors.ts';
 import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
+import {
+  TEMPLATE, dockerfileContext, registerExternalsContext, renderTemplate, renderTemplateTraced, reposYamlContext, repoRoot, spackYamlContext,
+  type SpackEnvSpec,
+} from './templates.ts';
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { repoRoot, type SpackEnvSpec };
 
-// Handlebars and yaml load on first use: `help` imports every task and should not pay for them.
+// yaml loads on first use: `help` imports every task and should not pay for it.
 const lazyRequire = createRequire(import.meta.url);
 const YAML = { parse: (text: string): unknown => (lazyRequire('yaml') as typeof import('yaml')).parse(text) };
-const templatesDir = join(repoRoot, 'templates');
 
 export interface RenderedFile {
   /** Path relative to the build context. */
   path: string;
   content: string | Buffer;
   mode: number;
-}
-
-let engine: typeof HandlebarsNS | null = null;
-const compiled = new Map<string, HandlebarsNS.TemplateDelegate>();
-
-/** One Handlebars instance: strict (a missing variable is an error), no HTML escaping, stage partials registered. */
-function handlebars(): typeof HandlebarsNS {
-  if (engine) return engine;
-  const hb = (lazyRequire('handlebars') as typeof HandlebarsNS).create();
-  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-  hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
-  const stagesDir = join(templatesDir, 'stages');
-  for (const f of readdirSync(stagesDir).filter((x) => x.endsWith('.hbs'))) {
-    // Without its final newline, a partial can be used inside a line (`RUN {{> spack-mounts}}`).
-    hb.registerPartial(basename(f, '.hbs'), readFileSync(join(stagesDir, f), 'utf8').replace(/\n$/, ''));
-  }
-  engine = hb;
-  return hb;
-}
-
-export function renderTemplate(relPath: string, data: object): string {
-  let t = compiled.get(relPath);
-  if (!t) {
-    t = handlebars().compile(readFileSync(join(templatesDir, relPath), 'utf8'), { strict: true, noEscape: true });
-    compiled.set(relPath, t);
-  }
-  try {
-    return t(data);
-  } catch (err) {
-    throw new SlurmFactoryError(`template ${relPath} failed to render: ${(err as Error).message}`, {
-      remediation: 'this is a bug in the template or plan; report it with the command you ran',
-    });
-  }
-}
-
-export interface SpackEnvSpec {
-  stage: 'compiler' | 'deps' | 'slurm';
-  purpose: string;
-  specs: string[];
-  /** GCC this environment compiles with. */
-  compiler: string;
-  view: boolean;
-  modules: boolean;
-  /**
-   * Where the compiler stage links the GCC it built (deps and slurm stages of a Spack-built toolchain): those
-   * environments see that GCC as an external, not as a reusable install, so nothing built by the image's GCC
-   * for the compiler (zstd, gettext, ncurses, ...) can be reused into Slurm's closure. Null otherwise.
-   */
-  toolchainPrefix: string | null;
-  /**
-   * Install tree and binary-cache subdirectory of this environment. The compiler stage keeps its own
-   * (/opt/spack-compiler, buildcache `compiler/`): what the image's GCC builds for GCC (zstd, zlib-ng, ...) is
-   * then neither installed nor cached where the deps and slurm stages look, so none of it is reused into
-   * Slurm's closure (Spack 1.0 reuses installed specs regardless of the compiler the environment requires).
-   */
-  installRoot: string;
-  cacheSubdir: string;
 }
 
 /** The compiler stage symlinks the GCC it built here; the later stages register it as an external. */
@@ -157,18 +99,11 @@ export function checkSpackYaml(text: string, env: Pick<SpackEnvSpec, 'stage' | '
 }
 
 export const GENERATED_MARK = '# Generated by slurm-factory';
-/** Lines of the Dockerfile header; the content hash covers everything after them. */
-const HEADER_LINES = 4;
 
-/** `# content-sha256: <hex>` covers everything after the header, so hand edits can be detected. */
-export function contentHash(body: string | Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
-}
-
-export function dockerfileHeader(plan: BuildPlan, body: string): string {
+/** How the Dockerfile was made and what hand edits do (render's record, writer.ts, finds them). */
+export function dockerfileHeader(plan: BuildPlan): string {
   return [
-    `${GENERATED_MARK} from templates/Dockerfile.hbs: npx zx Taskfile.ts render ${renderArgs(plan).join(' ')}`,
-    `# content-sha256: ${contentHash(body)}`,
+    `${GENERATED_MARK} from templates/${TEMPLATE.dockerfile}: npx zx Taskfile.ts render ${renderArgs(plan).join(' ')}`,
     `# Hand edits are fine: 'build --dockerfile PATH' builds this file as it is, and 'render' refuses to overwrite`,
     `# an edited file unless given --force.`,
   ].join('\n') + '\n';
@@ -185,37 +120,31 @@ export function renderArgs(plan: BuildPlan): string[] {
   return a;
 }
 
-/** Reads a Dockerfile and says whether its body still matches the hash in its header (false: edited by hand). */
-export function dockerfileIsPristine(text: string): boolean | null {
-  const lines = text.split('\n');
-  if (!lines[0]?.startsWith(GENERATED_MARK)) return null;
-  const m = /^# content-sha256: ([0-9a-f]{64})$/.exec(lines[1] ?? '');
-  if (!m) return false;
-  const body = lines.slice(HEADER_LINES).join('\n');
-  return contentHash(body) === m[1];
-}
-
 export function renderDockerfile(plan: BuildPlan): string {
-  const body = renderTemplate('Dockerfile.hbs', { plan, packages: BASE_PACKAGES[plan.os.packageManager] })
+  const body = renderTemplate(TEMPLATE.dockerfile, dockerfileContext(plan))
     .replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
-  return dockerfileHeader(plan, body) + body;
+  return dockerfileHeader(plan) + body;
 }
 
 /**
- * Texts already checked, keyed by the text with its spec lines blanked and whole-line comments dropped:
- * environments that differ only there (the slurm stage of every Slurm version on one toolchain) have one
- * structure, parsed once. The spec
- * strings themselves are checked every time (cheap), so the YAML parse runs once per toolchain and flavour
- * instead of once per build of a matrix.
+ * Structures already checked. The structure of a rendered spack.yaml is set by the template branches the
+ * render took (which `if` blocks, how many items of each list) and by the punctuation and indentation around
+ * the values; the values themselves (versions, paths, names: runs of letters, digits and `_./+=@~^-`) cannot
+ * change it. So the key is the branches plus the text with every such run replaced by `t`, whole-line
+ * comments and spec lines dropped: the YAML parse runs once per template branch (a handful for a whole matrix)
+ * instead of once per toolchain. A value with any other character (a space, `:`, `#`, a quote, a newline)
+ * stays in the key as punctuation, so it gets its own parse. The spec strings are checked every time (cheap).
  */
 const checkedSpackYaml = new Set<string>();
 const SPEC_LINE = /^  - ("(?:[^"\\]|\\.)*")$/gm;
 /** Whole-line comments: they name versions but give the YAML no structure. */
 const COMMENT_LINE = /^ *#.*\n/gm;
+/** A run that YAML reads as part of a plain scalar wherever it stands (it cannot start with an indicator). */
+const VALUE_RUN = /[A-Za-z0-9_/][A-Za-z0-9_./+=@~^-]*/g;
 
 export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
-  const text = renderTemplate('spack/spack.yaml.hbs', { plan, env });
-  const key = `${env.stage}:${env.modules}:${text.replace(SPEC_LINE, '  - "<spec>"').replace(COMMENT_LINE, '')}`;
+  const { text, branches } = renderTemplateTraced(TEMPLATE.spackYaml, spackYamlContext(plan, env));
+  const key = `${env.stage}:${env.modules}:${branches}:${text.replace(SPEC_LINE, '').replace(COMMENT_LINE, '').replace(VALUE_RUN, 't')}`;
   if (!checkedSpackYaml.has(key)) {
     checkSpackYaml(text, env);
     checkedSpackYaml.add(key);
@@ -244,11 +173,11 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
   const files: RenderedFile[] = [
     { path: 'Dockerfile', content: renderDockerfile(plan), mode: 0o644 },
     { path: 'inputs/empty.txt', content: 'This input was not given; the stage is empty on purpose.\n', mode: 0o644 },
-    { path: 'spack/site/repos.yaml', content: renderTemplate('spack/repos.yaml.hbs', { plan }), mode: 0o644 },
+    { path: 'spack/site/repos.yaml', content: renderTemplate(TEMPLATE.reposYaml, reposYamlContext(plan)), mode: 0o644 },
     { path: 'spack/bin/push-buildcache', content: projectFile('scripts/spack/push-buildcache.sh'), mode: 0o755 },
     // `spack python` script of the slurm stage: specs.json with install prefixes, licenses and sources (for the SBOM).
     { path: 'spack/slurm/specs-json.py', content: projectFile('scripts/spack/specs-json.py'), mode: 0o644 },
-    { path: 'spack/bin/register-externals', content: renderTemplate('spack/register-externals.sh.hbs', { plan }), mode: 0o755 },
+    { path: 'spack/bin/register-externals', content: renderTemplate(TEMPLATE.registerExternals, registerExternalsContext(plan)), mode: 0o755 },
   ];
   if (plan.overlayRepo) {
     // The project's own Spack package repository (spack/repos), copied into the image by the spack stage.
@@ -265,98 +194,47 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-const RECORD = '.slurm-factory-render.json';
-
-
-/** What the last render wrote into `dir` (file hashes, and the inputs hash when build wrote it), or null. */
-function renderRecord(dir: string): { inputs?: string; files: Record<string, string> } | null {
-  const recordPath = join(dir, RECORD);
-  return existsSync(recordPath) ? JSON.parse(readFileSync(recordPath, 'utf8')) : null;
+/** The modules of tasks/lib that `from` imports, transitively, with `from` itself: the code that renders. */
+function importClosure(libDir: string, from: string): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const text = readFileSync(join(libDir, name), 'utf8');
+    // Static imports and re-exports of sibling modules (`from './x.ts'`), type-only ones included: a type
+    // change can change what a context builder copies.
+    for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'\.\/([\w.-]+\.ts)'/gm)) visit(m[1]!);
+  };
+  visit(from);
+  return [...seen].sort();
 }
 
-/** Files in an existing context that differ from what the last render wrote there (hand edits). */
-export function editedFiles(dir: string): string[] {
-  const record = renderRecord(dir);
-  if (!record) {
-    return existsSync(dir) && readdirSync(dir).length > 0 ? ['(directory not written by render)'] : [];
-  }
-  const edited: string[] = [];
-  for (const [path, hash] of Object.entries(record.files)) {
-    const p = join(dir, path);
-    if (!existsSync(p) || contentHash(readFileSync(p)) !== hash) edited.push(path);
-  }
-  return edited;
-}
-
+const sourcesDigests = new Map<string, string>();
 /**
- * A hash of everything a render of `plan` reads: the plan itself, the templates, the scripts copied into the
- * context, the code that renders (tasks/lib) and the locked library versions. Same hash, same render.
+ * A hash of everything a render reads besides the plan: the templates, the scripts and the project's Spack
+ * repository copied into the context, the code that renders (render.ts and the tasks/lib modules it imports,
+ * transitively: not the writer, not publish.ts or any other module) and the locked library versions. Read once
+ * per process and root: a matrix hashes the same files for every plan.
  */
-export function renderInputsHash(plan: BuildPlan): string {
-  const h = createHash('sha256').update(JSON.stringify(plan));
-  for (const top of ['templates', 'scripts', 'tasks/lib', 'spack/repos']) {
-    for (const rel of walk(join(repoRoot, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(repoRoot, top, rel)));
+function renderSourcesDigest(root: string): string {
+  let d = sourcesDigests.get(root);
+  if (d) return d;
+  const h = createHash('sha256');
+  for (const top of ['templates', 'scripts', 'spack/repos']) {
+    for (const rel of walk(join(root, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(root, top, rel)));
   }
-  const lock = join(repoRoot, 'package-lock.json');
+  const libDir = join(root, 'tasks', 'lib');
+  for (const rel of importClosure(libDir, 'render.ts')) h.update(`\0tasks/lib/${rel}\0`).update(readFileSync(join(libDir, rel)));
+  const lock = join(root, 'package-lock.json');
   if (existsSync(lock)) h.update(readFileSync(lock));
-  return h.digest('hex');
+  sourcesDigests.set(root, (d = h.digest('hex')));
+  return d;
 }
 
 /**
- * Renders `plan` into `dir` unless the context there is already exactly what this render would write (its
- * record names the same inputs hash and no file was changed since): a no-op rebuild then skips Handlebars.
- * Returns whether it wrote.
+ * A hash of everything a render of `plan` reads: the plan itself and renderSourcesDigest. Same hash, same
+ * render. `root` is the checkout to read (tests hash a copy).
  */
-export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?: boolean } = {}): boolean {
-  const inputs = renderInputsHash(plan);
-  if (!opts.force && renderRecord(dir)?.inputs === inputs && editedFiles(dir).length === 0) return false;
-  writeBuildContext(dir, renderBuildContext(plan), { ...opts, inputsHash: inputs });
-  return true;
-}
-
-/**
- * Writes a build context atomically: into a temp sibling directory, then renamed over `dir`.
- * Refuses to replace hand-edited files unless `force`. A filesystem problem (a file in the way, read-only,
- * /proc) is one ConfigurationError naming `dir` as the user gave it (`opts.source`), never the temp path.
- */
-export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string; source?: UserPathSource } = {}): void {
-  const src: UserPathSource = { what: 'the output directory', given: dir, ...opts.source };
-  checkUserDir(dir, src);
-  // The context is replaced as a whole (renamed into place): a directory that holds the working directory
-  // would leave the user's shell in a deleted directory.
-  const real = (p: string): string => { try { return realpathSync(p); } catch { return resolve(p); } };
-  const cwd = real(process.cwd());
-  const target = real(dir);
-  if (cwd === target || cwd.startsWith(`${target}${sep}`)) {
-    throw new ConfigurationError(`${src.what} '${src.given}' is, or holds, the working directory`, {
-      remediation: 'rendering replaces that directory as a whole; give a subdirectory, e.g. --out ./ctx',
-    });
-  }
-  if (existsSync(dir) && !opts.force) {
-    const edited = editedFiles(dir);
-    if (edited.length > 0) {
-      throw new ConfigurationError(`${dir} has hand-edited files (${edited.join(', ')})`, {
-        remediation: 'build them as they are with build --dockerfile, render elsewhere with --out, or pass --force to replace them',
-      });
-    }
-  }
-  const parent = ensureUserDir(dirname(dir), src);
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
-  const old = join(parent, `.${basename(dir)}.old-${process.pid}-${Date.now()}`);
-  try {
-    for (const f of files) {
-      const p = join(tmp, f.path);
-      mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, f.content, { mode: f.mode });
-    }
-    const record = { ...(opts.inputsHash ? { inputs: opts.inputsHash } : {}), files: Object.fromEntries(files.map((f) => [f.path, contentHash(f.content)])) };
-    writeFileSync(join(tmp, RECORD), JSON.stringify(record, null, 2) + '\n');
-    if (existsSync(dir)) renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (!existsSync(dir) && existsSync(old)) renameSync(old, dir);
-    throw userPathError(err, src, dir);
-  }
+export function renderInputsHash(plan: BuildPlan, root = repoRoot): string {
+  return createHash('sha256').update(JSON.stringify(plan)).update(renderSourcesDigest(root)).digest('hex');
 }

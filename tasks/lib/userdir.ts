@@ -5,10 +5,9 @@
  * existing ancestor is looked at first (lstat, walking up): it must be a writable directory on a real
  * filesystem, not /proc, /sys or /dev. Problems are one ConfigurationError naming the path the user gave.
  */
-import { accessSync, constants, lstatSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, statfsSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync, realpathSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from './errors.ts';
-import { checkpoint } from './interrupt.ts';
 
 /** Where a path came from, for the message: what the user set ('--out', 'SLURM_FACTORY_HOME') and its value. */
 export interface UserPathSource {
@@ -114,22 +113,4 @@ export function ensureUserDir(dir: string, src: UserPathSource, opts: { mode?: n
     throw userPathError(e, src, abs);
   }
   return abs;
-}
-
-/**
- * Writes `content` to the user-named file `file` atomically: its directory made through ensureUserDir, a
- * temp file beside it renamed into place, so Ctrl-C (checked just before the rename) or an error leaves the old
- * file or none, never half of one. Errors name the user's path, never the temp file.
- */
-export async function replaceUserFile(file: string, content: string | Buffer, src: UserPathSource): Promise<void> {
-  ensureUserDir(dirname(file), src);
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, content);
-    await checkpoint();
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw userPathError(err, src, file);
-  }
 }
