@@ -107,7 +107,7 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
     w();
   }
   for (const p of plans) {
-    w(`# Slurm ${p.slurm.release} with GCC ${p.gcc.version}, ${p.flavour}: ${p.tarballName}`);
+    w(`# Slurm ${p.slurm.release} with GCC ${p.gcc.version}, ${p.flavour}: ${p.artifacts.tarball}`);
     w(`target "${bakeName(p.id)}" {`);
     w(`  context    = ${hclString(o.contextOf(p))}`);
     w('  dockerfile = "Dockerfile"');
