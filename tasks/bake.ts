@@ -114,7 +114,7 @@ export const task: Task = {
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.artifacts.tarball))) continue;
-      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.artifacts.tarball);
+      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.artifacts);
       await writeProvenance({
         tarball: join(builds, p.artifacts.tarball), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
         sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,

@@ -3,6 +3,7 @@ import { parseArgs } from './lib/args.ts';
 import { resolveConfig } from './lib/config.ts';
 import { checkBucket } from './lib/s3-names.ts';
 import { ConfigurationError } from './lib/errors.ts';
+import { compilerArtifacts } from './lib/artifacts.ts';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -149,13 +150,14 @@ export const task: Task = {
         for (const g of gccs) {
           if (g === 'system' || lib.compilerBuildcacheDir(config.home, g)) continue;
           if (gcc.length > 0 && !gcc.includes(g)) continue;
-          const tarball = join(config.home, 'compilers', g, `gcc-${g}-compiler.tar.gz`);
+          const ca = compilerArtifacts(g);
+          const tarball = join(config.home, ca.dir, ca.tarball);
           if (!existsSync(tarball)) continue;
-          if (existsSync(`${tarball}.sha256`)) {
+          if (existsSync(join(config.home, ca.dir, ca.sha256))) {
             const { checkChecksum } = await import('./lib/verify.ts');
             await checkChecksum(tarball, false);
           }
-          const dir = join(config.home, 'compilers', g, `.publish-${process.pid}`);
+          const dir = join(config.home, ca.dir, `.publish-${process.pid}`);
           extracted.push(dir);
           mkdirSync(dir, { recursive: true });
           const tar = await import('tar');

@@ -29,6 +29,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { ConfigurationError, SlurmFactoryError, VerifyError } from './errors.ts';
+import { PUBLISHED_SIDECARS, SIGNED_BY, parseBuildId, parseTarballName, sidecarOf } from './artifacts.ts';
 
 export const BUILDCACHE_MODES = ['all', 'slurm-only', 'none'] as const;
 export type BuildcacheMode = (typeof BUILDCACHE_MODES)[number];
@@ -83,8 +84,6 @@ export interface LocalBuild {
 
 // ------------------------------------------------------------------------------------------------ naming
 
-const TARBALL_RE = /^slurm-(\d+\.\d+(?:\.\d+)?)-gcc(\d+(?:\.\d+)*|system)(-gpu)?-software\.tar\.gz$/;
-export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc', '.cdx.json', '.provenance.json', '.provenance.json.asc'] as const;
 const VERSION_RE = /^\d+(?:\.\d+)*$/;
 
 function str(v: unknown): string | undefined {
@@ -97,13 +96,12 @@ function str(v: unknown): string | undefined {
  * or unreadable one falls back to the name.
  */
 export function buildIdentity(tarballPath: string): { slurm: string; gcc: string; gpu: boolean } | null {
-  const m = TARBALL_RE.exec(basename(tarballPath));
-  if (!m) return null;
-  let slurm = m[1]!;
-  let gcc = m[2]!;
-  const gpu = Boolean(m[3]);
+  const k = parseTarballName(basename(tarballPath));
+  if (!k) return null;
+  let { slurm, gcc } = k;
+  const { gpu } = k;
   try {
-    const j = JSON.parse(readFileSync(`${tarballPath}.manifest.json`, 'utf8')) as Record<string, unknown>;
+    const j = JSON.parse(readFileSync(sidecarOf(tarballPath, 'manifest'), 'utf8')) as Record<string, unknown>;
     const s = j.slurm as Record<string, unknown> | string | undefined;
     const g = j.gcc as Record<string, unknown> | string | undefined;
     const series = typeof s === 'object' && s ? str(s.series) : str(j.slurmSeries) ?? str(s);
@@ -116,13 +114,13 @@ export function buildIdentity(tarballPath: string): { slurm: string; gcc: string
 
 export interface BuildMirror { slurm: string; gcc: string; gpu: boolean; dir: string }
 
-/** The per-build Spack mirrors in `mirrorsDir` (named like their tarball, less -software.tar.gz). */
+/** The per-build Spack mirrors in `mirrorsDir` (each named by its build id). */
 export function findBuildMirrors(mirrorsDir: string): BuildMirror[] {
   if (!existsSync(mirrorsDir)) return [];
   const out: BuildMirror[] = [];
   for (const e of readdirSync(mirrorsDir, { withFileTypes: true })) {
-    const m = e.isDirectory() ? TARBALL_RE.exec(`${e.name}-software.tar.gz`) : null;
-    if (m) out.push({ slurm: m[1]!, gcc: m[2]!, gpu: Boolean(m[3]), dir: join(mirrorsDir, e.name) });
+    const k = e.isDirectory() ? parseBuildId(e.name) : null;
+    if (k) out.push({ ...k, dir: join(mirrorsDir, e.name) });
   }
   return out.sort((a, b) => (a.dir < b.dir ? -1 : 1));
 }
@@ -131,11 +129,11 @@ export function findBuilds(buildsDir: string): LocalBuild[] {
   if (!existsSync(buildsDir)) return [];
   const out: LocalBuild[] = [];
   for (const name of readdirSync(buildsDir).sort()) {
-    if (!TARBALL_RE.test(name)) continue;
+    if (!parseTarballName(name)) continue;
     const tarball = join(buildsDir, name);
     if (!statSync(tarball).isFile()) continue;
     const id = buildIdentity(tarball)!;
-    const files = [tarball, ...SIDECARS.map((s) => tarball + s).filter((f) => existsSync(f))];
+    const files = [tarball, ...PUBLISHED_SIDECARS.map((s) => sidecarOf(tarball, s)).filter((f) => existsSync(f))];
     out.push({ ...id, tarball, files });
   }
   return out;
@@ -411,8 +409,8 @@ export interface TarballCheckResult {
   notes: string[];
 }
 
-/** The signatures publish checks, each over the file it sits beside. */
-const SIGNED_SIDECARS = [['.asc', ''], ['.sha256.asc', '.sha256'], ['.manifest.json.asc', '.manifest.json']] as const;
+/** The signatures publish checks, each over the file SIGNED_BY names. */
+const CHECKED_SIGNATURES = ['signature', 'sha256Signature', 'manifestSignature'] as const;
 
 /**
  * Checks the build tarballs of a plan before anything is uploaded: each must match its `.sha256` (sha256sum
@@ -429,7 +427,7 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
   const { checkChecksum, sha256File } = await import('./verify.ts');
   for (const b of builds) {
     const name = basename(b.tarball);
-    if (!existsSync(`${b.tarball}.sha256`)) {
+    if (!existsSync(sidecarOf(b.tarball, 'sha256'))) {
       if (!o.allowUnchecksummed) {
         throw new ConfigurationError(`${name} has no ${name}.sha256 beside it in ${join(b.tarball, '..')}`, {
           remediation: `write one (cd builds && sha256sum ${name} > ${name}.sha256) or pass --allow-unchecksummed to publish it without; ${refuse}`,
@@ -444,10 +442,11 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
         throw new VerifyError(err.message, { remediation: `rebuild it, or restore the file that changed; ${refuse}`, context: err.context });
       }
     }
-    for (const [sig, over] of SIGNED_SIDECARS) {
-      const sigPath = b.tarball + sig;
+    for (const sig of CHECKED_SIGNATURES) {
+      const sigPath = sidecarOf(b.tarball, sig);
       if (!existsSync(sigPath)) continue;
-      const signed = b.tarball + over;
+      const over = SIGNED_BY[sig];
+      const signed = over === 'tarball' ? b.tarball : sidecarOf(b.tarball, over);
       if (!existsSync(signed)) {
         throw new VerifyError(`${basename(sigPath)} signs ${basename(signed)}, which is missing`, { remediation: `restore it or remove the stray signature; ${refuse}` });
       }
