@@ -59,6 +59,20 @@ test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'
   } finally { t.cleanup(); }
 });
 
+test('a rebuild removes every side file of the earlier build it does not bring, a hand-made manifest signature too', () => {
+  const t = tempDir();
+  try {
+    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
+    const exp = join(t.path, 'export');
+    for (const f of [name, `${name}.sha256`, `${name}.manifest.json`]) write(join(exp, f), `new ${f}`);
+    // `sign` run by hand on the earlier build's manifest: over the new manifest it is a bad signature, and
+    // publish would refuse the new build for it.
+    for (const s of Object.values(artifacts.sidecars)) write(join(dirs.builds, s), 'from an earlier build');
+    moveArtifacts(exp, dirs, artifacts);
+    assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.manifest.json`, `${name}.sha256`]);
+  } finally { t.cleanup(); }
+});
+
 test('the GPU build has its own mirror beside the CPU one', () => {
   assert.is(buildMirrorDir('/m', buildArtifacts({ slurm: '25.11', gcc: '13.4.0', gpu: true })), '/m/slurm-25.11-gcc13.4.0-gpu');
 });

@@ -53,7 +53,7 @@ export const PACKAGE_SIDECARS = ['sha256', 'manifest', 'sbom', 'signature', 'sha
  * provenance is handled apart (its export name is `provenance.json`).
  */
 export const BUILD_SIDECARS = [
-  'sha256', 'manifest', 'signature', 'sha256Signature', 'sbom', 'provenance', 'provenanceSignature',
+  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom', 'provenance', 'provenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
 /** What `publish --tarballs` uploads beside a tarball (BuildKit's provenance stays local). */
