@@ -9,7 +9,7 @@ import {
   requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
-import { buildArtifacts, compilerArtifacts, type BuildArtifacts, type CompilerArtifacts } from './artifacts.ts';
+import { PACKAGE_SIDECARS, buildArtifacts, compilerArtifacts, type BuildArtifacts, type CompilerArtifacts } from './artifacts.ts';
 import { ConfigurationError } from './errors.ts';
 import type { PackageInputs } from './package-inputs.ts';
 
@@ -257,6 +257,7 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     spackCommit: plan.spack.commit,
     builtinRepoCommit: plan.spack.packages.commit,
     tarballName: plan.artifacts.tarball,
+    sidecars: Object.fromEntries(PACKAGE_SIDECARS.map((s) => [s, plan.artifacts.sidecars[s]])) as PackageInputs['sidecars'],
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
     requiredPlugins: requiredPlugins(plan.flavour),
