@@ -14,9 +14,8 @@ import {
   DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, getObject as getS3Object,
   listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
 } from './s3-fixtures.ts';
-import {
-  checkTarballs, contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish,
-} from '../tasks/lib/publish.ts';
+import { checkTarballs, contentTypeOf, isIndexPath, phaseOf, planBuildcache, planPublish } from '../tasks/lib/publish.ts';
+import { decide, executePublish, hashFile } from '../tasks/lib/publish-s3.ts';
 import { generateKey, signFile, type GeneratedKey } from '../tasks/lib/signing.ts';
 
 Object.assign(process.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
