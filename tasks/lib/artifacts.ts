@@ -40,12 +40,15 @@ export const SIDECAR_SUFFIXES = {
 export type Sidecar = keyof typeof SIDECAR_SUFFIXES;
 
 /** Which file each signature signs. */
-export const SIGNED_BY: Readonly<Record<'signature' | 'sha256Signature' | 'manifestSignature' | 'provenanceSignature', Sidecar | 'tarball'>> = {
+type Signature = 'signature' | 'sha256Signature' | 'manifestSignature' | 'provenanceSignature';
+export const SIGNED_BY: Readonly<Record<Signature, Sidecar | 'tarball'>> = {
   signature: 'tarball', sha256Signature: 'sha256', manifestSignature: 'manifest', provenanceSignature: 'provenance',
 };
 
 /** What the package stage writes beside the tarball (package-view.sh), in the order it lists them. */
-export const PACKAGE_SIDECARS = ['sha256', 'manifest', 'sbom', 'signature', 'sha256Signature'] as const satisfies readonly Sidecar[];
+export const PACKAGE_SIDECARS = [
+  'sha256', 'manifest', 'sbom', 'signature', 'sha256Signature',
+] as const satisfies readonly Sidecar[];
 
 /**
  * What a new build replaces in builds/ (moveArtifacts): each is taken from the export or, when the export lacks
@@ -53,12 +56,14 @@ export const PACKAGE_SIDECARS = ['sha256', 'manifest', 'sbom', 'signature', 'sha
  * provenance is handled apart (its export name is `provenance.json`).
  */
 export const BUILD_SIDECARS = [
-  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom', 'provenance', 'provenanceSignature',
+  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom',
+  'provenance', 'provenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
 /** What `publish --tarballs` uploads beside a tarball (BuildKit's provenance stays local). */
 export const PUBLISHED_SIDECARS = [
-  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom', 'provenance', 'provenanceSignature',
+  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom',
+  'provenance', 'provenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
 /** The names of one build's artifacts (file names, no directories). */

@@ -401,9 +401,9 @@ const CHECKED_SIGNATURES = Object.keys(SIGNED_BY) as (keyof typeof SIGNED_BY)[];
  * Checks the build tarballs of a plan before anything is uploaded: each must match its `.sha256` (sha256sum
  * format, naming the tarball), and each signature beside it (`.asc` over the tarball, `.sha256.asc`,
  * `.manifest.json.asc`, `.provenance.json.asc`: artifacts.ts SIGNED_BY) must be a good signature by the given
- * key. The first failure is thrown, naming the file and what does not match: VerifyError (exit 1) when content contradicts its checksum or signature,
- * ConfigurationError (exit 2) for a missing .sha256 (unless allowUnchecksummed) or a signature with no key to
- * check it against. Returns the checked digests, so the upload can refuse a file that changes afterwards.
+ * key. The first failure is thrown, naming the file and what does not match: VerifyError (exit 1) when content
+ * contradicts its checksum or signature, ConfigurationError (exit 2) for a missing .sha256 (unless
+ * allowUnchecksummed) or a signature with no key to check it against. Returns the checked digests, so the upload can refuse a file that changes afterwards.
  */
 export async function checkTarballs(builds: readonly LocalBuild[], o: TarballCheckOptions): Promise<TarballCheckResult> {
   const sums = new Map<string, string>();
