@@ -412,10 +412,11 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
   const { checkChecksum, sha256File } = await import('./verify.ts');
   for (const b of builds) {
     const name = basename(b.tarball);
-    if (!existsSync(sidecarOf(b.tarball, 'sha256'))) {
+    const sumFile = sidecarOf(b.tarball, 'sha256');
+    if (!existsSync(sumFile)) {
       if (!o.allowUnchecksummed) {
-        throw new ConfigurationError(`${name} has no ${name}.sha256 beside it in ${join(b.tarball, '..')}`, {
-          remediation: `write one (cd builds && sha256sum ${name} > ${name}.sha256) or pass --allow-unchecksummed to publish it without; ${refuse}`,
+        throw new ConfigurationError(`${name} has no ${basename(sumFile)} beside it in ${join(b.tarball, '..')}`, {
+          remediation: `write one (cd builds && sha256sum ${name} > ${basename(sumFile)}) or pass --allow-unchecksummed to publish it without; ${refuse}`,
         });
       }
       notes.push(`${name} has no .sha256 beside it; published without (--allow-unchecksummed)`);
