@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MOTO_ENV, makeBuild, makeBuildcache, motoBinary, startMoto } from '../test/s3-fixtures.ts';
-import { executePublish, formatBytes, planPublish } from '../tasks/lib/publish.ts';
+import { planPublish } from '../tasks/lib/publish.ts';
+import { executePublish, formatBytes } from '../tasks/lib/publish-s3.ts';
 
 /** A TCP proxy on 127.0.0.1 that holds every chunk from the server for `ms` before passing it on. */
 function delayingProxy(targetPort: number, ms: number): Promise<{ server: Server; endpoint: string }> {

@@ -114,14 +114,14 @@ export const task: Task = {
     // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
     for (const p of plans) {
       const dir = join(builds, p.id);
-      if (!existsSync(join(dir, p.tarballName))) continue;
-      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
+      if (!existsSync(join(dir, p.artifacts.tarball))) continue;
+      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.artifacts);
       await writeProvenance({
-        tarball: join(builds, p.tarballName), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
+        tarball: join(builds, p.artifacts.tarball), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
         sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
       });
       removeDir(dir);
-      console.log(`wrote ${join(builds, p.tarballName)}`);
+      console.log(`wrote ${join(builds, p.artifacts.tarball)}`);
     }
     return 0;
   },

@@ -42,7 +42,8 @@ export const task: Task = {
     const config = resolveConfig();
     const contextDir = join(repoRoot, plan.contextDir);
     ensureBuildContext(contextDir, plan);
-    const outDir = join(config.home, 'compilers', plan.gcc.version);
+    const compiler = plan.compilerArtifacts!;
+    const outDir = join(config.home, compiler.dir);
     const tmp = args.flags.tarball ? join(config.home, 'compilers', `.tmp-${plan.gcc.version}-${process.pid}`) : undefined;
     const bx = buildxArgs({
       contextDir, dockerfile: join(contextDir, 'Dockerfile'),
@@ -62,12 +63,12 @@ export const task: Task = {
         console.log(`built ${plan.compilerTag} (log: ${logPath})`);
         return 0;
       }
-      const name = `gcc-${plan.gcc.version}-compiler.tar.gz`;
-      if (!existsSync(join(tmp, name))) throw new BuildError(`the export has no ${name}`, { remediation: `see ${logPath}` });
+      const { tarball, sha256 } = compiler;
+      if (!existsSync(join(tmp, tarball))) throw new BuildError(`the export has no ${tarball}`, { remediation: `see ${logPath}` });
       mkdirSync(outDir, { recursive: true });
-      renameSync(join(tmp, `${name}.sha256`), join(outDir, `${name}.sha256`));
-      renameSync(join(tmp, name), join(outDir, name));
-      console.log(`wrote ${join(outDir, name)} (log: ${logPath})`);
+      renameSync(join(tmp, sha256), join(outDir, sha256));
+      renameSync(join(tmp, tarball), join(outDir, tarball));
+      console.log(`wrote ${join(outDir, tarball)} (log: ${logPath})`);
       return 0;
     });
   },

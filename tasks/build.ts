@@ -113,22 +113,22 @@ export const task: Task = {
         console.log(`built stage '${target}' as image ${targetTag(plan, target)} (log: ${logPath})`);
         return 0;
       }
-      const tarball = join(exportDir, plan.tarballName);
-      for (const f of [tarball, `${tarball}.sha256`, `${tarball}.manifest.json`]) {
-        if (!existsSync(f)) {
-          throw new BuildError(`the export has no ${f.slice(exportDir.length + 1)}`, {
+      const a = plan.artifacts;
+      for (const n of [a.tarball, a.sidecars.sha256, a.sidecars.manifest]) {
+        if (!existsSync(join(exportDir, n))) {
+          throw new BuildError(`the export has no ${n}`, {
             remediation: `the package stage did not produce it; see ${logPath}`,
           });
         }
       }
       const dirs = { builds: buildsDir, buildcache: hostBuildcacheDir(config, plan.cacheKey), mirrors: cacheDir(config, 'mirrors') };
-      const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
+      const newBinaries = moveArtifacts(exportDir, dirs, a);
       await writeProvenance({
-        tarball: join(buildsDir, plan.tarballName), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
+        tarball: join(buildsDir, a.tarball), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
         sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
       }, signKey ? readFileSync(signKey, 'utf8') : undefined);
-      console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
-      const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
+      console.log(`wrote ${join(buildsDir, a.tarball)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, a.sidecars.signature)) && signKey ? ', .asc' : ''})`);
+      const mirror = buildMirrorDir(dirs.mirrors, a);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);
       console.log(`log: ${logPath}`);

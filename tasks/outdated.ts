@@ -6,6 +6,7 @@ import { parseArgs } from './lib/args.ts';
 import { cacheDir, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, SlurmFactoryError } from './lib/errors.ts';
 import { findBuilds } from './lib/publish.ts';
+import { sidecarOf } from './lib/artifacts.ts';
 import { currencyReport, type BuiltTarball } from './lib/releases.ts';
 
 export const SCHEDMD_GIT = 'https://github.com/SchedMD/slurm.git';
@@ -37,7 +38,7 @@ function builtTarballs(dir: string, notes: string[]): BuiltTarball[] {
   for (const b of findBuilds(dir)) {
     let release: unknown;
     try {
-      release = (JSON.parse(readFileSync(`${b.tarball}.manifest.json`, 'utf8')) as { slurm?: { release?: unknown } }).slurm?.release;
+      release = (JSON.parse(readFileSync(sidecarOf(b.tarball, 'manifest'), 'utf8')) as { slurm?: { release?: unknown } }).slurm?.release;
     } catch { /* reported below */ }
     if (typeof release === 'string' && /^\d+\.\d+\.\d+$/.test(release)) out.push({ file: basename(b.tarball), series: b.slurm, release });
     else notes.push(`${basename(b.tarball)}: no readable .manifest.json with slurm.release beside it; not compared`);

@@ -3,6 +3,7 @@ import { parseArgs } from './lib/args.ts';
 import { resolveConfig } from './lib/config.ts';
 import { checkBucket } from './lib/s3-names.ts';
 import { ConfigurationError } from './lib/errors.ts';
+import { compilerArtifacts } from './lib/artifacts.ts';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -140,6 +141,7 @@ export const task: Task = {
 
     const config = resolveConfig();
     const lib = await import('./lib/publish.ts');
+    const s3 = await import('./lib/publish-s3.ts');
     const extracted: string[] = [];
     try {
       // Compiler buildcaches that exist only as build-compiler's tarball are unpacked for the upload.
@@ -149,13 +151,14 @@ export const task: Task = {
         for (const g of gccs) {
           if (g === 'system' || lib.compilerBuildcacheDir(config.home, g)) continue;
           if (gcc.length > 0 && !gcc.includes(g)) continue;
-          const tarball = join(config.home, 'compilers', g, `gcc-${g}-compiler.tar.gz`);
+          const ca = compilerArtifacts(g);
+          const tarball = join(config.home, ca.dir, ca.tarball);
           if (!existsSync(tarball)) continue;
-          if (existsSync(`${tarball}.sha256`)) {
+          if (existsSync(join(config.home, ca.dir, ca.sha256))) {
             const { checkChecksum } = await import('./lib/verify.ts');
             await checkChecksum(tarball, false);
           }
-          const dir = join(config.home, 'compilers', g, `.publish-${process.pid}`);
+          const dir = join(config.home, ca.dir, `.publish-${process.pid}`);
           extracted.push(dir);
           mkdirSync(dir, { recursive: true });
           const tar = await import('tar');
@@ -194,20 +197,20 @@ export const task: Task = {
       }
       const target = { bucket, ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}) };
       const where = `s3://${bucket}${prefix ? `/${prefix}` : ''}${endpoint ? ` at ${endpoint}` : ''}`;
-      const r = await lib.executePublish(plan, target, {
+      const r = await s3.executePublish(plan, target, {
         jobs, retries, timeoutMs: timeout * 1000, dryRun: args.flags['dry-run'] === true, progress: progress as 'auto',
         ...(expectSha256 ? { expectSha256 } : {}),
       });
       notes();
       if (args.flags['dry-run']) {
-        for (const o of r.wouldUpload) console.log(`would upload  ${o.key}  ${lib.formatBytes(o.size)}  ${o.contentType}`);
-        console.log(`dry run: ${r.wouldUpload.length} objects, ${r.wouldUploadBytes} bytes (${lib.formatBytes(r.wouldUploadBytes)}) would be uploaded to ${where}; ${r.skipped} of ${r.checked} already there${r.remoteListed ? '' : ' (bucket not checked)'}`);
+        for (const o of r.wouldUpload) console.log(`would upload  ${o.key}  ${s3.formatBytes(o.size)}  ${o.contentType}`);
+        console.log(`dry run: ${r.wouldUpload.length} objects, ${r.wouldUploadBytes} bytes (${s3.formatBytes(r.wouldUploadBytes)}) would be uploaded to ${where}; ${r.skipped} of ${r.checked} already there${r.remoteListed ? '' : ' (bucket not checked)'}`);
         return 0;
       }
       console.log(`published ${where}: ${r.uploaded} objects uploaded (${r.bytesUploaded} bytes), ${r.skipped} already there, ${r.checked} checked in ${r.seconds.total.toFixed(1)} s`);
       const t = { ...target, ...(publicUrlBase ? { publicUrl: publicUrlBase } : {}) };
       for (const g of plan.groups) {
-        const url = lib.publicUrl(g.kind === 'keys' ? plan.objects.find((o) => o.group === g.name)!.key : g.root, t, r.region);
+        const url = s3.publicUrl(g.kind === 'keys' ? plan.objects.find((o) => o.group === g.name)!.key : g.root, t, r.region);
         if (g.kind === 'slurm-buildcache' || g.kind === 'compiler-buildcache') {
           console.log(`  ${g.name}: spack mirror add --signed NAME ${url.replace(/\/$/, '')}`);
         } else {

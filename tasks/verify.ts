@@ -1,6 +1,7 @@
 import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { ConfigurationError, VerifyError } from './lib/errors.ts';
+import { sidecarOf } from './lib/artifacts.ts';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -53,7 +54,7 @@ export const task: Task = {
     // 1. checksum and signature: fail fast, naming the file.
     const sum = await checkChecksum(tarball, args.flags['no-checksum'] ?? false);
     lines.push({ step: 'checksum', ok: sum.status === 'ok' ? true : null, detail: sum.detail });
-    const sig = `${tarball}.asc`;
+    const sig = sidecarOf(tarball, 'signature');
     if (key !== undefined || existsSync(sig)) {
       if (!existsSync(sig)) {
         throw new VerifyError(`${basename(sig)} is missing beside the tarball, but --key was given`, { remediation: 'copy the .asc that came with the tarball next to it' });

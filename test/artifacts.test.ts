@@ -8,7 +8,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { tempDir } from './helpers.ts';
 import { buildMirrorDir, moveArtifacts } from '../tasks/lib/build-run.ts';
+import { buildArtifacts } from '../tasks/lib/artifacts.ts';
 
+const artifacts = buildArtifacts({ slurm: '25.11', gcc: '13.4.0', gpu: false });
 const name = 'slurm-25.11-gcc13.4.0-software.tar.gz';
 
 function write(path: string, text: string) {
@@ -30,11 +32,11 @@ test('an export lands whole: sidecars and tarball in builds/, its mirror replace
     write(join(dirs.mirrors, 'slurm-25.11-gcc13.4.0', 'v3', 'manifests', 'spec', 'old.spec.manifest.json'), 'old');
     write(join(dirs.buildcache, 'blobs', 'sha256', 'bb', 'bb1'), 'kept');
 
-    const added = moveArtifacts(exp, dirs, name);
+    const added = moveArtifacts(exp, dirs, artifacts);
     assert.is(added, 1, 'one new binary merged, the one already there kept');
     assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.manifest.json`, `${name}.sha256`]);
     assert.is(readFileSync(join(dirs.builds, name), 'utf8'), `new ${name}`);
-    const mirror = buildMirrorDir(dirs.mirrors, name);
+    const mirror = buildMirrorDir(dirs.mirrors, artifacts);
     assert.is(mirror, join(dirs.mirrors, 'slurm-25.11-gcc13.4.0'));
     assert.is(readFileSync(join(mirror, 'v3', 'manifests', 'index', 'index.manifest.json'), 'utf8'), 'new index');
     assert.not.ok(existsSync(join(mirror, 'v3', 'manifests', 'spec', 'old.spec.manifest.json')), 'the old mirror is replaced, not merged');
@@ -50,15 +52,29 @@ test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'
     const exp = join(t.path, 'export');
     for (const f of [name, `${name}.sha256`, `${name}.manifest.json`, `${name}.cdx.json`, 'provenance.json']) write(join(exp, f), `new ${f}`);
     for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`]) write(join(dirs.builds, f), 'from an earlier build');
-    moveArtifacts(exp, dirs, name);
+    moveArtifacts(exp, dirs, artifacts);
     assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.buildkit-provenance.json`, `${name}.cdx.json`, `${name}.manifest.json`, `${name}.sha256`]);
     assert.is(readFileSync(join(dirs.builds, `${name}.cdx.json`), 'utf8'), `new ${name}.cdx.json`);
     assert.is(readFileSync(join(dirs.builds, `${name}.buildkit-provenance.json`), 'utf8'), 'new provenance.json');
   } finally { t.cleanup(); }
 });
 
+test('a rebuild removes every side file of the earlier build it does not bring, a hand-made manifest signature too', () => {
+  const t = tempDir();
+  try {
+    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
+    const exp = join(t.path, 'export');
+    for (const f of [name, `${name}.sha256`, `${name}.manifest.json`]) write(join(exp, f), `new ${f}`);
+    // `sign` run by hand on the earlier build's manifest: over the new manifest it is a bad signature, and
+    // publish would refuse the new build for it.
+    for (const s of Object.values(artifacts.sidecars)) write(join(dirs.builds, s), 'from an earlier build');
+    moveArtifacts(exp, dirs, artifacts);
+    assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.manifest.json`, `${name}.sha256`]);
+  } finally { t.cleanup(); }
+});
+
 test('the GPU build has its own mirror beside the CPU one', () => {
-  assert.is(buildMirrorDir('/m', 'slurm-25.11-gcc13.4.0-gpu-software.tar.gz'), '/m/slurm-25.11-gcc13.4.0-gpu');
+  assert.is(buildMirrorDir('/m', buildArtifacts({ slurm: '25.11', gcc: '13.4.0', gpu: true })), '/m/slurm-25.11-gcc13.4.0-gpu');
 });
 
 test.run();

@@ -12,7 +12,10 @@ test('defaults: Slurm 25.11 with GCC 13.4.0 on Ubuntu 24.04, compiler built by S
   assert.is(p.baseImage, 'ubuntu:24.04');
   assert.is(p.imageTag, 'slurm-factory:25.11-gcc13.4.0');
   assert.is(p.compilerTag, 'slurm-factory:compiler-13.4.0');
-  assert.is(p.tarballName, 'slurm-25.11-gcc13.4.0-software.tar.gz');
+  assert.is(p.artifacts.tarball, 'slurm-25.11-gcc13.4.0-software.tar.gz');
+  assert.is(p.artifacts.sidecars.sha256, 'slurm-25.11-gcc13.4.0-software.tar.gz.sha256');
+  assert.is(p.artifacts.mirrorDir, 'slurm-25.11-gcc13.4.0');
+  assert.is(p.compilerArtifacts?.tarball, 'gcc-13.4.0-compiler.tar.gz');
   assert.is(p.moduleName, 'slurm/25.11-gcc13.4.0');
   assert.is(p.contextDir, 'dockerfiles/slurm-25.11-gcc13.4.0');
   assert.is(p.specs.compiler, 'gcc@13.4.0 +binutils languages=c,c++,fortran %gcc@13.3.0');
@@ -29,6 +32,7 @@ test('a GCC equal to the image compiler builds no compiler', () => {
   assert.is(p.os.name, 'rockylinux8');
   assert.is(p.gcc.source, 'system');
   assert.is(p.specs.compiler, null);
+  assert.is(p.compilerArtifacts, null, 'no compiler tarball for the image\'s own GCC');
   const q = planBuild({ slurm: '24.11', gcc: '14.2.0', os: 'debian13' });
   assert.is(q.gcc.source, 'system');
 });
@@ -37,12 +41,12 @@ test('--gcc system uses the OS compiler version in every name', () => {
   const p = planBuild({ slurm: '25.05', gcc: 'system', os: 'debian12' });
   assert.is(p.gcc.version, '12.2.0');
   assert.is(p.gcc.source, 'system');
-  assert.is(p.tarballName, 'slurm-25.05-gcc12.2.0-software.tar.gz');
+  assert.is(p.artifacts.tarball, 'slurm-25.05-gcc12.2.0-software.tar.gz');
 });
 
 test('GPU flavour: names, variants, and GPU SDKs kept out of the view', () => {
   const p = planBuild({ slurm: '25.11', gpu: true });
-  assert.is(p.tarballName, 'slurm-25.11-gcc13.4.0-gpu-software.tar.gz');
+  assert.is(p.artifacts.tarball, 'slurm-25.11-gcc13.4.0-gpu-software.tar.gz');
   assert.is(p.moduleName, 'slurm/25.11-gcc13.4.0');
   assert.match(p.specs.slurm, /\+nvml/);
   assert.match(p.specs.slurm, /\+rsmi/);
@@ -97,7 +101,7 @@ test('packageInputs carries the plan facts the package stage needs', () => {
   assert.is(i.compilerSource, 'system');
   assert.is(i.osFamily, 'rhel');
   assert.is(i.cgroupDisabledSupported, false);
-  assert.is(i.tarballName, p.tarballName);
+  assert.is(i.tarballName, p.artifacts.tarball);
 });
 
 test('planBuild is pure: the same options give equal plans', () => {

@@ -14,9 +14,8 @@ import {
   DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, getObject as getS3Object,
   listObjects, localGetter, makeBuild, makeBuildcache, needWorkingMoto, startMoto, type Moto,
 } from './s3-fixtures.ts';
-import {
-  checkTarballs, contentTypeOf, decide, executePublish, hashFile, isIndexPath, phaseOf, planBuildcache, planPublish,
-} from '../tasks/lib/publish.ts';
+import { checkTarballs, contentTypeOf, isIndexPath, phaseOf, planBuildcache, planPublish } from '../tasks/lib/publish.ts';
+import { decide, executePublish, hashFile } from '../tasks/lib/publish-s3.ts';
 import { generateKey, signFile, type GeneratedKey } from '../tasks/lib/signing.ts';
 
 Object.assign(process.env, { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
@@ -587,8 +586,8 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const ctx = join(t.path, 'context');
     mkdirSync(ctx, { recursive: true });
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\n');
-    const { generateKey } = await import('../tasks/lib/signing.ts');
-    const key = await generateKey({ name: 'publish provenance test' });
+    // Signed with the project key, like the tarball: publish checks every signature against it.
+    const key = await signingKey();
     await writeProvenance({
       tarball, contextDir: ctx, plan: { id: '25.11-gcc13.4.0' }, baseImage: { name: 'base-image', uri: 'docker-image://x' },
       buildInfo: { spackVersion: '1.0.0', spackCommit: 'a'.repeat(40), builtinRepoCommit: 'b'.repeat(40), baseImage: 'x' },
@@ -627,6 +626,15 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const v = gpg('--verify', `${dl}.provenance.json.asc`, `${dl}.provenance.json`);
     assert.is(v.status, 0, v.stderr);
     assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
+
+    // A provenance signature by another key is refused like any other signature beside the tarball.
+    const stranger = await generateKey({ name: 'not the project' });
+    await signFile(`${tarball}.provenance.json`, stranger.privateKey);
+    const empty = await newBucket();
+    const refused = publishCli(home, empty, ['--tarballs', '--buildcache', 'none']);
+    assert.is(refused.status, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /^error: slurm-25\.11-gcc13\.4\.0-software\.tar\.gz\.provenance\.json was signed by key [0-9A-F]{16}, which is not the given key.*nothing was uploaded/);
+    assert.is((await listAll(empty)).size, 0, 'nothing went up');
   } finally { t.cleanup(); }
 });
 

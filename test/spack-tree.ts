@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, linkSync, mkdirSync, symlinkSync, writeFileSyn
 import { dirname, join } from 'node:path';
 import { renderPackageFiles } from '../tasks/lib/package-files.ts';
 import type { PackageInputs } from '../tasks/lib/package-inputs.ts';
+import { PACKAGE_SIDECARS, sidecarOf } from '../tasks/lib/artifacts.ts';
 import { repoRoot } from './helpers.ts';
 
 const src = join(repoRoot, 'test/fixtures/relocate');
@@ -127,12 +128,14 @@ export function sampleInputs(over: Partial<PackageInputs> & { series?: '23.11' |
   const series = over.series ?? '24.11';
   const release = { '23.11': '23.11.11', '24.11': '24.11.5', '25.11': '25.11.6' }[series];
   const { series: _ignored, ...rest } = over;
+  const tarballName = over.tarballName ?? `slurm-${series}-gcc12.2.0-software.tar.gz`;
   return {
     slurmSeries: series, slurmRelease: release, slurmSpackVersion: `${release.replace(/\./g, '-')}-1`,
     gcc: '12.2.0', compilerSource: 'system', flavour: 'cpu', os: 'debian12', osFamily: 'debian',
     baseImage: 'debian:12', imageGlibc: '2.36', spackVersion: '1.0.2',
     spackCommit: '0123456789abcdef0123456789abcdef01234567', builtinRepoCommit: '1e8cf059e35d55c4fe1142fed41785bedf6c7246',
-    tarballName: `slurm-${series}-gcc12.2.0-software.tar.gz`, moduleName: `slurm/${series}-gcc12.2.0`,
+    tarballName, sidecars: Object.fromEntries(PACKAGE_SIDECARS.map((s) => [s, sidecarOf(tarballName, s)])) as PackageInputs['sidecars'],
+    moduleName: `slurm/${series}-gcc12.2.0`,
     cgroupDisabledSupported: series !== '23.11', requiredPlugins: [],
     ...rest,
   };

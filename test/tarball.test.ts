@@ -143,6 +143,19 @@ it('layout, members, manifest and .sha256 of the tarball', async () => {
   }
 });
 
+it('the side files take the names build-info.json gives (the plan\'s artifacts record), none spelled by the script', () => {
+  const tmp = tempDir();
+  try {
+    const sidecars = { ...inputs.sidecars, sha256: 'sum.txt', manifest: 'about.json', sbom: 'bom.json' };
+    writePackageDir(join(tmp.path, 'package'), { ...inputs, sidecars });
+    const p = packageTree(tmp.path);
+    assert.is(p.status, 0, p.log);
+    assert.equal(readdirSync(p.out).sort(), [TARBALL, 'about.json', 'bom.json', 'sum.txt'].sort());
+    assert.match(readFileSync(join(p.out, 'sum.txt'), 'utf8'), new RegExp(`^[0-9a-f]{64}  ${TARBALL.replace(/\./g, '\\.')}\n$`));
+    assert.is(readFileSync(join(p.out, 'about.json'), 'utf8'), execFileSync('tar', ['-xzOf', p.tarball, 'manifest.json'], { encoding: 'utf8' }));
+  } finally { tmp.cleanup(); }
+});
+
 it('the unpacked tarball runs at another prefix, hardlinks intact, with the build tree gone', () => {
   const tmp = tempDir();
   try {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """JSON helper for the package-stage scripts (bash has no JSON parser; python3 is in every build image).
 
-  manifest.py get --build-info FILE KEY          print one field of build-info.json
+  manifest.py get --build-info FILE KEY          print one field of build-info.json (KEY.SUB: a field of an object)
   manifest.py prefixes --specs FILE              print the install prefixes specs.json lists (one a line)
   manifest.py write --build-info FILE --specs FILE --glibc-floor X.Y [--glibc-floor-file PATH]
                     [--relocation-report FILE] [--plugins FILE] [--epoch N] --out FILE
@@ -25,7 +25,7 @@ common.TOOL = "manifest"
 REQUIRED_BUILD_INFO = [
     "slurmSeries", "slurmRelease", "slurmSpackVersion", "gcc", "compilerSource", "flavour", "os", "osFamily",
     "baseImage", "imageGlibc", "spackVersion", "spackCommit", "builtinRepoCommit", "tarballName", "moduleName",
-    "cgroupDisabledSupported",
+    "cgroupDisabledSupported", "sidecars",
 ]
 MANIFEST_SCHEMA = 1
 
@@ -101,10 +101,11 @@ def read_report(path):
 
 
 def cmd_get(args):
-    info = load_build_info(args.build_info)
-    if args.key not in info:
-        fail("build info has no field %s" % args.key)
-    v = info[args.key]
+    v = load_build_info(args.build_info)
+    for part in args.key.split("."):
+        if not isinstance(v, dict) or part not in v:
+            fail("build info has no field %s" % args.key)
+        v = v[part]
     print(json.dumps(v) if isinstance(v, (bool, dict, list)) else v)
 
 

@@ -7,10 +7,10 @@ SF_TOOL=pack-tarball
 
 usage() {
   cat <<'EOF'
-Usage: pack-tarball.sh --view DIR --stage DIR --out FILE [--mtime EPOCH] [--level 1-9]
+Usage: pack-tarball.sh --view DIR --stage DIR --out FILE [--sum FILE] [--mtime EPOCH] [--level 1-9]
 
 Writes FILE, a gzip'ed GNU tar whose root holds `view/` (the contents of --view, whatever that directory is
-called) and every top-level entry of --stage (e.g. manifest.json, modules/, data/), and FILE.sha256 in
+called) and every top-level entry of --stage (e.g. manifest.json, modules/, data/), and its checksum (--sum) in
 `sha256sum` format (the file name only, so `sha256sum -c` works next to it).
 Reproducible: members sorted by name, every mtime EPOCH, uid/gid 0 with no user/group names, hardlinks kept
 as hardlinks, gzip without name or timestamp. The same inputs give byte-identical files.
@@ -18,18 +18,20 @@ as hardlinks, gzip without name or timestamp. The same inputs give byte-identica
   --view DIR      the tree that becomes view/ (a symlink is resolved)
   --stage DIR     the other top-level entries (must not contain view)
   --out FILE      the .tar.gz to write (written to a temporary name, then renamed)
+  --sum FILE      where its checksum goes (default FILE.sha256; the caller passes the name from build-info.json)
   --mtime EPOCH   timestamp of every member; default $SOURCE_DATE_EPOCH (required if that is unset)
   --level N       gzip level (default 6, gzip's own default)
   -h, --help      this help
 EOF
 }
 
-view='' stage='' out='' mtime=${SOURCE_DATE_EPOCH:-} level=6
+view='' stage='' out='' sum_file='' mtime=${SOURCE_DATE_EPOCH:-} level=6
 while (($#)); do
   case $1 in
     --view) need_value "$1" "$#"; view=$2; shift 2 ;;
     --stage) need_value "$1" "$#"; stage=$2; shift 2 ;;
     --out) need_value "$1" "$#"; out=$2; shift 2 ;;
+    --sum) need_value "$1" "$#"; sum_file=$2; shift 2 ;;
     --mtime) need_value "$1" "$#"; mtime=$2; shift 2 ;;
     --level) need_value "$1" "$#"; level=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -50,6 +52,7 @@ stage=$(realpath -e -- "$stage")
 out_dir=$(dirname -- "$out")
 [[ -d $out_dir ]] || die "output directory '$out_dir' does not exist"
 out="$(realpath -e -- "$out_dir")/${out##*/}"
+[[ -n $sum_file ]] || sum_file="$out.sha256"
 
 top=()
 while IFS= read -r -d '' e; do
@@ -85,5 +88,5 @@ sum=${sum%% *}
 [[ $sum =~ ^[0-9a-f]{64}$ ]] || die "could not checksum $out"
 mv -f -- "$tmp" "$out"
 trap - EXIT
-printf '%s  %s\n' "$sum" "${out##*/}" >"$out.sha256"
+printf '%s  %s\n' "$sum" "${out##*/}" >"$sum_file"
 log "wrote ${out} ($(stat -c %s -- "$out") bytes, sha256 ${sum}) in $((SECONDS - start)) s"

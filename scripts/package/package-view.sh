@@ -21,12 +21,12 @@ Steps (each logged):
                spec with its hash + glibc floor + build time; sbom.py: sbom.cdx.json (CycloneDX 1.6), failing
                if an ELF file maps to no spec's prefix
   6. pack      pack-tarball.sh: <out>/<tarballName> with view/, modules/, data/slurm_assets/, manifest.json;
-               <tarballName>.sha256 and <tarballName>.manifest.json beside it
+               its checksum, manifest and SBOM beside it (names: build-info sidecars.sha256/manifest/sbom)
   7. sign      sign-artifacts.sh, only when the key file is non-empty and $SIGNING_KEY_FINGERPRINT is set:
-               <tarballName>.asc and <tarballName>.sha256.asc
+               signatures of the tarball and its checksum (sidecars.signature/sha256Signature)
 The view is changed in place (steps 1-2); run it on a copy to keep the original.
 
-  --build-info FILE     build-info.json written by `render` (tarballName, moduleName, versions, refs)
+  --build-info FILE     build-info.json written by `render` (tarballName, sidecars, moduleName, versions, refs)
   --view DIR            the Spack view (e.g. /opt/slurm/view; a symlink to the real view is fine)
   --specs FILE          `spack find --json` of the environment (each entry: name, version, hash[, prefix])
   --assets DIR          holds modules/slurm/<name>.lua and data/slurm_assets/ (rendered by `render`)
@@ -72,6 +72,13 @@ info() { python3 "$here/manifest.py" get --build-info "$build_info" "$1"; }
 tarball=$(info tarballName)
 module_name=$(info moduleName)
 [[ $tarball =~ ^[A-Za-z0-9._+-]+\.tar\.gz$ ]] || die "build info has an unusable tarballName '$tarball'"
+# The side files' names come from the plan (tasks/lib/artifacts.ts), never spelled here.
+declare -A side=()
+for s in sha256 manifest sbom signature sha256Signature; do
+  side[$s]=$(info "sidecars.$s")
+  [[ ${side[$s]} =~ ^[A-Za-z0-9._+-]+$ ]] || die "build info has an unusable sidecars.$s '${side[$s]}'"
+done
+artifacts=("$tarball" "${side[sha256]}" "${side[manifest]}" "${side[sbom]}" "${side[signature]}" "${side[sha256Signature]}")
 module_rel="modules/$module_name.lua"
 [[ -f $assets/$module_rel ]] || die "assets lack $module_rel"
 [[ -f $assets/data/slurm_assets/slurm_install.sh ]] || die "assets lack data/slurm_assets/slurm_install.sh"
@@ -135,10 +142,11 @@ python3 "$here/sbom.py" --build-info "$build_info" --specs "$specs" --view "$vie
 chmod 644 -- "$stage/sbom.cdx.json"
 
 step "6/7 pack"
-rm -f -- "$out/$tarball" "$out/$tarball".{sha256,manifest.json,cdx.json,asc,sha256.asc}
-bash "$here/pack-tarball.sh" --view "$view" --stage "$stage" --out "$out/$tarball" --mtime "$epoch" --level "$level"
-cp -- "$stage/manifest.json" "$out/$tarball.manifest.json"
-cp -- "$stage/sbom.cdx.json" "$out/$tarball.cdx.json"
+for f in "${artifacts[@]}"; do rm -f -- "${out:?}/$f"; done
+bash "$here/pack-tarball.sh" --view "$view" --stage "$stage" --out "$out/$tarball" --sum "$out/${side[sha256]}" \
+  --mtime "$epoch" --level "$level"
+cp -- "$stage/manifest.json" "$out/${side[manifest]}"
+cp -- "$stage/sbom.cdx.json" "$out/${side[sbom]}"
 
 step "7/7 sign"
 fingerprint=${SIGNING_KEY_FINGERPRINT:-}
@@ -146,7 +154,11 @@ if [[ -s $gpg_key && -n $fingerprint ]]; then
   pass_args=()
   [[ ! -s $gpg_pass ]] || pass_args=(--passphrase-file "$gpg_pass")
   bash "$here/sign-artifacts.sh" --key-file "$gpg_key" --fingerprint "$fingerprint" "${pass_args[@]}" \
-    "$out/$tarball" "$out/$tarball.sha256"
+    "$out/$tarball" "$out/${side[sha256]}"
+  # sign-artifacts.sh writes FILE.asc (gpg's convention); the plan's names must say the same.
+  for s in signature sha256Signature; do
+    [[ -f $out/${side[$s]} ]] || die "signing wrote no ${side[$s]} (build info sidecars.$s)"
+  done
 elif [[ -s $gpg_key ]]; then
   die "a signing key was provided but SIGNING_KEY_FINGERPRINT is not set: refusing to sign with an unchecked key"
 else
@@ -154,6 +166,6 @@ else
 fi
 
 log "artifacts in $out:"
-for f in "$out/$tarball" "$out/$tarball".{sha256,manifest.json,cdx.json,asc,sha256.asc}; do
-  [[ ! -f $f ]] || log "  ${f##*/} ($(stat -c %s -- "$f") bytes)"
+for f in "${artifacts[@]}"; do
+  [[ ! -f $out/$f ]] || log "  $f ($(stat -c %s -- "$out/$f") bytes)"
 done

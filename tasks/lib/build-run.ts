@@ -10,6 +10,7 @@ import { BuildError } from './errors.ts';
 import { failedStage, shellQuote } from './buildx.ts';
 import { diagnose, type BuildFacts } from './diagnose.ts';
 import { putInPlace } from './writer.ts';
+import { BUILD_SIDECARS, type BuildArtifacts } from './artifacts.ts';
 
 export interface BuildRunResult {
   log: string;
@@ -145,9 +146,9 @@ export async function withScratchDir<T>(dir: string | undefined, fn: () => Promi
   }
 }
 
-/** The host directory of one build's own Spack mirror: mirrors/<tarball name less -software.tar.gz>. */
-export function buildMirrorDir(mirrorsDir: string, tarballName: string): string {
-  return join(mirrorsDir, tarballName.replace(/-software\.tar\.gz$/, ''));
+/** The host directory of one build's own Spack mirror: mirrors/<build id>. */
+export function buildMirrorDir(mirrorsDir: string, a: Pick<BuildArtifacts, 'mirrorDir'>): string {
+  return join(mirrorsDir, a.mirrorDir);
 }
 
 export interface ArtifactDirs {
@@ -165,21 +166,21 @@ export interface ArtifactDirs {
  * mirrors/, before the tarball moves; the toolchain's binaries (buildcache/) are merged into the host
  * buildcache. Returns how many buildcache files were added.
  */
-export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, tarballName: string): number {
-  for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`,
-    `${tarballName}.cdx.json`, `${tarballName}.provenance.json`, `${tarballName}.provenance.json.asc`]) {
+export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, a: BuildArtifacts): number {
+  for (const s of BUILD_SIDECARS) {
+    const n = a.sidecars[s];
     if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(dirs.builds, n));
     else rmSync(join(dirs.builds, n), { force: true });
   }
   // BuildKit's own SLSA provenance (--provenance=mode=max, where the builder supports attestations).
-  const bk = `${tarballName}.buildkit-provenance.json`;
+  const bk = a.sidecars.buildkitProvenance;
   if (existsSync(join(exportDir, 'provenance.json'))) renameSync(join(exportDir, 'provenance.json'), join(dirs.builds, bk));
   else rmSync(join(dirs.builds, bk), { force: true });
   if (existsSync(join(exportDir, 'mirror'))) {
-    const mirror = buildMirrorDir(dirs.mirrors, tarballName);
+    const mirror = buildMirrorDir(dirs.mirrors, a);
     mkdirSync(dirname(mirror), { recursive: true });
     putInPlace(join(exportDir, 'mirror'), mirror);
   }
-  renameSync(join(exportDir, tarballName), join(dirs.builds, tarballName));
+  renameSync(join(exportDir, a.tarball), join(dirs.builds, a.tarball));
   return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), dirs.buildcache).length : 0;
 }

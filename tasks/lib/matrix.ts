@@ -83,7 +83,7 @@ export function bakeFileContext(plans: BuildPlan[], o: BakeFileOptions): BakeFil
     })),
     builds: plans.map((p) => ({
       name: bakeName(p.id), id: p.id, toolchain: toolchainKey(p), context: o.contextOf(p), slurmRelease: p.slurm.release,
-      gccVersion: p.gcc.version, flavour: p.flavour, tarballName: p.tarballName,
+      gccVersion: p.gcc.version, flavour: p.flavour, tarballName: p.artifacts.tarball,
     })),
     groups: [...groups].map(([name, targets]) => ({ name, targets })),
   };

@@ -72,6 +72,7 @@ function check(inputs: PackageInputs): void {
   const parts = inputs.moduleName.split('/');
   if (parts.length !== 2 || parts[0] !== 'slurm' || !SAFE_NAME.test(parts[1] ?? '')) bad('moduleName', 'must be slurm/<name>');
   if (!SAFE_NAME.test(inputs.tarballName) || !inputs.tarballName.endsWith('.tar.gz')) bad('tarballName', 'must be a plain *.tar.gz file name');
+  if (!Object.values(inputs.sidecars).every((n) => SAFE_NAME.test(n))) bad('sidecars', 'must be plain file names');
   for (const f of ['slurmSeries', 'slurmRelease', 'slurmSpackVersion', 'gcc'] as const) {
     if (!SAFE_NAME.test(inputs[f])) bad(f, 'must be a plain version string');
   }

@@ -2,6 +2,8 @@
  * What the `package` stage needs to know about a build, written into the build context as
  * `package/build-info.json` and used to render the module and Slurm assets. Derived from the BuildPlan.
  */
+import type { PACKAGE_SIDECARS } from './artifacts.ts';
+
 export interface PackageInputs {
   /** `25.11` */
   slurmSeries: string;
@@ -26,6 +28,8 @@ export interface PackageInputs {
   builtinRepoCommit: string;
   /** `slurm-25.11-gcc13.4.0-software.tar.gz` */
   tarballName: string;
+  /** Names of the side files the package stage writes beside the tarball (artifacts.ts PACKAGE_SIDECARS). */
+  sidecars: Record<(typeof PACKAGE_SIDECARS)[number], string>;
   /** `slurm/25.11-gcc13.4.0` (the modulefile is `modules/<moduleName>.lua`). */
   moduleName: string;
   /** Slurm >= 24.05 accepts `CgroupPlugin=disabled`. */

@@ -9,6 +9,7 @@ import {
   requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
+import { PACKAGE_SIDECARS, buildArtifacts, compilerArtifacts, type BuildArtifacts, type CompilerArtifacts } from './artifacts.ts';
 import { ConfigurationError } from './errors.ts';
 import type { PackageInputs } from './package-inputs.ts';
 
@@ -56,7 +57,10 @@ export interface BuildPlan {
   id: string;
   imageTag: string;
   compilerTag: string;
-  tarballName: string;
+  /** Every name the build leaves behind: tarball, side files, its mirror directory (artifacts.ts). */
+  artifacts: BuildArtifacts;
+  /** The compiler tarball of `build-compiler --tarball`; null when GCC is the image's own. */
+  compilerArtifacts: CompilerArtifacts | null;
   moduleName: string;
   moduleFile: string;
   contextDir: string;
@@ -184,7 +188,8 @@ export function planBuild(opts: BuildOptions): BuildPlan {
   const flavour: Flavour = opts.gpu ? 'gpu' : 'cpu';
   const suffix = flavour === 'gpu' ? '-gpu' : '';
   const baseImage = opts.baseImage ?? os.image;
-  const id = `slurm-${release.series}-gcc${gccVersion}${suffix}`;
+  const artifacts = buildArtifacts({ slurm: release.series, gcc: gccVersion, gpu: flavour === 'gpu' });
+  const id = artifacts.id;
   const imageKey = sanitize(baseImage);
   const cacheKey = `${imageKey}-gcc${gccVersion}`;
 
@@ -211,7 +216,8 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     id,
     imageTag: `slurm-factory:${release.series}-gcc${gccVersion}${suffix}`,
     compilerTag: `slurm-factory:compiler-${gccVersion}`,
-    tarballName: `${id}-software.tar.gz`,
+    artifacts,
+    compilerArtifacts: source === 'spack' ? compilerArtifacts(gccVersion) : null,
     moduleName: `slurm/${release.series}-gcc${gccVersion}`,
     moduleFile: `modules/slurm/${release.series}-gcc${gccVersion}.lua`,
     contextDir: `dockerfiles/${id}`,
@@ -250,7 +256,8 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     spackVersion: plan.spack.version,
     spackCommit: plan.spack.commit,
     builtinRepoCommit: plan.spack.packages.commit,
-    tarballName: plan.tarballName,
+    tarballName: plan.artifacts.tarball,
+    sidecars: Object.fromEntries(PACKAGE_SIDECARS.map((s) => [s, plan.artifacts.sidecars[s]])) as PackageInputs['sidecars'],
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
     requiredPlugins: requiredPlugins(plan.flavour),

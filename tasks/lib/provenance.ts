@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { VerifyError } from './errors.ts';
+import { sidecarOf } from './artifacts.ts';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
@@ -96,7 +97,7 @@ export interface ProvenanceInput {
 export async function provenanceStatement(i: ProvenanceInput): Promise<Record<string, unknown>> {
   const info = i.buildInfo ?? JSON.parse(readFileSync(join(i.contextDir, 'package', 'build-info.json'), 'utf8'));
   const name = basename(i.tarball);
-  const sbomPath = `${i.tarball}.cdx.json`;
+  const sbomPath = sidecarOf(i.tarball, 'sbom');
   const sbom = existsSync(sbomPath) ? JSON.parse(readFileSync(sbomPath, 'utf8')) : null;
   const context = filesUnder(i.contextDir).map((rel) => ({
     name: `context:${rel}`, uri: `file:${rel}`, digest: { sha256: sha256Text(readFileSync(join(i.contextDir, rel))) },
@@ -105,8 +106,9 @@ export async function provenanceStatement(i: ProvenanceInput): Promise<Record<st
     name: what, uri: `git+https://github.com/spack/${repo}.git@${commit}`, digest: { gitCommit: commit },
   });
   const byproducts: ResourceDescriptor[] = [];
-  for (const suffix of ['.sha256', '.manifest.json', '.cdx.json']) {
-    if (existsSync(i.tarball + suffix)) byproducts.push({ name: name + suffix, digest: { sha256: await sha256Of(i.tarball + suffix) } });
+  for (const s of ['sha256', 'manifest', 'sbom'] as const) {
+    const path = sidecarOf(i.tarball, s);
+    if (existsSync(path)) byproducts.push({ name: basename(path), digest: { sha256: await sha256Of(path) } });
   }
   return {
     _type: STATEMENT_TYPE,
@@ -147,12 +149,12 @@ export async function provenanceStatement(i: ProvenanceInput): Promise<Record<st
  */
 export async function writeProvenance(i: ProvenanceInput, signKeyArmored?: string, passphrase?: string): Promise<string[]> {
   const statement = await provenanceStatement(i);
-  const path = `${i.tarball}.provenance.json`;
+  const path = sidecarOf(i.tarball, 'provenance');
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(statement, null, 2) + '\n', { mode: 0o644 });
   renameSync(tmp, path);
   if (!signKeyArmored) {
-    rmSync(`${path}.asc`, { force: true });
+    rmSync(sidecarOf(i.tarball, 'provenanceSignature'), { force: true });
     return [path];
   }
   const { signFile } = await import('./signing.ts');
@@ -195,7 +197,7 @@ export function buildkitProvenanceArgs(support: { supported: boolean }): string[
 
 /** Checks the statement beside a tarball: its type, and that its subject is the tarball's sha256. */
 export async function checkProvenanceSubject(tarball: string): Promise<string> {
-  const path = `${tarball}.provenance.json`;
+  const path = sidecarOf(tarball, 'provenance');
   let st: any;
   try {
     st = JSON.parse(readFileSync(path, 'utf8'));
@@ -249,7 +251,8 @@ export async function tarballElves(tarball: string): Promise<{ elves: string[]; 
  */
 export async function checkSbomCoverage(tarball: string): Promise<string | null> {
   const { elves, sbom: inside } = await tarballElves(tarball);
-  const text = inside ?? (existsSync(`${tarball}.cdx.json`) ? readFileSync(`${tarball}.cdx.json`, 'utf8') : null);
+  const beside = sidecarOf(tarball, 'sbom');
+  const text = inside ?? (existsSync(beside) ? readFileSync(beside, 'utf8') : null);
   if (text === null) return null;
   let bom: any;
   try { bom = JSON.parse(text); } catch (e) {
@@ -275,12 +278,12 @@ export async function checkSbomCoverage(tarball: string): Promise<string | null>
 /** The supply-chain steps of `verify`, as result lines: provenance subject, its signature (with a key), SBOM. */
 export async function verifySupplyChain(tarball: string, publicKeyArmored?: string): Promise<{ step: string; ok: boolean | null; detail: string }[]> {
   const lines: { step: string; ok: boolean | null; detail: string }[] = [];
-  const prov = `${tarball}.provenance.json`;
+  const prov = sidecarOf(tarball, 'provenance');
   if (existsSync(prov)) {
     lines.push({ step: 'provenance', ok: true, detail: await checkProvenanceSubject(tarball) });
     if (publicKeyArmored !== undefined) {
       const { verifyFile } = await import('./signing.ts');
-      const r = await verifyFile(prov, `${prov}.asc`, publicKeyArmored);
+      const r = await verifyFile(prov, sidecarOf(tarball, 'provenanceSignature'), publicKeyArmored);
       lines.push({ step: 'provenance signature', ok: true, detail: `good signature by ${r.fingerprint}` });
     }
   } else {

@@ -148,8 +148,10 @@ export interface DockerfileContext {
     cacheKey: string;
     /** The deps stage's specs (named in its comment). */
     specs: { deps: string[] };
-    /** The tarball the export stage carries. */
-    tarballName: string;
+    /** Names of what the export stage carries (the tarball, its side files). */
+    artifacts: { tarball: string };
+    /** Names of the compiler stage's tarball and its checksum (build-compiler --tarball); null for system GCC. */
+    compilerArtifacts: { tarball: string; sha256: string } | null;
     /** Build tools the spack stage registers as externals (named in its comment). */
     buildTools: readonly string[];
     /** Extra binary mirrors the spack stage adds and trusts. */
@@ -169,7 +171,9 @@ export function dockerfileContext(p: BuildPlan): DockerfileContext {
       gcc: { version: p.gcc.version, source: p.gcc.source }, systemGcc: p.systemGcc, flavour: p.flavour,
       baseImage: p.baseImage, os: { name: p.os.name, glibc: p.os.glibc, packageManager: p.os.packageManager },
       spack: spackPins(p),
-      cacheIds: { ...p.cacheIds }, cacheKey: p.cacheKey, specs: { deps: [...p.specs.deps] }, tarballName: p.tarballName,
+      cacheIds: { ...p.cacheIds }, cacheKey: p.cacheKey, specs: { deps: [...p.specs.deps] },
+      artifacts: { tarball: p.artifacts.tarball },
+      compilerArtifacts: p.compilerArtifacts && { tarball: p.compilerArtifacts.tarball, sha256: p.compilerArtifacts.sha256 },
       buildTools: p.buildTools, mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })),
       overlayRepo: p.overlayRepo ? { namespace: p.overlayRepo.namespace, path: p.overlayRepo.path } : null,
     },

@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import * as tar from 'tar';
 import { OS_TARGETS, type OsTarget } from './catalog.ts';
 import { VerifyError } from './errors.ts';
+import { sidecarOf } from './artifacts.ts';
 import { compareVersions } from './releases.ts';
 
 export { compareVersions };
@@ -24,7 +25,7 @@ export async function sha256File(path: string): Promise<string> {
  * result says so. A mismatch names the file and both digests.
  */
 export async function checkChecksum(tarball: string, allowMissing: boolean): Promise<{ status: 'ok' | 'missing'; detail: string; sha256?: string }> {
-  const sumFile = `${tarball}.sha256`;
+  const sumFile = sidecarOf(tarball, 'sha256');
   if (!existsSync(sumFile)) {
     if (allowMissing) return { status: 'missing', detail: `${basename(sumFile)} missing; not checked (--no-checksum)` };
     throw new VerifyError(`${basename(sumFile)} is missing beside ${tarball}`, {
