@@ -14,12 +14,14 @@ import { join } from 'node:path';
 export const task = defineTask({
   name: 'build-compiler',
   summary: 'Build only the compiler stage: GCC, gcc-runtime and binutils into the binary cache',
-  usage: 'build-compiler <gcc> [--os N | --base-image I] [--tarball] [--print]',
+  usage: 'build-compiler <gcc> [--os N | --base-image I] [--jobs N] [--mirror URL] [--tarball] [--print]',
   example: 'npx zx Taskfile.ts build-compiler 10.5.0 --tarball',
   positionals: [{ name: 'gcc', help: "a catalog GCC that the base image does not already have (see 'list')" }],
   options: {
     os: { ...TARGET_OPTIONS.os, help: 'target distro (its glibc is the floor of everything built with this GCC)' },
     'base-image': { ...TARGET_OPTIONS['base-image'], help: 'build on this image; --os names its family' },
+    jobs: TARGET_OPTIONS.jobs,
+    mirror: TARGET_OPTIONS.mirror,
     tarball: { type: 'boolean', help: 'also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)' },
     context: { type: 'list', arg: 'N=SRC', help: 'replace an input stage, as for build (repeatable)' },
     builder: { type: 'string', arg: 'NAME', help: 'any buildx builder' },
@@ -27,7 +29,7 @@ export const task = defineTask({
     print: { type: 'boolean', help: 'print the docker buildx command and build nothing' },
   },
   async run({ opts, pos }) {
-    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: pos.gcc, os: opts.os, baseImage: opts['base-image'] });
+    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: pos.gcc, os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror });
     if (plan.gcc.source === 'system') {
       throw new ConfigurationError(`GCC ${plan.gcc.version} is the system compiler of ${plan.os.name}: there is nothing to build`, {
         remediation: `build with it directly ('build <slurm> --gcc ${pos.gcc} --os ${plan.os.name}'), or pick another --os`,

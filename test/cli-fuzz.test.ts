@@ -159,7 +159,7 @@ const TASKS: Record<string, TaskFuzz> = {
   },
   'build-compiler': {
     pos: ['13.4.0'], opts: {}, flags: ['--print'], positional: 'version',
-    classes: { os: 'enum', 'base-image': 'image', builder: 'text', progress: 'enum', context: 'context' },
+    classes: { os: 'enum', 'base-image': 'image', jobs: 'number', mirror: 'mirror', builder: 'text', progress: 'enum', context: 'context' },
   },
   bake: {
     pos: [], opts: { slurm: '25.11', file: '{case}/b.hcl' }, flags: ['--render-only'],
