@@ -9,21 +9,10 @@ import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote, sourceDateEpoch,
 import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { keyFingerprint, readKeyFile } from './lib/keys.ts';
+import { existsSync, statSync } from 'node:fs';
 import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { dirname, join, resolve } from 'node:path';
-
-async function keyFingerprint(file: string): Promise<string> {
-  const openpgp = await import('openpgp');
-  try {
-    const key = await openpgp.readPrivateKey({ armoredKey: readFileSync(file, 'utf8') });
-    return key.getFingerprint().toUpperCase();
-  } catch (e) {
-    throw new ConfigurationError(`--sign-key '${file}' is not an ASCII-armored OpenPGP private key (${(e as Error).message})`, {
-      remediation: "export one with 'gpg --armor --export-secret-keys KEYID' or create one with 'npx zx Taskfile.ts keygen'",
-    });
-  }
-}
 
 export const task = defineTask({
   name: 'build',
@@ -67,9 +56,7 @@ export const task = defineTask({
     }
     const contexts = parseContexts(opts.context);
     const signKey = opts['sign-key'];
-    if (signKey !== undefined && !existsSync(signKey)) {
-      throw new ConfigurationError(`--sign-key '${signKey}' does not exist`, { remediation: 'give the path of an ASCII-armored private key' });
-    }
+    const signKeyText = signKey === undefined ? undefined : readKeyFile(signKey, '--sign-key', 'private');
     let dockerfile = opts.dockerfile;
     if (dockerfile !== undefined) {
       dockerfile = resolve(dockerfile);
@@ -77,7 +64,7 @@ export const task = defineTask({
         throw new ConfigurationError(`--dockerfile '${opts.dockerfile}' is not a file`, { remediation: 'give the path of a rendered (and maybe hand-edited) Dockerfile' });
       }
     }
-    const fingerprint = signKey ? await keyFingerprint(signKey) : undefined;
+    const fingerprint = signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
     if (!opts.print) await requireDocker(opts.builder);
 
     const config = resolveConfig();
@@ -126,7 +113,7 @@ export const task = defineTask({
       await writeProvenance({
         tarball: join(buildsDir, plan.tarballName), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
         sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: opts.builder,
-      }, signKey ? readFileSync(signKey, 'utf8') : undefined);
+      }, signKeyText);
       console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
       const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);

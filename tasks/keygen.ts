@@ -3,7 +3,7 @@ import { homeSource, resolveConfig } from './lib/config.ts';
 import { ConfigurationError } from './lib/errors.ts';
 import { checkpoint, interruptible } from './lib/interrupt.ts';
 import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './lib/userdir.ts';
-import { passphraseFromEnv } from './sign.ts';
+import { passphraseFromEnv } from './lib/keys.ts';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 

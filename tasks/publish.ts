@@ -2,7 +2,8 @@ import { defineTask } from './lib/task.ts';
 import { resolveConfig } from './lib/config.ts';
 import { checkBucket } from './lib/s3-names.ts';
 import { ConfigurationError } from './lib/errors.ts';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { homePublicKey, keyFingerprint, readKeyFile } from './lib/keys.ts';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const MODES = ['all', 'slurm-only', 'none'] as const;
@@ -109,24 +110,10 @@ export const task = defineTask({
     }
     let publicKey: { path: string; fingerprint: string } | undefined;
     let publicKeyText: string | undefined;
-    if (opts['public-key'] !== undefined) {
-      const path = resolve(opts['public-key']);
-      if (!statSync(path, { throwIfNoEntry: false })?.isFile()) {
-        throw new ConfigurationError(`--public-key '${opts['public-key']}' does not exist`, { remediation: 'give the armored public key file (keygen writes signing.public.asc)' });
-      }
-      const { readFileSync } = await import('node:fs');
-      const text = readFileSync(path, 'utf8');
-      if (!text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
-        throw new ConfigurationError(`--public-key '${opts['public-key']}' is not an ASCII-armored OpenPGP public key`, {
-          remediation: "export it with 'gpg --armor --export FPR' (never publish the private key)",
-        });
-      }
-      const openpgp = await import('openpgp');
-      const key = await openpgp.readKey({ armoredKey: text }).catch(() => {
-        throw new ConfigurationError(`--public-key '${opts['public-key']}' cannot be read as an OpenPGP key`, { remediation: "export it again with 'gpg --armor --export FPR'" });
-      });
-      publicKey = { path, fingerprint: key.getFingerprint().toUpperCase() };
-      publicKeyText = text;
+    const publicKeyPath = opts['public-key'];
+    if (publicKeyPath !== undefined) {
+      publicKeyText = readKeyFile(publicKeyPath, '--public-key', 'public');
+      publicKey = { path: resolve(publicKeyPath), fingerprint: await keyFingerprint(publicKeyText, '--public-key', publicKeyPath, 'public') };
     }
 
     const config = resolveConfig();
@@ -164,10 +151,10 @@ export const task = defineTask({
       if (plan.builds.length > 0) {
         let keyText = publicKeyText;
         let keyLabel = publicKey ? `--public-key ${opts['public-key']}` : undefined;
-        const homeKey = join(config.home, 'keys', 'signing.public.asc');
-        if (keyText === undefined && statSync(homeKey, { throwIfNoEntry: false })?.isFile()) {
-          keyText = (await import('node:fs')).readFileSync(homeKey, 'utf8');
-          keyLabel = homeKey;
+        const homeKey = keyText === undefined ? homePublicKey(config.home) : undefined;
+        if (homeKey) {
+          keyText = homeKey.text;
+          keyLabel = homeKey.path;
         }
         const checked = await lib.checkTarballs(plan.builds, {
           allowUnchecksummed: opts['allow-unchecksummed'] === true,

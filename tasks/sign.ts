@@ -1,31 +1,7 @@
 import { defineTask } from './lib/task.ts';
 import { ConfigurationError } from './lib/errors.ts';
-import { readFileSync, statSync } from 'node:fs';
-
-/** Reads the passphrase from the environment variable named by --passphrase-env (never from the command line). */
-export function passphraseFromEnv(varName: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (varName === undefined) return undefined;
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName)) {
-    throw new ConfigurationError(`--passphrase-env '${varName}' is not an environment variable name`, {
-      remediation: 'give the NAME of a variable that holds the passphrase (letters, digits, _), not the passphrase',
-    });
-  }
-  const v = env[varName];
-  if (v === undefined || v === '') {
-    throw new ConfigurationError(`--passphrase-env ${varName}: the variable is not set`, {
-      remediation: `export ${varName}=... with the key's passphrase, or drop --passphrase-env for a key without one`,
-    });
-  }
-  return v;
-}
-
-/** Reads a key file given with --key, naming it in every error. */
-export function readKeyFile(path: string, flag = '--key'): string {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) throw new ConfigurationError(`${flag} '${path}' does not exist`, { remediation: "give an ASCII-armored private key file (create one with 'npx zx Taskfile.ts keygen')" });
-  if (!st.isFile()) throw new ConfigurationError(`${flag} '${path}' is not a file`, { remediation: 'give an ASCII-armored private key file' });
-  return readFileSync(path, 'utf8');
-}
+import { passphraseFromEnv, readKeyFile } from './lib/keys.ts';
+import { statSync } from 'node:fs';
 
 export const task = defineTask({
   name: 'sign',
@@ -49,7 +25,7 @@ export const task = defineTask({
     }
     // Everything is checked before anything is written.
     const passphrase = passphraseFromEnv(opts['passphrase-env']);
-    const armored = readKeyFile(keyPath);
+    const armored = readKeyFile(keyPath, '--key', 'private');
     const files: string[] = [];
     const skipped: string[] = [];
     for (const f of rest) {

@@ -1,6 +1,7 @@
 import { defineTask } from './lib/task.ts';
 import { ConfigurationError, VerifyError } from './lib/errors.ts';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readKeyFile } from './lib/keys.ts';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -45,11 +46,7 @@ export const task = defineTask({
       throw new ConfigurationError(`tarball '${pos.tarball}' does not exist`, { remediation: 'give the path of a slurm-...-software.tar.gz' });
     }
     const key = opts.key;
-    if (key !== undefined) {
-      const kind = !existsSync(key) ? 'does not exist' : !statSync(key).isFile() ? 'is not a file'
-        : !readFileSync(key, 'utf8').includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? 'is not an ASCII-armored OpenPGP public key' : '';
-      if (kind) throw new ConfigurationError(`--key '${key}' ${kind}`, { remediation: 'give the ASCII-armored public key the tarball was signed with' });
-    }
+    const keyText = key === undefined ? undefined : readKeyFile(key, '--key', 'public');
     const prefix = opts.prefix ?? '/shared/apps/slurm';
     if (!prefix.startsWith('/') || /\s/.test(prefix) || prefix === '/') {
       throw new ConfigurationError(`--prefix '${prefix}' is not an absolute directory without spaces`, { remediation: 'e.g. --prefix /shared/apps/slurm' });
@@ -74,7 +71,7 @@ export const task = defineTask({
         lines.push({ step: 'signature', ok: null, detail: `${basename(sig)} present; pass --key PUBKEY.asc to check it` });
       } else {
         const { verifyFile } = await import('./lib/signing.ts');
-        const r = await verifyFile(tarball, sig, readFileSync(key, 'utf8'));
+        const r = await verifyFile(tarball, sig, keyText!);
         lines.push({ step: 'signature', ok: true, detail: `good signature by ${r.fingerprint}` });
       }
     }
@@ -89,7 +86,7 @@ export const task = defineTask({
     }
     // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
     const { verifySupplyChain } = await import('./lib/provenance.ts');
-    lines.push(...await verifySupplyChain(tarball, key === undefined ? undefined : readFileSync(key, 'utf8')));
+    lines.push(...await verifySupplyChain(tarball, keyText));
     console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, glibc floor ${floor}`);
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 
