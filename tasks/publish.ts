@@ -3,7 +3,7 @@ import { resolveConfig } from './lib/config.ts';
 import { checkBucket } from './lib/s3-names.ts';
 import { ConfigurationError } from './lib/errors.ts';
 import { homePublicKey, keyFingerprint, readKeyFile } from './lib/keys.ts';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { unpackCompilerTarballs } from './lib/compilers.ts';
 import { join, resolve } from 'node:path';
 
 const MODES = ['all', 'slurm-only', 'none'] as const;
@@ -118,33 +118,14 @@ export const task = defineTask({
 
     const config = resolveConfig();
     const lib = await import('./lib/publish.ts');
-    const extracted: string[] = [];
+    // Compiler buildcaches that exist only as build-compiler's tarball are unpacked for the upload.
+    const compilers = mode === 'all'
+      ? await unpackCompilerTarballs(config.home, [...lib.findBuilds(join(config.home, 'builds')).map((b) => b.gcc), ...gcc], gcc)
+      : { dirs: {}, cleanup: () => {} };
     try {
-      // Compiler buildcaches that exist only as build-compiler's tarball are unpacked for the upload.
-      const compilerDirs: Record<string, string> = {};
-      if (mode === 'all') {
-        const gccs = new Set([...lib.findBuilds(join(config.home, 'builds')).map((b) => b.gcc), ...gcc]);
-        for (const g of gccs) {
-          if (g === 'system' || lib.compilerBuildcacheDir(config.home, g)) continue;
-          if (gcc.length > 0 && !gcc.includes(g)) continue;
-          const tarball = join(config.home, 'compilers', g, `gcc-${g}-compiler.tar.gz`);
-          if (!existsSync(tarball)) continue;
-          if (existsSync(`${tarball}.sha256`)) {
-            const { checkChecksum } = await import('./lib/verify.ts');
-            await checkChecksum(tarball, false);
-          }
-          const dir = join(config.home, 'compilers', g, `.publish-${process.pid}`);
-          extracted.push(dir);
-          mkdirSync(dir, { recursive: true });
-          const tar = await import('tar');
-          await tar.x({ file: tarball, cwd: dir, strict: true });
-          if (lib.isBuildcache(dir)) compilerDirs[g] = dir;
-        }
-      }
-
       const plan = lib.planPublish({
         home: config.home, prefix, buildcache: mode, tarballs: opts.tarballs,
-        slurm, gcc, compilerDirs, ...(publicKey ? { publicKey } : {}),
+        slurm, gcc, compilerDirs: compilers.dirs, ...(publicKey ? { publicKey } : {}),
       });
       // Every tarball must match its .sha256 and signatures before anything at all is uploaded.
       let expectSha256: Map<string, string> | undefined;
@@ -194,7 +175,7 @@ export const task = defineTask({
       }
       return 0;
     } finally {
-      for (const d of extracted) rmSync(d, { recursive: true, force: true });
+      compilers.cleanup();
     }
   },
 });
