@@ -1,14 +1,14 @@
 import { defineTask } from './lib/task.ts';
 import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { TARGET_OPTIONS } from './lib/plan-options.ts';
-import { cacheDir, homeSource, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
+import { ensureCacheDir, ensureHostCaches, ensureHostBuildcacheDir, homeSource, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
 import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
-import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
+import { shellQuote } from './lib/buildx.ts';
 import { checkpoint } from './lib/interrupt.ts';
 import { checkUserDir, replaceUserFile } from './lib/userdir.ts';
 import { existsSync, statSync } from 'node:fs';
@@ -43,6 +43,7 @@ export const task = defineTask({
       os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror,
     });
     const config = resolveConfig();
+    const epoch = sourceDateEpoch(config, repoRoot);
     const bakeFile = opts.file ? resolve(opts.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');
     const fileSource = { what: opts.file ? '--file' : 'the bake file', given: opts.file ?? bakeFile };
     // The bake file's folder is checked before any work: a bad --file fails at once.
@@ -55,7 +56,7 @@ export const task = defineTask({
       buildsDir: join(config.home, 'builds'),
       buildcacheDir: join(config.home, 'buildcache'),
       sourcecacheDir: join(config.home, 'sourcecache'),
-      sourceDateEpoch: sourceDateEpoch(repoRoot),
+      sourceDateEpoch: epoch,
     });
     // A group or target the bake file does not have is a typo: say so before anything is written or built.
     const names = [...text.matchAll(/^(?:group|target) "([^"]+)" \{$/gm)].map((m) => m[1]!);
@@ -95,18 +96,18 @@ export const task = defineTask({
       if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
       return 0;
     }
-    for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
-    cacheDir(config, 'sourcecache');
-    const builds = cacheDir(config, 'builds');
-    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot, exportDir: builds });
+    for (const p of plans) ensureHostCaches(config, p.cacheKey);
+    const builds = ensureCacheDir(config, 'builds');
+    ensureCacheDir(config, 'logs');
+    await runBuildx(bx, logFilePath(config, 'bake'), { cwd: repoRoot, exportDir: builds });
     // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.tarballName))) continue;
-      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.tarballName);
+      moveArtifacts(dir, { builds, buildcache: ensureHostBuildcacheDir(config, p.cacheKey), mirrors: ensureCacheDir(config, 'mirrors') }, p.tarballName);
       await writeProvenance({
         tarball: join(builds, p.tarballName), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
-        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: opts.builder,
+        sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
       });
       removeDir(dir);
       console.log(`wrote ${join(builds, p.tarballName)}`);

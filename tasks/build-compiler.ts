@@ -1,10 +1,10 @@
 import { defineTask } from './lib/task.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { hostCacheContexts, logFile, resolveConfig } from './lib/config.ts';
+import { ensureCacheDir, ensureHostCaches, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
-import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote } from './lib/buildx.ts';
 import { TARGET_OPTIONS } from './lib/plan-options.ts';
 import { requireDocker } from './lib/docker.ts';
 import { runBuildx, withScratchDir } from './lib/build-run.ts';
@@ -39,6 +39,7 @@ export const task = defineTask({
     const contexts = parseContexts(opts.context);
     if (!opts.print) await requireDocker(opts.builder);
     const config = resolveConfig();
+    const epoch = sourceDateEpoch(config, repoRoot);
     const contextDir = join(repoRoot, plan.contextDir);
     ensureBuildContext(contextDir, plan);
     const outDir = join(config.home, 'compilers', plan.gcc.version);
@@ -47,14 +48,16 @@ export const task = defineTask({
       contextDir, dockerfile: join(contextDir, 'Dockerfile'),
       target: opts.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
-      contexts: { ...hostCacheContexts(config, plan.cacheKey, !opts.print), ...contexts },
-      progress, builder: opts.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
+      contexts: { ...hostCacheContexts(config, plan.cacheKey), ...contexts },
+      progress, builder: opts.builder, sourceDateEpoch: epoch,
     });
     if (opts.print) {
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
     }
-    const logPath = logFile(config, `compiler-${plan.gcc.version}`);
+    ensureHostCaches(config, plan.cacheKey);
+    ensureCacheDir(config, 'logs');
+    const logPath = logFilePath(config, `compiler-${plan.gcc.version}`);
     return withScratchDir(tmp, async () => {
       await runBuildx(bx, logPath, { tty: progress === 'tty' });
       if (!tmp) {

@@ -1,11 +1,11 @@
 import { defineTask } from './lib/task.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cacheDir, hostBuildcacheDir, hostCacheContexts, logFile, resolveConfig } from './lib/config.ts';
+import { cachePath, ensureCacheDir, ensureHostBuildcacheDir, ensureHostCaches, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_OPTIONS, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
 import { ensureBuildContext, repoRoot } from './lib/render.ts';
-import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote, sourceDateEpoch, targetTag } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote, targetTag } from './lib/buildx.ts';
 import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
@@ -68,21 +68,22 @@ export const task = defineTask({
     if (!opts.print) await requireDocker(opts.builder);
 
     const config = resolveConfig();
+    const epoch = sourceDateEpoch(config, repoRoot);
     const contextDir = dockerfile ? dirname(dockerfile) : join(repoRoot, plan.contextDir);
     if (!dockerfile) ensureBuildContext(contextDir, plan);
     dockerfile ??= join(contextDir, 'Dockerfile');
 
-    const buildsDir = cacheDir(config, 'builds', !opts.print);
+    const buildsDir = cachePath(config, 'builds');
     const exportDir = target === 'export' ? join(buildsDir, `.tmp-${plan.id}-${process.pid}`) : undefined;
     const allContexts: Record<string, string> = {
-      ...hostCacheContexts(config, plan.cacheKey, !opts.print),
+      ...hostCacheContexts(config, plan.cacheKey),
       ...contexts,
     };
     const bx = buildxArgs({
       contextDir, dockerfile, target, exportDir, tag: target === 'export' ? undefined : targetTag(plan, target),
       contexts: allContexts, signKeyFile: signKey ? resolve(signKey) : undefined, signingFingerprint: fingerprint,
       noCache: opts['no-cache'], shmSize: shm, progress, builder: opts.builder,
-      cacheFrom: opts['cache-from'], cacheTo: opts['cache-to'], sourceDateEpoch: sourceDateEpoch(repoRoot),
+      cacheFrom: opts['cache-from'], cacheTo: opts['cache-to'], sourceDateEpoch: epoch,
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
     if (exportDir) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(detectAttestationSupport(opts.builder)));
@@ -92,7 +93,10 @@ export const task = defineTask({
     }
 
     console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
-    const logPath = logFile(config, plan.id);
+    ensureCacheDir(config, 'builds');
+    ensureHostCaches(config, plan.cacheKey);
+    ensureCacheDir(config, 'logs');
+    const logPath = logFilePath(config, plan.id);
     const startedOn = new Date();
     return withScratchDir(exportDir, async () => {
       await runBuildx(bx, logPath, { tty: progress === 'tty' });
@@ -108,11 +112,11 @@ export const task = defineTask({
           });
         }
       }
-      const dirs = { builds: buildsDir, buildcache: hostBuildcacheDir(config, plan.cacheKey), mirrors: cacheDir(config, 'mirrors') };
+      const dirs = { builds: buildsDir, buildcache: ensureHostBuildcacheDir(config, plan.cacheKey), mirrors: ensureCacheDir(config, 'mirrors') };
       const newBinaries = moveArtifacts(exportDir, dirs, plan.tarballName);
       await writeProvenance({
         tarball: join(buildsDir, plan.tarballName), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
-        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: opts.builder,
+        sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
       }, signKeyText);
       console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
       const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);

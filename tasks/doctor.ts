@@ -1,5 +1,5 @@
 import { defineTask } from './lib/task.ts';
-import { CACHE_SUBDIRS, cacheDir, resolveConfig } from './lib/config.ts';
+import { CACHE_SUBDIRS, ensureCacheDir, resolveConfig } from './lib/config.ts';
 import { dockerStatus } from './lib/docker.ts';
 import { SlurmFactoryError } from './lib/errors.ts';
 import { checkpoint, interruptible } from './lib/interrupt.ts';
@@ -54,7 +54,7 @@ export const task = defineTask({
     for (const sub of CACHE_SUBDIRS) {
       let ok = true; let note = '';
       // A home that cannot hold the caches (a file, read-only, /proc) is a failing row, not a crash.
-      try { const d = cacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) {
+      try { const d = ensureCacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) {
         ok = false;
         note = e instanceof SlurmFactoryError ? e.oneLine() : `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`;
       }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { defineTask } from './lib/task.ts';
-import { cacheDir, resolveConfig } from './lib/config.ts';
+import { cachePath, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, SlurmFactoryError } from './lib/errors.ts';
 import { findBuilds } from './lib/publish.ts';
 import { currencyReport, type BuiltTarball } from './lib/releases.ts';
@@ -79,7 +79,7 @@ reported, not an error.`,
     if (opts.builds !== undefined && !isDirectory(opts.builds)) {
       throw new ConfigurationError(`--builds '${opts.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
     }
-    const buildsDir = opts.builds ?? cacheDir(resolveConfig(), 'builds', false);
+    const buildsDir = opts.builds ?? cachePath(resolveConfig(), 'builds');
     const notes: string[] = [];
     const [tags, builds] = [await listTags(from), builtTarballs(buildsDir, notes)];
     const report = currencyReport(tags, builds);

@@ -86,11 +86,11 @@ export const task = defineTask({
     'Layout: compilers/{gcc}/buildcache/  slurm/{slurm}/{gcc}[-gpu]/buildcache/ (from mirrors/<build>/)  builds/{slurm}/{gcc}/  keys/',
   ].join('\n'),
   async run({ opts }) {
-    const bucketRaw = opts.bucket ?? process.env.SLURM_FACTORY_BUCKET;
-    if (bucketRaw === undefined || bucketRaw === '') {
+    const config = resolveConfig({ bucket: opts.bucket });
+    if (config.bucket === undefined) {
       throw new ConfigurationError("'publish' needs a bucket", { remediation: 'pass --bucket NAME or set SLURM_FACTORY_BUCKET' });
     }
-    const bucket = checkBucket(bucketRaw);
+    const bucket = checkBucket(config.bucket);
     const prefix = checkPrefix(opts.prefix);
     const endpoint = checkUrl('endpoint', opts.endpoint);
     const publicUrlBase = checkUrl('public-url', opts['public-url']);
@@ -116,7 +116,6 @@ export const task = defineTask({
       publicKey = { path: resolve(publicKeyPath), fingerprint: await keyFingerprint(publicKeyText, '--public-key', publicKeyPath, 'public') };
     }
 
-    const config = resolveConfig();
     const lib = await import('./lib/publish.ts');
     // Compiler buildcaches that exist only as build-compiler's tarball are unpacked for the upload.
     const compilers = mode === 'all'

@@ -95,8 +95,8 @@ export const task = defineTask({
     await requireDocker();
     const { $ } = await import('zx');
     const q = $({ quiet: true, nothrow: true });
-    const { resolveConfig, cacheDir } = await import('./lib/config.ts');
-    const logsRoot = cacheDir(resolveConfig(), 'logs');
+    const { resolveConfig, ensureCacheDir } = await import('./lib/config.ts');
+    const logsRoot = ensureCacheDir(resolveConfig(), 'logs');
     const script = join(import.meta.dirname, '..', 'scripts', 'verify', 'node-check.sh');
 
     const rows: { image: string; steps: { step: string; ok: boolean | null; detail: string }[] }[] = [];
