@@ -68,6 +68,8 @@ export const task = defineTask({
     }
 
     console.log(`SLURM_FACTORY_HOME = ${config.home} (${config.sources.home})`);
+    if (config.bucket !== undefined) console.log(`SLURM_FACTORY_BUCKET = ${config.bucket} (publish's default bucket)`);
+    if (config.sourceDateEpoch !== undefined) console.log(`SOURCE_DATE_EPOCH = ${config.sourceDateEpoch} (builds use it for every timestamp)`);
     for (const [what, ok, note] of lines) console.log(`${ok ? 'ok  ' : 'FAIL'}  ${what.padEnd(22)} ${note}`);
     for (const p of s.problems) console.log(`fix: ${p.what}: ${p.fix}`);
     return lines.every(([, ok]) => ok) ? 0 : 1;
