@@ -241,17 +241,13 @@ export function optionLabel(name: string, spec: OptionSpec): string {
   return `--${name} ${arg}`;
 }
 
-/** The help lines of one option: what it does, and for a choice its values; the default where one is declared. */
-function optionHelp(spec: OptionSpec): string[] {
-  const lines = typeof spec.help === 'string' ? [spec.help] : [...spec.help];
-  return lines;
-}
+const helpLines = (help: Help): string[] => (typeof help === 'string' ? [help] : [...help]);
 
-/** Options and positionals as help lines: label, then the help text aligned in a column. */
+/** Positionals, then options, as help lines: the label, then its help text aligned in a column. */
 export function formatOptions(options: OptionSpecs, positionals: readonly PositionalSpec[]): string {
   const rows: [string, string[]][] = [
-    ...positionals.map((p): [string, string[]] => [p.arg ?? `<${p.name}>`, typeof p.help === 'string' ? [p.help] : [...p.help]]),
-    ...Object.entries(options).map(([name, spec]): [string, string[]] => [optionLabel(name, spec), optionHelp(spec)]),
+    ...positionals.map((p): [string, string[]] => [p.arg ?? `<${p.name}>`, helpLines(p.help)]),
+    ...Object.entries(options).map(([name, spec]): [string, string[]] => [optionLabel(name, spec), helpLines(spec.help)]),
   ];
   const width = Math.max(17, ...rows.map(([label]) => label.length));
   return rows.flatMap(([label, [first, ...more]]) => [
