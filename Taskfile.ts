@@ -3,7 +3,8 @@
  * slurm-factory entry point: `npx zx Taskfile.ts <task> [args]`.
  * Each task lives in its own file in tasks/ and exports `task` with its declared options (see tasks/lib/task.ts);
  * tasks/lib/cli.ts finds it, parses the arguments against those options (tasks/lib/args.ts), runs it, and turns
- * errors into one clear line and an exit code (2 usage/configuration, 1 failure, 130 interrupted). This file adds what belongs to the process: its arguments, Ctrl-C, the exit.
+ * errors into one clear line and an exit code (2 usage/configuration, 1 failure, 130 interrupted). This file
+ * adds what belongs to the process: its arguments, Ctrl-C, the exit.
  */
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
