@@ -1,14 +1,14 @@
 #!/usr/bin/env -S npx zx
 /**
  * slurm-factory entry point: `npx zx Taskfile.ts <task> [args]`.
- * Each task lives in its own file in tasks/ and exports `task` (see tasks/lib/task.ts); tasks/lib/cli.ts finds
- * it, runs it, and turns errors into one clear line and an exit code (2 usage/configuration, 1 failure,
- * 130 interrupted). This file adds what belongs to the process: its arguments, Ctrl-C, the exit.
+ * Each task lives in its own file in tasks/ and exports `task` with its declared options (see tasks/lib/task.ts);
+ * tasks/lib/cli.ts finds it, parses the arguments against those options (tasks/lib/args.ts), runs it, and turns
+ * errors into one clear line and an exit code (2 usage/configuration, 1 failure, 130 interrupted). This file
+ * adds what belongs to the process: its arguments, Ctrl-C, the exit.
  */
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runTask } from './tasks/lib/cli.ts';
 import { abandonedWork, markInterrupted } from './tasks/lib/interrupt.ts';
 
 /** The arguments after this script's path, whether run by zx, tsx or node --import tsx. */
@@ -35,6 +35,8 @@ process.on('SIGINT', () => {
   process.exitCode = 130;
 });
 
+// Loaded after the handler is in place, so a Ctrl-C during start-up is already a clean stop.
+const { runTask } = await import('./tasks/lib/cli.ts');
 const code = await runTask(scriptArgs());
 if (interrupted && abandonedWork()) {
   // process.exit would wait for the abandoned thread-pool work (seconds for an RSA key): die by the signal

@@ -1,7 +1,7 @@
-import type { Task } from './lib/task.ts';
+import { defineTask } from './lib/task.ts';
 import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
-import { parseArgs } from './lib/args.ts';
-import { cacheDir, homeSource, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
+import { TARGET_OPTIONS } from './lib/plan-options.ts';
+import { ensureCacheDir, ensureHostCaches, ensureHostBuildcacheDir, homeSource, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
@@ -9,54 +9,44 @@ import { repoRoot } from './lib/render.ts';
 import { ensureBuildContext, replaceUserFile } from './lib/writer.ts';
 import { requireDocker } from './lib/docker.ts';
 import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
-import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
+import { shellQuote } from './lib/buildx.ts';
 import { checkpoint } from './lib/interrupt.ts';
 import { checkUserDir } from './lib/userdir.ts';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-export const task: Task = {
+export const task = defineTask({
   name: 'bake',
   summary: 'Build a matrix (Slurm x GCC x CPU/GPU) with docker buildx bake; shared stages are built once',
   usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--print]',
   example: 'npx zx Taskfile.ts bake --slurm 24.11,25.11 --gcc 13.4.0 --print',
-  details: `  GROUP              bake groups or targets to build (default: default = the whole matrix given)
-  --slurm LIST       Slurm versions (default: every version in the catalog)
-  --gcc LIST         GCC toolchains (default: 13.4.0)
-  --gpu              GPU flavour only; --flavours cpu,gpu for both (default cpu)
-  --os NAME / --base-image IMG / --jobs N / --mirror URL   as for build
-  --file PATH        where to write the bake file (default dockerfiles/docker-bake.hcl)
-  --set SPEC         passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'
-  --builder NAME     any buildx builder (remote BuildKit, kubernetes driver, multi-node)
-  --cache-from SPEC  BuildKit layer cache to read for every target (repeatable)
-  --cache-to SPEC    BuildKit layer cache to write for every target (repeatable)
-  --render-only      write the bake file and build contexts, run nothing
-  --print            run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing`,
-  async run(argv) {
-    const args = parseArgs('bake', argv, {
-      string: ['os', 'base-image', 'jobs', 'file', 'builder'],
-      csv: ['slurm', 'gcc', 'flavours'],
-      list: ['mirror', 'set', 'cache-from', 'cache-to'],
-      boolean: ['gpu', 'print', 'render-only'],
-      positionals: ['groups?...'],
-    });
-    if (args.flags.gpu && args.lists.flavours!.length > 0) {
+  positionals: [{ name: 'groups', arg: 'GROUP ...', help: 'bake groups or targets to build (default: default = the whole matrix given)', optional: true, rest: true }],
+  options: {
+    slurm: { type: 'csv', help: 'Slurm versions (default: every version in the catalog)' },
+    gcc: { type: 'csv', help: 'GCC toolchains (default: 13.4.0)' },
+    gpu: { type: 'boolean', help: 'GPU flavour only; --flavours cpu,gpu for both (default cpu)' },
+    flavours: { type: 'csv', help: 'cpu, gpu or both (default cpu)' },
+    ...TARGET_OPTIONS,
+    file: { type: 'string', arg: 'PATH', help: 'where to write the bake file (default dockerfiles/docker-bake.hcl)' },
+    set: { type: 'list', arg: 'SPEC', help: "passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'" },
+    builder: { type: 'string', arg: 'NAME', help: 'any buildx builder (remote BuildKit, kubernetes driver, multi-node)' },
+    'cache-from': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to read for every target (repeatable)' },
+    'cache-to': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to write for every target (repeatable)' },
+    'render-only': { type: 'boolean', help: 'write the bake file and build contexts, run nothing' },
+    print: { type: 'boolean', help: "run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing" },
+  },
+  async run({ opts, rest }) {
+    if (opts.gpu && opts.flavours.length > 0) {
       throw new ConfigurationError('--gpu and --flavours were both given', { remediation: 'use --gpu for GPU only, or --flavours cpu,gpu' });
     }
-    const jobs = args.strings.jobs;
-    if (jobs !== undefined && !/^\d+$/.test(jobs)) {
-      throw new ConfigurationError(`--jobs '${jobs}' is not a whole number from 1 to 1024`, {
-        remediation: 'give the number of parallel compile jobs, e.g. --jobs 8, or leave it out to use every CPU',
-      });
-    }
     const plans = planMatrix({
-      slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.flags.gpu ? ['gpu'] : args.lists.flavours,
-      os: args.strings.os, baseImage: args.strings['base-image'], jobs: jobs === undefined ? undefined : Number(jobs),
-      mirrors: args.lists.mirror,
+      slurm: opts.slurm, gcc: opts.gcc, flavours: opts.gpu ? ['gpu'] : opts.flavours,
+      os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror,
     });
     const config = resolveConfig();
-    const bakeFile = args.strings.file ? resolve(args.strings.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');
-    const fileSource = { what: args.strings.file ? '--file' : 'the bake file', given: args.strings.file ?? bakeFile };
+    const epoch = sourceDateEpoch(config, repoRoot);
+    const bakeFile = opts.file ? resolve(opts.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');
+    const fileSource = { what: opts.file ? '--file' : 'the bake file', given: opts.file ?? bakeFile };
     // The bake file's folder is checked before any work: a bad --file fails at once.
     checkUserDir(dirname(bakeFile), fileSource);
     if (statSync(bakeFile, { throwIfNoEntry: false })?.isDirectory()) {
@@ -67,11 +57,11 @@ export const task: Task = {
       buildsDir: join(config.home, 'builds'),
       buildcacheDir: join(config.home, 'buildcache'),
       sourcecacheDir: join(config.home, 'sourcecache'),
-      sourceDateEpoch: sourceDateEpoch(repoRoot),
+      sourceDateEpoch: epoch,
     });
     // A group or target the bake file does not have is a typo: say so before anything is written or built.
     const names = [...text.matchAll(/^(?:group|target) "([^"]+)" \{$/gm)].map((m) => m[1]!);
-    const unknownGroup = args.rest.find((g) => !names.includes(g));
+    const unknownGroup = rest.find((g) => !names.includes(g));
     if (unknownGroup !== undefined) {
       const groups = [...text.matchAll(/^group "([^"]+)" \{$/gm)].map((m) => m[1]!);
       throw new ConfigurationError(`bake group or target '${unknownGroup}' is not in this matrix`, {
@@ -79,9 +69,9 @@ export const task: Task = {
       });
     }
     // Building needs the engine: find out before writing anything (--print and --render-only do not build).
-    if (!args.flags['render-only'] && !args.flags.print) {
+    if (!opts['render-only'] && !opts.print) {
       checkUserDir(config.home, homeSource(config));
-      await requireDocker(args.strings.builder);
+      await requireDocker(opts.builder);
     }
     for (const p of plans) {
       // Ctrl-C stops between two contexts; each context is written atomically.
@@ -90,39 +80,39 @@ export const task: Task = {
     }
     await replaceUserFile(bakeFile, text, fileSource);
     console.error(`wrote ${relative(process.cwd(), bakeFile)}: ${plans.length} targets (${plans.map((p) => p.id).join(', ')})`);
-    if (args.flags['render-only']) return 0;
+    if (opts['render-only']) return 0;
 
     const bx = ['buildx', 'bake', '--file', bakeFile];
-    if (args.strings.builder) bx.push('--builder', args.strings.builder);
-    for (const s of args.lists.set ?? []) bx.push('--set', s);
-    for (const c of args.lists['cache-from'] ?? []) bx.push('--set', `*.cache-from=${c}`);
-    for (const c of args.lists['cache-to'] ?? []) bx.push('--set', `*.cache-to=${c}`);
-    if (args.flags.print) bx.push('--print');
-    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
-    bx.push(...(args.rest.length > 0 ? args.rest : ['default']));
+    if (opts.builder) bx.push('--builder', opts.builder);
+    for (const s of opts.set) bx.push('--set', s);
+    for (const c of opts['cache-from']) bx.push('--set', `*.cache-from=${c}`);
+    for (const c of opts['cache-to']) bx.push('--set', `*.cache-to=${c}`);
+    if (opts.print) bx.push('--print');
+    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(detectAttestationSupport(opts.builder)));
+    bx.push(...(rest.length > 0 ? rest : ['default']));
 
-    if (args.flags.print) {
+    if (opts.print) {
       console.error(`docker ${shellQuote(bx)}`);
       const r = spawnSync('docker', bx, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
       if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
       return 0;
     }
-    for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
-    cacheDir(config, 'sourcecache');
-    const builds = cacheDir(config, 'builds');
-    await runBuildx(bx, logFile(config, 'bake'), { cwd: repoRoot, exportDir: builds });
+    for (const p of plans) ensureHostCaches(config, p.cacheKey);
+    const builds = ensureCacheDir(config, 'builds');
+    ensureCacheDir(config, 'logs');
+    await runBuildx(bx, logFilePath(config, 'bake'), { cwd: repoRoot, exportDir: builds });
     // Each target exported into builds/<id>/; move its artifacts next to single builds, sidecars first.
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.artifacts.tarball))) continue;
-      moveArtifacts(dir, { builds, buildcache: hostBuildcacheDir(config, p.cacheKey), mirrors: cacheDir(config, 'mirrors') }, p.artifacts);
+      moveArtifacts(dir, { builds, buildcache: ensureHostBuildcacheDir(config, p.cacheKey), mirrors: ensureCacheDir(config, 'mirrors') }, p.artifacts);
       await writeProvenance({
         tarball: join(builds, p.artifacts.tarball), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
-        sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
+        sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
       });
       removeDir(dir);
       console.log(`wrote ${join(builds, p.artifacts.tarball)}`);
     }
     return 0;
   },
-};
+});

@@ -1,62 +1,65 @@
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
+import { defineTask } from './lib/task.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { hostCacheContexts, logFile, resolveConfig } from './lib/config.ts';
+import { ensureCacheDir, ensureHostCaches, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { repoRoot } from './lib/render.ts';
 import { ensureBuildContext } from './lib/writer.ts';
-import { buildxArgs, parseContexts, progressMode, shellQuote, sourceDateEpoch } from './lib/buildx.ts';
+import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote } from './lib/buildx.ts';
+import { TARGET_OPTIONS } from './lib/plan-options.ts';
 import { requireDocker } from './lib/docker.ts';
 import { runBuildx, withScratchDir } from './lib/build-run.ts';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const task: Task = {
+export const task = defineTask({
   name: 'build-compiler',
   summary: 'Build only the compiler stage: GCC, gcc-runtime and binutils into the binary cache',
-  usage: 'build-compiler <gcc> [--os N | --base-image I] [--tarball] [--print]',
+  usage: 'build-compiler <gcc> [--os N | --base-image I] [--jobs N] [--mirror URL] [--tarball] [--print]',
   example: 'npx zx Taskfile.ts build-compiler 10.5.0 --tarball',
-  details: `  <gcc>              a catalog GCC that the base image does not already have (see 'list')
-  --os NAME          target distro (its glibc is the floor of everything built with this GCC)
-  --base-image IMG   build on this image; --os names its family
-  --tarball          also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)
-  --context N=SRC    replace an input stage, as for build (repeatable)
-  --builder NAME     any buildx builder
-  --progress MODE    auto, plain, tty or rawjson (default plain)
-  --print            print the docker buildx command and build nothing`,
-  async run(argv) {
-    const args = parseArgs('build-compiler', argv, {
-      string: ['os', 'base-image', 'builder', 'progress'], list: ['context'], boolean: ['tarball', 'print'],
-      positionals: ['gcc'],
-    });
-    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: args.positionals.gcc, os: args.strings.os, baseImage: args.strings['base-image'] });
+  positionals: [{ name: 'gcc', help: "a catalog GCC that the base image does not already have (see 'list')" }],
+  options: {
+    os: { ...TARGET_OPTIONS.os, help: 'target distro (its glibc is the floor of everything built with this GCC)' },
+    'base-image': { ...TARGET_OPTIONS['base-image'], help: 'build on this image; --os names its family' },
+    jobs: TARGET_OPTIONS.jobs,
+    mirror: TARGET_OPTIONS.mirror,
+    tarball: { type: 'boolean', help: 'also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)' },
+    context: { type: 'list', arg: 'N=SRC', help: 'replace an input stage, as for build (repeatable)' },
+    builder: { type: 'string', arg: 'NAME', help: 'any buildx builder' },
+    progress: { type: 'choice', choices: PROGRESS_MODES, default: 'plain', noun: 'progress mode', help: 'auto, plain, tty or rawjson (default plain)' },
+    print: { type: 'boolean', help: 'print the docker buildx command and build nothing' },
+  },
+  async run({ opts, pos }) {
+    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: pos.gcc, os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror });
     if (plan.gcc.source === 'system') {
       throw new ConfigurationError(`GCC ${plan.gcc.version} is the system compiler of ${plan.os.name}: there is nothing to build`, {
-        remediation: `build with it directly ('build <slurm> --gcc ${args.positionals.gcc} --os ${plan.os.name}'), or pick another --os`,
+        remediation: `build with it directly ('build <slurm> --gcc ${pos.gcc} --os ${plan.os.name}'), or pick another --os`,
       });
     }
-    const progress = progressMode(args.strings.progress);
-    const contexts = parseContexts(args.lists.context ?? []);
-    if (!args.flags.print) await requireDocker(args.strings.builder);
+    const progress = opts.progress;
+    const contexts = parseContexts(opts.context);
+    if (!opts.print) await requireDocker(opts.builder);
     const config = resolveConfig();
+    const epoch = sourceDateEpoch(config, repoRoot);
     const contextDir = join(repoRoot, plan.contextDir);
     ensureBuildContext(contextDir, plan);
     const compiler = plan.compilerArtifacts!;
     const outDir = join(config.home, compiler.dir);
-    const tmp = args.flags.tarball ? join(config.home, 'compilers', `.tmp-${plan.gcc.version}-${process.pid}`) : undefined;
+    const tmp = opts.tarball ? join(config.home, 'compilers', `.tmp-${plan.gcc.version}-${process.pid}`) : undefined;
     const bx = buildxArgs({
       contextDir, dockerfile: join(contextDir, 'Dockerfile'),
-      target: args.flags.tarball ? 'compiler-export' : 'compiler',
+      target: opts.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
-      contexts: { ...hostCacheContexts(config, plan.cacheKey, !args.flags.print), ...contexts },
-      progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
+      contexts: { ...hostCacheContexts(config, plan.cacheKey), ...contexts },
+      progress, builder: opts.builder, sourceDateEpoch: epoch,
     });
-    if (args.flags.print) {
+    if (opts.print) {
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
     }
-    const logPath = logFile(config, `compiler-${plan.gcc.version}`);
+    ensureHostCaches(config, plan.cacheKey);
+    ensureCacheDir(config, 'logs');
+    const logPath = logFilePath(config, `compiler-${plan.gcc.version}`);
     return withScratchDir(tmp, async () => {
       await runBuildx(bx, logPath, { tty: progress === 'tty' });
       if (!tmp) {
@@ -72,4 +75,4 @@ export const task: Task = {
       return 0;
     });
   },
-};
+});

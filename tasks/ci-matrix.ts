@@ -1,5 +1,4 @@
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
+import { defineTask } from './lib/task.ts';
 import { ConfigurationError } from './lib/errors.ts';
 import { checkBucket, checkRegion, checkRoleArn } from './lib/s3-names.ts';
 import { planMatrix, renderCiWorkflow, type CiWorkflowOptions } from './lib/matrix.ts';
@@ -17,7 +16,7 @@ export function checkCron(cron: string): string {
   return cron;
 }
 
-function workflowOptions(s: Record<string, string | undefined>): CiWorkflowOptions {
+function workflowOptions(s: Record<'schedule' | 'publish-bucket' | 'aws-role' | 'aws-region' | 'sign-secret', string | undefined>): CiWorkflowOptions {
   const o: CiWorkflowOptions = {};
   if (s.schedule !== undefined) o.schedule = checkCron(s.schedule);
   const pub = [s['publish-bucket'], s['aws-role'], s['aws-region']];
@@ -40,40 +39,44 @@ function workflowOptions(s: Record<string, string | undefined>): CiWorkflowOptio
   return o;
 }
 
-export const task: Task = {
+export const task = defineTask({
   name: 'ci-matrix',
   summary: 'Write a GitHub Actions workflow with one build job per matrix entry',
   usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--schedule CRON] [--publish-bucket B --aws-role ARN --aws-region R] [--sign-secret NAME] [--out FILE]',
   example: 'npx zx Taskfile.ts ci-matrix --gcc 10.5.0,13.4.0 --out .github/workflows/slurm-matrix.yml',
-  details: `  --slurm LIST      Slurm versions (default: all)
-  --gcc LIST        GCC toolchains (default 13.4.0)
-  --flavours LIST   cpu, gpu (default cpu)
-  --os NAME         target distro for every entry
-  --schedule CRON   also run on this schedule: a job runs 'outdated' and fails when a newer Slurm patch
-                    release is out (builds run on dispatch and tags, not on the schedule)
-  --publish-bucket B   publish every build to this S3 bucket; credentials come from GitHub's OIDC token
-  --aws-role ARN       through this IAM role (id-token: write; no stored AWS keys); needs --aws-region R
-  --aws-region R
-  --sign-secret NAME   repository secret with the ASCII-armored signing key: written to the runner's temp
-                       dir for the build step, passed to the build as a BuildKit secret, removed after
-  --out FILE        write there (default: print)`,
-  async run(argv) {
-    const args = parseArgs('ci-matrix', argv, {
-      string: ['out', 'os', 'schedule', 'publish-bucket', 'aws-role', 'aws-region', 'sign-secret'], csv: ['slurm', 'gcc', 'flavours'],
-    });
-    const opts = workflowOptions(args.strings);
-    const source = { what: '--out', given: args.strings.out, fix: 'give --out a file path in a writable directory' };
-    if (args.strings.out !== undefined) {
-      checkUserDir(dirname(resolve(args.strings.out)), source);
-      if (statSync(resolve(args.strings.out), { throwIfNoEntry: false })?.isDirectory()) {
-        throw new ConfigurationError(`--out '${args.strings.out}' is a directory`, { remediation: 'give the path of the workflow file, e.g. .github/workflows/slurm-matrix.yml' });
+  positionals: [],
+  options: {
+    slurm: { type: 'csv', help: 'Slurm versions (default: all)' },
+    gcc: { type: 'csv', help: 'GCC toolchains (default 13.4.0)' },
+    flavours: { type: 'csv', help: 'cpu, gpu (default cpu)' },
+    os: { type: 'string', arg: 'NAME', help: 'target distro for every entry' },
+    schedule: {
+      type: 'string', arg: 'CRON',
+      help: ["also run on this schedule: a job runs 'outdated' and fails when a newer Slurm patch", 'release is out (builds run on dispatch and tags, not on the schedule)'],
+    },
+    'publish-bucket': { type: 'string', arg: 'B', help: "publish every build to this S3 bucket; credentials come from GitHub's OIDC token" },
+    'aws-role': { type: 'string', arg: 'ARN', help: 'through this IAM role (id-token: write; no stored AWS keys); needs --aws-region R' },
+    'aws-region': { type: 'string', arg: 'R', help: 'the region of the bucket and the role' },
+    'sign-secret': {
+      type: 'string', arg: 'NAME',
+      help: ["repository secret with the ASCII-armored signing key: written to the runner's temp", 'dir for the build step, passed to the build as a BuildKit secret, removed after'],
+    },
+    out: { type: 'string', arg: 'FILE', help: 'write there (default: print)' },
+  },
+  async run({ opts }) {
+    const workflow = workflowOptions(opts);
+    const source = { what: '--out', given: opts.out, fix: 'give --out a file path in a writable directory' };
+    if (opts.out !== undefined) {
+      checkUserDir(dirname(resolve(opts.out)), source);
+      if (statSync(resolve(opts.out), { throwIfNoEntry: false })?.isDirectory()) {
+        throw new ConfigurationError(`--out '${opts.out}' is a directory`, { remediation: 'give the path of the workflow file, e.g. .github/workflows/slurm-matrix.yml' });
       }
     }
-    const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os }), opts);
-    if (!args.strings.out) { process.stdout.write(text); return 0; }
-    const out = resolve(args.strings.out);
+    const text = renderCiWorkflow(planMatrix({ slurm: opts.slurm, gcc: opts.gcc, flavours: opts.flavours, os: opts.os }), workflow);
+    if (!opts.out) { process.stdout.write(text); return 0; }
+    const out = resolve(opts.out);
     await replaceUserFile(out, text, source);
     console.log(`wrote ${out}`);
     return 0;
   },
-};
+});

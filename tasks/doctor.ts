@@ -1,6 +1,5 @@
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
-import { CACHE_SUBDIRS, cacheDir, resolveConfig } from './lib/config.ts';
+import { defineTask } from './lib/task.ts';
+import { CACHE_SUBDIRS, ensureCacheDir, resolveConfig } from './lib/config.ts';
 import { dockerStatus } from './lib/docker.ts';
 import { SlurmFactoryError } from './lib/errors.ts';
 import { checkpoint, interruptible } from './lib/interrupt.ts';
@@ -16,18 +15,18 @@ function freeGiB(dir: string): { gib: number; at: string } {
   return { gib: (fs.bavail * fs.bsize) / 2 ** 30, at };
 }
 
-export const task: Task = {
+export const task = defineTask({
   name: 'doctor',
   summary: 'Check Docker, buildx, BuildKit features, disk and cache directories; print the effective config',
   usage: 'doctor [--builder NAME]',
   example: 'npx zx Taskfile.ts doctor',
-  details: '  --builder NAME   check this buildx builder instead of the current one',
-  async run(argv) {
-    const args = parseArgs('doctor', argv, { string: ['builder'] });
+  positionals: [],
+  options: { builder: { type: 'string', arg: 'NAME', help: 'check this buildx builder instead of the current one' } },
+  async run({ opts }) {
     const { $ } = await import('zx');
     const config = resolveConfig();
     const lines: [string, boolean, string][] = [];
-    const s = await interruptible(dockerStatus(args.strings.builder));
+    const s = await interruptible(dockerStatus(opts.builder));
     await checkpoint();
     lines.push(['docker client', s.client !== null, s.client ?? 'missing']);
     lines.push(['docker engine', s.engine !== null, s.engine ?? 'not reachable']);
@@ -42,7 +41,7 @@ export const task: Task = {
         const given = mkdtempSync(join(tmpdir(), 'sf-doctor-ctx-'));
         writeFileSync(join(given, 'value.txt'), 'named-context\n');
         const out = join(dir, 'out');
-        const r = await interruptible($({ quiet: true, nothrow: true })`docker buildx build ${args.strings.builder ? ['--builder', args.strings.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`);
+        const r = await interruptible($({ quiet: true, nothrow: true })`docker buildx build ${opts.builder ? ['--builder', opts.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`);
         let ok = false;
         try { ok = r.exitCode === 0 && (await import('node:fs')).readFileSync(join(out, 'value.txt'), 'utf8') === 'named-context\n'; } catch { ok = false; }
         lines.push(['named build contexts', ok, ok ? 'a named context replaced a stage' : `probe failed: ${r.stderr.trim().split('\n').pop()}`]);
@@ -55,7 +54,7 @@ export const task: Task = {
     for (const sub of CACHE_SUBDIRS) {
       let ok = true; let note = '';
       // A home that cannot hold the caches (a file, read-only, /proc) is a failing row, not a crash.
-      try { const d = cacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) {
+      try { const d = ensureCacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) {
         ok = false;
         note = e instanceof SlurmFactoryError ? e.oneLine() : `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`;
       }
@@ -69,8 +68,10 @@ export const task: Task = {
     }
 
     console.log(`SLURM_FACTORY_HOME = ${config.home} (${config.sources.home})`);
+    if (config.bucket !== undefined) console.log(`SLURM_FACTORY_BUCKET = ${config.bucket} (publish's default bucket)`);
+    if (config.sourceDateEpoch !== undefined) console.log(`SOURCE_DATE_EPOCH = ${config.sourceDateEpoch} (builds use it for every timestamp)`);
     for (const [what, ok, note] of lines) console.log(`${ok ? 'ok  ' : 'FAIL'}  ${what.padEnd(22)} ${note}`);
     for (const p of s.problems) console.log(`fix: ${p.what}: ${p.fix}`);
     return lines.every(([, ok]) => ok) ? 0 : 1;
   },
-};
+});

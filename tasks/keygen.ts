@@ -1,58 +1,55 @@
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
+import { defineTask } from './lib/task.ts';
 import { homeSource, resolveConfig } from './lib/config.ts';
 import { ConfigurationError } from './lib/errors.ts';
 import { checkpoint, interruptible } from './lib/interrupt.ts';
 import { checkUserDir, ensureUserDir, userPathError, type UserPathSource } from './lib/userdir.ts';
-import { passphraseFromEnv } from './sign.ts';
+import { passphraseFromEnv } from './lib/keys.ts';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const KEY_TYPES = ['ed25519', 'rsa'] as const;
 
-export const task: Task = {
+export const task = defineTask({
   name: 'keygen',
   summary: 'Create the project signing key pair (OpenPGP) for `sign`, signed builds and the Spack buildcache',
   usage: 'keygen --name NAME [--email ADDR] [--out DIR] [--type ed25519|rsa] [--expires DAYS] [--passphrase-env VAR] [--force]',
   example: 'npx zx Taskfile.ts keygen --name "Example HPC slurm-factory" --email hpc@example.org',
-  details: [
-    '  --name NAME           user ID name of the key',
-    '  --email ADDR          user ID e-mail',
-    '  --out DIR             where to write the key files (default ~/.slurm-factory/keys)',
-    '  --type T              ed25519 (default; GnuPG 2.2+) or rsa (RSA-4096, for older tools)',
-    '  --expires DAYS        expiry in days (default 0: never)',
-    '  --passphrase-env VAR  protect the private key with the passphrase in variable VAR',
-    '  --force               replace existing key files in DIR',
+  positionals: [],
+  options: {
+    name: { type: 'string', arg: 'NAME', help: 'user ID name of the key' },
+    email: { type: 'string', arg: 'ADDR', help: 'user ID e-mail' },
+    out: { type: 'string', arg: 'DIR', help: 'where to write the key files (default ~/.slurm-factory/keys)' },
+    type: {
+      type: 'choice', arg: 'T', choices: KEY_TYPES, default: 'ed25519', noun: 'key type',
+      help: 'ed25519 (default; GnuPG 2.2+) or rsa (RSA-4096, for older tools)',
+    },
+    expires: {
+      type: 'integer', arg: 'DAYS', min: 0, max: 36500, default: 0, what: 'a whole number of days', hint: 'e.g. --expires 730, or 0 for no expiry',
+      help: 'expiry in days (default 0: never)',
+    },
+    'passphrase-env': { type: 'string', arg: 'VAR', help: 'protect the private key with the passphrase in variable VAR' },
+    force: { type: 'boolean', help: 'replace existing key files in DIR' },
+  },
+  notes: [
     'Writes signing.private.asc (mode 600), signing.public.asc and signing.revocation.asc. With gpg instead:',
     '  gpg --quick-gen-key "NAME <ADDR>" ed25519 sign never',
     '  gpg --armor --export-secret-keys FPR > signing.private.asc; gpg --armor --export FPR > signing.public.asc',
   ].join('\n'),
-  async run(argv) {
-    const args = parseArgs('keygen', argv, {
-      string: ['name', 'email', 'out', 'type', 'expires', 'passphrase-env'], boolean: ['force'],
-    });
-    const name = args.strings.name;
+  async run({ opts }) {
+    const name = opts.name;
     if (name === undefined || name.trim() === '') {
       throw new ConfigurationError("'keygen' needs --name NAME", { remediation: 'e.g. --name "Example HPC slurm-factory"' });
     }
-    const email = args.strings.email;
+    const email = opts.email;
     if (email !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(email)) {
       throw new ConfigurationError(`--email '${email}' is not an e-mail address`, { remediation: 'write it as user@host' });
     }
-    const type = args.strings.type ?? 'ed25519';
-    if (!(KEY_TYPES as readonly string[]).includes(type)) {
-      throw new ConfigurationError(`--type '${type}' is not a key type`, { remediation: `use one of ${KEY_TYPES.join(', ')}` });
-    }
-    const expiresRaw = args.strings.expires ?? '0';
-    if (!/^\d+$/.test(expiresRaw) || Number(expiresRaw) > 36500) {
-      throw new ConfigurationError(`--expires '${expiresRaw}' is not a whole number of days from 0 to 36500`, { remediation: 'e.g. --expires 730, or 0 for no expiry' });
-    }
-    const passphrase = passphraseFromEnv(args.strings['passphrase-env']);
+    const passphrase = passphraseFromEnv(opts['passphrase-env']);
     let outDir: string;
     let source: UserPathSource;
-    if (args.strings.out !== undefined) {
-      outDir = resolve(args.strings.out);
-      source = { what: '--out', given: args.strings.out, fix: 'give --out a writable directory on a real disk for the key files' };
+    if (opts.out !== undefined) {
+      outDir = resolve(opts.out);
+      source = { what: '--out', given: opts.out, fix: 'give --out a writable directory on a real disk for the key files' };
     } else {
       const config = resolveConfig();
       outDir = join(config.home, 'keys');
@@ -66,7 +63,7 @@ export const task: Task = {
       revocationCertificate: join(outDir, 'signing.revocation.asc'),
     };
     const existing = Object.values(files).filter((f) => existsSync(f));
-    if (existing.length > 0 && !args.flags.force) {
+    if (existing.length > 0 && !opts.force) {
       throw new ConfigurationError(`${existing[0]} already exists`, { remediation: 'keep it, choose another --out, or pass --force to replace the key pair' });
     }
 
@@ -74,7 +71,7 @@ export const task: Task = {
     // RSA-4096 takes seconds: Ctrl-C stops waiting at once.
     const key = await interruptible(generateKey({
       name: name.trim(), ...(email ? { email } : {}), ...(passphrase ? { passphrase } : {}),
-      type: type as (typeof KEY_TYPES)[number], expiresInDays: Number(expiresRaw),
+      type: opts.type, expiresInDays: opts.expires,
     }));
     // Ctrl-C while the key was generated: stop before writing anything.
     await checkpoint();
@@ -99,4 +96,4 @@ export const task: Task = {
     console.log(`revocation  ${files.revocationCertificate} (store offline)`);
     return 0;
   },
-};
+});

@@ -1,5 +1,4 @@
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
+import { defineTask } from './lib/task.ts';
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, OVERLAY_REPO, SLURM_OVERLAY_VARIANTS, SLURM_RELEASES, SPACK,
   SYSTEM_GCC_DEFAULT_OS, findOs,
@@ -23,16 +22,16 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-export const task: Task = {
+export const task = defineTask({
   name: 'list',
   summary: 'Print the catalog: Slurm releases, GCC toolchains, target distros, Spack pins',
   usage: 'list [--json]',
   example: 'npx zx Taskfile.ts list',
-  details: '  --json   the same catalog as JSON',
-  async run(argv) {
-    const { flags } = parseArgs('list', argv, { boolean: ['json'] });
+  positionals: [],
+  options: { json: { type: 'boolean', help: 'the same catalog as JSON' } },
+  async run({ opts }) {
     const c = catalogJson();
-    if (flags.json) {
+    if (opts.json) {
       console.log(JSON.stringify(c, null, 2));
       return 0;
     }
@@ -55,4 +54,4 @@ export const task: Task = {
     console.log(`\nSpack ${SPACK.tag}${SPACK.commit ? ` (${SPACK.commit})` : ''}; builtin packages ${SPACK.packages.gitUrl} @ ${SPACK.packages.commit} (API ${SPACK.packages.apiVersion})`);
     return 0;
   },
-};
+});

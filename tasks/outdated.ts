@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
-import { cacheDir, resolveConfig } from './lib/config.ts';
+import { defineTask } from './lib/task.ts';
+import { cachePath, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, SlurmFactoryError } from './lib/errors.ts';
 import { findBuilds } from './lib/publish.ts';
 import { sidecarOf } from './lib/artifacts.ts';
@@ -50,21 +49,25 @@ function isDirectory(path: string): boolean {
   try { return statSync(path).isDirectory(); } catch { return false; }
 }
 
-export const task: Task = {
+export const task = defineTask({
   name: 'outdated',
   summary: 'Compare the catalog and your builds with the Slurm releases upstream (exit 3 when behind)',
   usage: 'outdated [--from DIR|URL] [--builds DIR] [--json]',
   example: 'npx zx Taskfile.ts outdated --from /srv/mirrors/slurm.git',
-  details: `  --from DIR|URL   git repository whose slurm-X-Y-Z-N tags are the releases (default ${SCHEDMD_GIT});
-                   a local mirror (git clone --mirror) works offline
-  --builds DIR     tarballs to check (default ~/.slurm-factory/builds; each needs its .manifest.json)
-  --json           the report as JSON
-Exit code: 0 when every series builds its newest patch release and no build is older; 3 when a newer patch
+  positionals: [],
+  options: {
+    from: {
+      type: 'string', arg: 'DIR|URL',
+      help: [`git repository whose slurm-X-Y-Z-N tags are the releases (default ${SCHEDMD_GIT});`, 'a local mirror (git clone --mirror) works offline'],
+    },
+    builds: { type: 'string', arg: 'DIR', help: 'tarballs to check (default ~/.slurm-factory/builds; each needs its .manifest.json)' },
+    json: { type: 'boolean', help: 'the report as JSON' },
+  },
+  notes: `Exit code: 0 when every series builds its newest patch release and no build is older; 3 when a newer patch
 release exists or a build is behind (a scheduled CI job can rebuild on it); a newer major series alone is
 reported, not an error.`,
-  async run(argv) {
-    const args = parseArgs('outdated', argv, { string: ['from', 'builds'], boolean: ['json'] });
-    const from = args.strings.from ?? SCHEDMD_GIT;
+  async run({ opts }) {
+    const from = opts.from ?? SCHEDMD_GIT;
     const url = /^[a-z][a-z0-9+.-]*:\/\/([^\s/@]+@)?[^\s/@]+(\/\S*)?$/i.exec(from);
     if (url?.[1]) {
       throw new ConfigurationError(`--from '${from}' carries credentials`, { remediation: 'give a URL without user:password (use a git credential helper)' });
@@ -74,14 +77,14 @@ reported, not an error.`,
         remediation: `give a git URL or a local clone, e.g. git clone --mirror ${SCHEDMD_GIT}`,
       });
     }
-    if (args.strings.builds !== undefined && !isDirectory(args.strings.builds)) {
-      throw new ConfigurationError(`--builds '${args.strings.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
+    if (opts.builds !== undefined && !isDirectory(opts.builds)) {
+      throw new ConfigurationError(`--builds '${opts.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
     }
-    const buildsDir = args.strings.builds ?? cacheDir(resolveConfig(), 'builds', false);
+    const buildsDir = opts.builds ?? cachePath(resolveConfig(), 'builds');
     const notes: string[] = [];
     const [tags, builds] = [await listTags(from), builtTarballs(buildsDir, notes)];
     const report = currencyReport(tags, builds);
-    if (args.flags.json) {
+    if (opts.json) {
       console.log(JSON.stringify({ source: from, buildsDir, ...report, notes }, null, 2));
       return report.behind ? EXIT_BEHIND : 0;
     }
@@ -99,4 +102,4 @@ reported, not an error.`,
     console.log(report.behind ? 'outdated: a newer Slurm patch release exists or a build is behind (exit 3)' : 'outdated: current');
     return report.behind ? EXIT_BEHIND : 0;
   },
-};
+});

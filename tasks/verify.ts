@@ -1,50 +1,59 @@
-import type { Task } from './lib/task.ts';
-import { parseArgs } from './lib/args.ts';
+import { defineTask } from './lib/task.ts';
 import { ConfigurationError, VerifyError } from './lib/errors.ts';
 import { sidecarOf } from './lib/artifacts.ts';
+import { readKeyFile } from './lib/keys.ts';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 
-export const task: Task = {
+export const task = defineTask({
   name: 'verify',
   summary: 'Prove a tarball runs: checksum, signature, glibc floor, then a live one-node Slurm per image',
   usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
   example: 'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
-  details: `  <tarball>          a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it
-  --key FILE         ASCII-armored public key: the .asc beside the tarball (and .provenance.json.asc) must be
-                     valid signatures by it. The provenance's subject must be the tarball's sha256, and the
-                     SBOM must list every ELF file of view/ in exactly one component.
-  --image IMAGE      run the cluster check in this image (repeatable; default: every catalog distro whose
-                     glibc is at least the package's floor)
-  --prefix DIR       where to unpack inside each container (default /shared/apps/slurm)
-  --full             also run every other daemon: slurmdbd on the distro's MariaDB (installed in the
-                     container; sacct shows the job) and slurmrestd with JWT (ping, diag, a job over REST,
-                     no token and a forged token refused)
-  --db-host HOST     with --full: use the accounting database at HOST (set up with the package's
-                     slurm_acct_db.sql) instead of installing MariaDB in the container
-  --keep             keep the containers (and print how to enter them)
-  --no-checksum      continue when the .sha256 is missing (a mismatch still fails)`,
-  async run(argv) {
-    const args = parseArgs('verify', argv, {
-      string: ['key', 'prefix', 'db-host'], list: ['image'], boolean: ['keep', 'no-checksum', 'full'], positionals: ['tarball'],
-    });
-    const tarball = resolve(args.positionals.tarball!);
+  positionals: [{ name: 'tarball', help: 'a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it' }],
+  options: {
+    key: {
+      type: 'string', arg: 'FILE',
+      help: [
+        'ASCII-armored public key: the .asc beside the tarball (and .provenance.json.asc) must be',
+        "valid signatures by it. The provenance's subject must be the tarball's sha256, and the",
+        'SBOM must list every ELF file of view/ in exactly one component.',
+      ],
+    },
+    image: {
+      type: 'list', arg: 'IMAGE',
+      help: ['run the cluster check in this image (repeatable; default: every catalog distro whose', "glibc is at least the package's floor)"],
+    },
+    prefix: { type: 'string', arg: 'DIR', help: 'where to unpack inside each container (default /shared/apps/slurm)' },
+    full: {
+      type: 'boolean',
+      help: [
+        "also run every other daemon: slurmdbd on the distro's MariaDB (installed in the",
+        'container; sacct shows the job) and slurmrestd with JWT (ping, diag, a job over REST,',
+        'no token and a forged token refused)',
+      ],
+    },
+    'db-host': {
+      type: 'string', arg: 'HOST',
+      help: ["with --full: use the accounting database at HOST (set up with the package's", 'slurm_acct_db.sql) instead of installing MariaDB in the container'],
+    },
+    keep: { type: 'boolean', help: 'keep the containers (and print how to enter them)' },
+    'no-checksum': { type: 'boolean', help: 'continue when the .sha256 is missing (a mismatch still fails)' },
+  },
+  async run({ opts, pos }) {
+    const tarball = resolve(pos.tarball);
     if (!existsSync(tarball) || !statSync(tarball).isFile()) {
-      throw new ConfigurationError(`tarball '${args.positionals.tarball}' does not exist`, { remediation: 'give the path of a slurm-...-software.tar.gz' });
+      throw new ConfigurationError(`tarball '${pos.tarball}' does not exist`, { remediation: 'give the path of a slurm-...-software.tar.gz' });
     }
-    const key = args.strings.key;
-    if (key !== undefined) {
-      const kind = !existsSync(key) ? 'does not exist' : !statSync(key).isFile() ? 'is not a file'
-        : !readFileSync(key, 'utf8').includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? 'is not an ASCII-armored OpenPGP public key' : '';
-      if (kind) throw new ConfigurationError(`--key '${key}' ${kind}`, { remediation: 'give the ASCII-armored public key the tarball was signed with' });
-    }
-    const prefix = args.strings.prefix ?? '/shared/apps/slurm';
+    const key = opts.key;
+    const keyText = key === undefined ? undefined : readKeyFile(key, '--key', 'public');
+    const prefix = opts.prefix ?? '/shared/apps/slurm';
     if (!prefix.startsWith('/') || /\s/.test(prefix) || prefix === '/') {
       throw new ConfigurationError(`--prefix '${prefix}' is not an absolute directory without spaces`, { remediation: 'e.g. --prefix /shared/apps/slurm' });
     }
-    const full = args.flags.full ?? false;
-    const dbHost = args.strings['db-host'];
+    const full = opts.full;
+    const dbHost = opts['db-host'];
     if (dbHost !== undefined && (!full || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(dbHost))) {
       throw new ConfigurationError(`--db-host '${dbHost}' needs --full and a plain host name or address`, { remediation: 'e.g. --full --db-host db.example.org' });
     }
@@ -52,7 +61,7 @@ export const task: Task = {
     const lines: { step: string; ok: boolean | null; detail: string }[] = [];
 
     // 1. checksum and signature: fail fast, naming the file.
-    const sum = await checkChecksum(tarball, args.flags['no-checksum'] ?? false);
+    const sum = await checkChecksum(tarball, opts['no-checksum']);
     lines.push({ step: 'checksum', ok: sum.status === 'ok' ? true : null, detail: sum.detail });
     const sig = sidecarOf(tarball, 'signature');
     if (key !== undefined || existsSync(sig)) {
@@ -63,7 +72,7 @@ export const task: Task = {
         lines.push({ step: 'signature', ok: null, detail: `${basename(sig)} present; pass --key PUBKEY.asc to check it` });
       } else {
         const { verifyFile } = await import('./lib/signing.ts');
-        const r = await verifyFile(tarball, sig, readFileSync(key, 'utf8'));
+        const r = await verifyFile(tarball, sig, keyText!);
         lines.push({ step: 'signature', ok: true, detail: `good signature by ${r.fingerprint}` });
       }
     }
@@ -78,17 +87,17 @@ export const task: Task = {
     }
     // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
     const { verifySupplyChain } = await import('./lib/provenance.ts');
-    lines.push(...await verifySupplyChain(tarball, key === undefined ? undefined : readFileSync(key, 'utf8')));
+    lines.push(...await verifySupplyChain(tarball, keyText));
     console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, glibc floor ${floor}`);
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 
-    const images = args.lists.image!.length > 0 ? args.lists.image! : supportedTargets(floor).map((o) => o.image);
+    const images = opts.image.length > 0 ? opts.image : supportedTargets(floor).map((o) => o.image);
     const { requireDocker } = await import('./lib/docker.ts');
     await requireDocker();
     const { $ } = await import('zx');
     const q = $({ quiet: true, nothrow: true });
-    const { resolveConfig, cacheDir } = await import('./lib/config.ts');
-    const logsRoot = cacheDir(resolveConfig(), 'logs');
+    const { resolveConfig, ensureCacheDir } = await import('./lib/config.ts');
+    const logsRoot = ensureCacheDir(resolveConfig(), 'logs');
     const script = join(import.meta.dirname, '..', 'scripts', 'verify', 'node-check.sh');
 
     const rows: { image: string; steps: { step: string; ok: boolean | null; detail: string }[] }[] = [];
@@ -150,7 +159,7 @@ export const task: Task = {
           steps.push({ step: 'logs', ok: null, detail: `daemon logs and config kept in ${dir} (${logs}; ${confs})` });
         }
       } finally {
-        if (args.flags.keep) kept.push(name);
+        if (opts.keep) kept.push(name);
         else await q`docker rm -f ${name}`;
       }
     }
@@ -160,4 +169,4 @@ export const task: Task = {
     console.log(`${rows.length - failed} of ${rows.length} images passed`);
     return failed > 0 ? 1 : 0;
   },
-};
+});

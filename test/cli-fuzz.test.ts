@@ -1,6 +1,6 @@
 /**
  * Fuzz of the command line: generated bad values for every option and positional of every task. The options
- * come from the tasks' own parseArgs specs (each task is asked with an unknown option; its one-line answer
+ * come from the tasks' own option declarations (each task is asked with an unknown option; its one-line answer
  * lists what it allows), so a new option without fuzz values here fails the test instead of going unfuzzed.
  *
  * Each case runs in a fresh temporary directory as cwd and SLURM_FACTORY_HOME, and must: exit 2, print
@@ -159,7 +159,7 @@ const TASKS: Record<string, TaskFuzz> = {
   },
   'build-compiler': {
     pos: ['13.4.0'], opts: {}, flags: ['--print'], positional: 'version',
-    classes: { os: 'enum', 'base-image': 'image', builder: 'text', progress: 'enum', context: 'context' },
+    classes: { os: 'enum', 'base-image': 'image', jobs: 'number', mirror: 'mirror', builder: 'text', progress: 'enum', context: 'context' },
   },
   bake: {
     pos: [], opts: { slurm: '25.11', file: '{case}/b.hcl' }, flags: ['--render-only'],
@@ -248,7 +248,7 @@ const casesRoot = mkdtempSync(join(tmpdir(), 'sf-fuzz-'));
 
 let allowed: Record<string, { values: string[]; flags: string[] }> | undefined;
 
-test('every task\'s options come from its parseArgs spec, and each has fuzz values here', async () => {
+test('every task\'s options come from its declaration, and each has fuzz values here', async () => {
   const tasks = Object.keys(TASKS);
   const probes = tasks.map((task, id) => ({ id, args: [task, '--fuzz-spec-probe'], cwd: mkdtempSync(join(casesRoot, 'spec-')) }));
   const results = await batch(probes);

@@ -32,9 +32,10 @@ test('clean: --dry-run lists sizes and removes nothing; --yes removes only what 
 test('doctor reports a missing engine with the fix and exits 1', () => {
   const t = tempDir();
   try {
-    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), DOCKER_HOST: `unix://${t.path}/none.sock` } });
+    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), DOCKER_HOST: `unix://${t.path}/none.sock`, SLURM_FACTORY_BUCKET: 'site-cache' } });
     assert.is(r.status, 1);
     assert.match(r.stdout, /^SLURM_FACTORY_HOME = \S+\/home \(environment\)$/m);
+    assert.match(r.stdout, /^SLURM_FACTORY_BUCKET = site-cache \(publish's default bucket\)$/m);
     assert.match(r.stdout, /^FAIL {2}docker engine +not reachable$/m);
     assert.match(r.stdout, /^fix: the Docker engine does not answer: start dockerd/m);
     for (const d of ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs']) assert.ok(existsSync(join(t.path, 'home', d)), `${d}/ created`);

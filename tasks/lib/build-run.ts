@@ -20,16 +20,28 @@ export interface BuildRunResult {
 let active: ReturnType<typeof spawn> | null = null;
 let cleanups: (() => void)[] = [];
 
-process.on('SIGINT', () => {
+/** Ctrl-C while a build runs: stop docker, undo the registered work (temp dirs). */
+function onSigint(): void {
   active?.kill('SIGINT');
   for (const c of cleanups) { try { c(); } catch { /* best effort */ } }
   cleanups = [];
-});
+  disarm();
+}
+
+// The SIGINT listener is installed only while a build runs or work to undo is registered, never at import:
+// importing this module changes nothing about the process.
+function arm(): void {
+  if (!process.listeners('SIGINT').includes(onSigint)) process.on('SIGINT', onSigint);
+}
+function disarm(): void {
+  if (active === null && cleanups.length === 0) process.removeListener('SIGINT', onSigint);
+}
 
 /** Registers work to undo if the user presses Ctrl-C (temp dirs); returns a function that unregisters it. */
 export function onInterrupt(fn: () => void): () => void {
   cleanups.push(fn);
-  return () => { cleanups = cleanups.filter((c) => c !== fn); };
+  arm();
+  return () => { cleanups = cleanups.filter((c) => c !== fn); disarm(); };
 }
 
 /** The directory of `--output type=local,dest=DIR` in buildx arguments, if any. */
@@ -83,6 +95,7 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
   let log = '';
   const child = spawn('docker', args, { cwd: opts.cwd, stdio: opts.tty ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
   active = child;
+  arm();
   const take = (d: Buffer, to: NodeJS.WriteStream) => {
     const s = d.toString();
     log += s;
@@ -96,6 +109,7 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
     child.on('close', (c, signal) => resolve(c ?? (signal ? 130 : 1)));
   });
   active = null;
+  disarm();
   logFile.write(`\nexit code ${code}\n`);
   await new Promise((r) => logFile.end(r));
   if (code !== 0) {

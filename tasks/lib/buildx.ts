@@ -2,7 +2,6 @@
  * The `docker buildx build` call for a plan, as data (so --print shows exactly what runs and tests can read
  * it), plus reading BuildKit's plain progress output: which stage failed, and which steps were cached.
  */
-import { spawnSync } from 'node:child_process';
 import type { BuildPlan } from './plan.ts';
 import { ConfigurationError } from './errors.ts';
 import { PIPELINE_STAGES, INPUT_STAGES } from './plan.ts';
@@ -31,16 +30,9 @@ export interface BuildxOptions {
   sourceDateEpoch?: number;
 }
 
+/** The --progress values of build and build-compiler (declared as their choices). */
 export const PROGRESS_MODES = ['auto', 'plain', 'tty', 'rawjson'] as const;
 
-/** The --progress value of build and build-compiler: one of PROGRESS_MODES (default plain), else exit 2. */
-export function progressMode(text: string | undefined): (typeof PROGRESS_MODES)[number] {
-  const mode = text ?? 'plain';
-  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) {
-    throw new ConfigurationError(`--progress '${mode}' is not a progress mode`, { remediation: `use ${PROGRESS_MODES.join(', ')}` });
-  }
-  return mode as (typeof PROGRESS_MODES)[number];
-}
 
 export function buildxArgs(o: BuildxOptions): string[] {
   const a = ['buildx', 'build'];
@@ -158,21 +150,3 @@ export function failedStage(log: string): string | null {
   return from ? from[1]!.toLowerCase() : null;
 }
 
-/**
- * SOURCE_DATE_EPOCH for a build: the environment's if set (the reproducible-builds convention), else the
- * commit time of the checkout the templates come from, else undefined (the package stage then uses now).
- */
-export function sourceDateEpoch(repo: string, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const fromEnv = env.SOURCE_DATE_EPOCH;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    if (!/^\d+$/.test(fromEnv)) {
-      throw new ConfigurationError(`SOURCE_DATE_EPOCH '${fromEnv}' is not a whole number of seconds`, {
-        remediation: 'unset it, or set it to e.g. $(git log -1 --format=%ct)',
-      });
-    }
-    return Number(fromEnv);
-  }
-  const r = spawnSync('git', ['-C', repo, 'log', '-1', '--format=%ct'], { encoding: 'utf8' });
-  const t = Number(r.stdout.trim());
-  return r.status === 0 && Number.isInteger(t) && t > 0 ? t : undefined;
-}

@@ -3,6 +3,7 @@
  * turn every error into one line on stderr and an exit code (2 usage/configuration, 1 failure, 130 interrupted).
  */
 import { InterruptedError, SlurmFactoryError } from './errors.ts';
+import { parseOptions } from './args.ts';
 import { loadTask, taskNames } from './registry.ts';
 import type { Task } from './task.ts';
 
@@ -13,7 +14,8 @@ export function printError(line: string): void {
 
 /**
  * Runs one command line (the words after `Taskfile.ts`) and returns its exit code; every error becomes one
- * line on stderr. No process-wide effects (no exit, no signal handlers), so tests can call it in-process.
+ * line on stderr. The arguments are parsed against the task's declared options before its `run` starts.
+ * No process-wide effects (no exit, no signal handlers), so tests can call it in-process.
  */
 export async function runTask(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
@@ -28,9 +30,9 @@ export async function runTask(argv: string[]): Promise<number> {
     }
     if (rest.includes('--help') || rest.includes('-h')) {
       const help = (await import('../help.ts')).task;
-      return (await help.run([task.name])) ?? 0;
+      return (await help.run(parseOptions(help.name, [task.name], help.options, help.positionals))) ?? 0;
     }
-    return (await task.run(rest)) ?? 0;
+    return (await task.run(parseOptions(task.name, rest, task.options, task.positionals))) ?? 0;
   } catch (err) {
     // The SIGINT handler already said so; the task stopped at a safe point.
     if (err instanceof InterruptedError) return err.exitCode;

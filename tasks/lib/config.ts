@@ -1,6 +1,8 @@
 /**
- * Effective configuration: flags > environment > defaults. `doctor` prints it.
+ * Effective configuration: flags > environment > defaults. `doctor` prints it. Every environment variable the
+ * tasks read as configuration (SLURM_FACTORY_HOME, SLURM_FACTORY_BUCKET, SOURCE_DATE_EPOCH) is read here.
  */
+import { spawnSync } from 'node:child_process';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { ConfigurationError } from './errors.ts';
@@ -11,11 +13,15 @@ export type CacheSubdir = (typeof CACHE_SUBDIRS)[number];
 
 export interface FactoryConfig {
   home: string;
+  /** The bucket publish uploads to: --bucket, else SLURM_FACTORY_BUCKET (undefined: none given). */
+  bucket?: string;
+  /** SOURCE_DATE_EPOCH as the environment gives it (checked where a build uses it: sourceDateEpoch). */
+  sourceDateEpoch?: string;
   /** Where each value came from: 'flag', 'environment' or 'default'. */
   sources: Record<string, 'flag' | 'environment' | 'default'>;
 }
 
-export function resolveConfig(flags: { home?: string } = {}, env: NodeJS.ProcessEnv = process.env): FactoryConfig {
+export function resolveConfig(flags: { home?: string; bucket?: string } = {}, env: NodeJS.ProcessEnv = process.env): FactoryConfig {
   let home: string;
   let source: 'flag' | 'environment' | 'default';
   if (flags.home !== undefined) { home = flags.home; source = 'flag'; }
@@ -31,7 +37,38 @@ export function resolveConfig(flags: { home?: string } = {}, env: NodeJS.Process
       remediation: `give an absolute path, e.g. ${what}=${join(homedir(), '.slurm-factory')}`,
     });
   }
-  return { home, sources: { home: source } };
+  const sources: FactoryConfig['sources'] = { home: source };
+  const config: FactoryConfig = { home, sources };
+  const bucket = flags.bucket ?? (env.SLURM_FACTORY_BUCKET || undefined);
+  if (bucket !== undefined) {
+    config.bucket = bucket;
+    sources.bucket = flags.bucket !== undefined ? 'flag' : 'environment';
+  }
+  if (env.SOURCE_DATE_EPOCH !== undefined && env.SOURCE_DATE_EPOCH !== '') {
+    config.sourceDateEpoch = env.SOURCE_DATE_EPOCH;
+    sources.sourceDateEpoch = 'environment';
+  }
+  return config;
+}
+
+/**
+ * SOURCE_DATE_EPOCH for a build: the environment's if set (the reproducible-builds convention), else the
+ * commit time of the checkout `repo` (runs git: a task asks once, before it builds its commands), else
+ * undefined (the package stage then uses now).
+ */
+export function sourceDateEpoch(config: FactoryConfig, repo: string): number | undefined {
+  const fromEnv = config.sourceDateEpoch;
+  if (fromEnv !== undefined) {
+    if (!/^\d+$/.test(fromEnv)) {
+      throw new ConfigurationError(`SOURCE_DATE_EPOCH '${fromEnv}' is not a whole number of seconds`, {
+        remediation: 'unset it, or set it to e.g. $(git log -1 --format=%ct)',
+      });
+    }
+    return Number(fromEnv);
+  }
+  const r = spawnSync('git', ['-C', repo, 'log', '-1', '--format=%ct'], { encoding: 'utf8' });
+  const t = Number(r.stdout.trim());
+  return r.status === 0 && Number.isInteger(t) && t > 0 ? t : undefined;
 }
 
 /** How a problem with the home directory is reported: naming the home the user set, and the fix. */
@@ -43,10 +80,18 @@ export function homeSource(config: FactoryConfig): UserPathSource {
   };
 }
 
-/** The path of one cache subdirectory, created on demand. */
-export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true): string {
-  const dir = join(config.home, sub);
-  if (create) ensureUserDir(dir, homeSource(config));
+// Paths are only computed here; a directory is created only by a function named ensure..., which a task calls
+// when it is about to write there (never when it only prints a command or reads).
+
+/** The path of one cache subdirectory (not created: see ensureCacheDir). */
+export function cachePath(config: FactoryConfig, sub: CacheSubdir): string {
+  return join(config.home, sub);
+}
+
+/** Creates one cache subdirectory (checked as the user's home: a clear error for a bad one) and returns it. */
+export function ensureCacheDir(config: FactoryConfig, sub: CacheSubdir): string {
+  const dir = cachePath(config, sub);
+  ensureUserDir(dir, homeSource(config));
   return dir;
 }
 
@@ -54,18 +99,29 @@ export function cacheDir(config: FactoryConfig, sub: CacheSubdir, create = true)
  * The host copy of one toolchain's binary cache: buildcache/<cacheKey> (base image + GCC), like the BuildKit
  * cache mount it mirrors, so its index (the newest one merged in) lists every binary of that toolchain.
  */
-export function hostBuildcacheDir(config: FactoryConfig, cacheKey: string, create = true): string {
-  const dir = join(cacheDir(config, 'buildcache', create), cacheKey);
-  if (create) ensureUserDir(dir, homeSource(config));
+export function hostBuildcachePath(config: FactoryConfig, cacheKey: string): string {
+  return join(cachePath(config, 'buildcache'), cacheKey);
+}
+
+export function ensureHostBuildcacheDir(config: FactoryConfig, cacheKey: string): string {
+  ensureCacheDir(config, 'buildcache');
+  const dir = hostBuildcachePath(config, cacheKey);
+  ensureUserDir(dir, homeSource(config));
   return dir;
 }
 
-/** The host caches a build reads through named contexts (created unless only printing the command). */
-export function hostCacheContexts(config: FactoryConfig, cacheKey: string, create: boolean): Record<'host-buildcache' | 'host-sourcecache', string> {
-  return { 'host-buildcache': hostBuildcacheDir(config, cacheKey, create), 'host-sourcecache': cacheDir(config, 'sourcecache', create) };
+/** The host caches a build reads through named contexts (paths; ensureHostCaches creates them). */
+export function hostCacheContexts(config: FactoryConfig, cacheKey: string): Record<'host-buildcache' | 'host-sourcecache', string> {
+  return { 'host-buildcache': hostBuildcachePath(config, cacheKey), 'host-sourcecache': cachePath(config, 'sourcecache') };
 }
 
-/** logs/<name>-<UTC timestamp>.log: where one build's full output goes. */
-export function logFile(config: FactoryConfig, name: string): string {
-  return join(cacheDir(config, 'logs'), `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+/** Creates the host caches of hostCacheContexts, before a build reads them. */
+export function ensureHostCaches(config: FactoryConfig, cacheKey: string): void {
+  ensureHostBuildcacheDir(config, cacheKey);
+  ensureCacheDir(config, 'sourcecache');
+}
+
+/** logs/<name>-<UTC timestamp>.log: where one build's full output goes (call ensureCacheDir(config, 'logs')). */
+export function logFilePath(config: FactoryConfig, name: string): string {
+  return join(cachePath(config, 'logs'), `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
 }

@@ -1,40 +1,29 @@
-/** The options every task that makes a BuildPlan shares (render, build, build-compiler, bake). */
-import type { ArgSpec, ParsedArgs } from './args.ts';
-import { ConfigurationError } from './errors.ts';
+/** The options every task that makes a BuildPlan shares (render, build, build-compiler, bake), declared once. */
+import type { OptionSpecs, OptionValues } from './args.ts';
 import type { BuildOptions } from './plan.ts';
 
-export const PLAN_ARGS = {
-  string: ['gcc', 'os', 'base-image', 'jobs'],
-  list: ['mirror'],
-  boolean: ['gpu'],
-} as const satisfies ArgSpec;
+/** What chooses the toolchain and target: every task that plans a build takes these. */
+export const TARGET_OPTIONS = {
+  os: {
+    type: 'string', arg: 'NAME',
+    help: 'target distro (ubuntu22.04, ubuntu24.04, rockylinux8/9/10, debian12/13); its glibc is the floor',
+  },
+  'base-image': { type: 'string', arg: 'IMG', help: 'build on this image instead (internal registry, local image); --os names its family' },
+  jobs: {
+    type: 'integer', min: 1, max: 1024,
+    help: 'parallel compile jobs inside the build (default: every CPU of the builder)',
+    hint: 'give the number of parallel compile jobs, e.g. --jobs 8, or leave it out to use every CPU',
+  },
+  mirror: { type: 'list', arg: 'URL', help: 'extra Spack binary mirror, signatures checked (repeatable)' },
+} as const satisfies OptionSpecs;
 
-export const PLAN_ARGS_HELP = `
-  --gcc X            GCC toolchain from the catalog, or 'system' for the base image's own (default 13.4.0)
-  --gpu              GPU flavour: Slurm with NVML and RSMI support (drivers come from the host)
-  --os NAME          target distro (ubuntu22.04, ubuntu24.04, rockylinux8/9/10, debian12/13); its glibc is the floor
-  --base-image IMG   build on this image instead (internal registry, local image); --os names its family
-  --jobs N           parallel compile jobs inside the build (default: every CPU of the builder)
-  --mirror URL       extra Spack binary mirror, signatures checked (repeatable)`;
+/** The plan options of one build: the toolchain, the flavour and the target. */
+export const PLAN_OPTIONS = {
+  gcc: { type: 'string', arg: 'X', help: "GCC toolchain from the catalog, or 'system' for the base image's own (default 13.4.0)" },
+  gpu: { type: 'boolean', help: 'GPU flavour: Slurm with NVML and RSMI support (drivers come from the host)' },
+  ...TARGET_OPTIONS,
+} as const satisfies OptionSpecs;
 
-export function planOptions(slurm: string, args: ParsedArgs): BuildOptions {
-  const jobsText = args.strings.jobs;
-  let jobs: number | undefined;
-  if (jobsText !== undefined) {
-    if (!/^\d+$/.test(jobsText)) {
-      throw new ConfigurationError(`--jobs '${jobsText}' is not a whole number`, {
-        remediation: 'give the number of parallel compile jobs, e.g. --jobs 8',
-      });
-    }
-    jobs = Number(jobsText);
-  }
-  return {
-    slurm,
-    gcc: args.strings.gcc,
-    gpu: args.flags.gpu,
-    os: args.strings.os,
-    baseImage: args.strings['base-image'],
-    jobs,
-    mirrors: args.lists.mirror,
-  };
+export function planOptions(slurm: string, o: OptionValues<typeof PLAN_OPTIONS>): BuildOptions {
+  return { slurm, gcc: o.gcc, gpu: o.gpu, os: o.os, baseImage: o['base-image'], jobs: o.jobs, mirrors: o.mirror };
 }
