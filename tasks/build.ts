@@ -11,7 +11,8 @@ import { requireDocker } from './lib/docker.ts';
 import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/build-run.ts';
 import { isBuildcache } from './lib/publish.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import { BUILDKIT_PROVENANCE, buildkitProvenanceArgs, buildkitProvenanceNote, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import { signKeyFingerprint } from './lib/signing.ts';
 import { dirname, join, resolve } from 'node:path';
 
 export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
@@ -28,18 +29,6 @@ export const BUILD_DETAILS = `${PLAN_ARGS_HELP}
   --cache-from SPEC  BuildKit layer cache to read, e.g. type=registry,ref=... or type=s3,... (repeatable)
   --cache-to SPEC    BuildKit layer cache to write (repeatable)
   --print            print the docker buildx command and build nothing`;
-
-async function keyFingerprint(file: string): Promise<string> {
-  const openpgp = await import('openpgp');
-  try {
-    const key = await openpgp.readPrivateKey({ armoredKey: readFileSync(file, 'utf8') });
-    return key.getFingerprint().toUpperCase();
-  } catch (e) {
-    throw new ConfigurationError(`--sign-key '${file}' is not an ASCII-armored OpenPGP private key (${(e as Error).message})`, {
-      remediation: "export one with 'gpg --armor --export-secret-keys KEYID' or create one with 'npx zx Taskfile.ts keygen'",
-    });
-  }
-}
 
 export const task: Task = {
   name: 'build',
@@ -76,7 +65,7 @@ export const task: Task = {
         throw new ConfigurationError(`--dockerfile '${args.strings.dockerfile}' is not a file`, { remediation: 'give the path of a rendered (and maybe hand-edited) Dockerfile' });
       }
     }
-    const fingerprint = signKey ? await keyFingerprint(signKey) : undefined;
+    const fingerprint = signKey ? await signKeyFingerprint(signKey) : undefined;
     if (!args.flags.print) await requireDocker(args.strings.builder);
 
     const config = resolveConfig();
@@ -97,13 +86,16 @@ export const task: Task = {
       cacheFrom: args.lists['cache-from'], cacheTo: args.lists['cache-to'], sourceDateEpoch: sourceDateEpoch(repoRoot),
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
-    if (exportDir) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
+    const attest = exportDir ? detectAttestationSupport(args.strings.builder) : undefined;
+    if (attest) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(attest));
     if (args.flags.print) {
+      if (attest) console.error(buildkitProvenanceNote(attest));
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
     }
 
     console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
+    if (attest) console.error(buildkitProvenanceNote(attest));
     const logPath = logFile(config, plan.id);
     const startedOn = new Date();
     return withScratchDir(exportDir, async () => {
@@ -126,7 +118,9 @@ export const task: Task = {
         tarball: join(buildsDir, plan.tarballName), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
         sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
       }, signKey ? readFileSync(signKey, 'utf8') : undefined);
-      console.log(`wrote ${join(buildsDir, plan.tarballName)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, `${plan.tarballName}.asc`)) && signKey ? ', .asc' : ''})`);
+      const landed = join(buildsDir, plan.tarballName);
+      const extra = [signKey && existsSync(`${landed}.asc`) ? ', .asc' : '', existsSync(`${landed}${BUILDKIT_PROVENANCE}`) ? `, ${BUILDKIT_PROVENANCE}` : ''].join('');
+      console.log(`wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${extra})`);
       const mirror = buildMirrorDir(dirs.mirrors, plan.tarballName);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);

@@ -204,3 +204,19 @@ export async function publicKeyOf(privateKeyArmored: string): Promise<{ publicKe
   });
   return { publicKey: key.toPublic().armor(), fingerprint: key.getFingerprint().toUpperCase() };
 }
+
+/**
+ * The fingerprint of the private key in `file` (--sign-key of build and bake): passed to the build as the
+ * public SIGNING_KEY_FINGERPRINT, so a signed build is its own cache entry. Not a key: exit 2, nothing built.
+ */
+export async function signKeyFingerprint(file: string): Promise<string> {
+  const pgp = await openpgp();
+  try {
+    const key = await pgp.readPrivateKey({ armoredKey: readFileSync(file, 'utf8') });
+    return key.getFingerprint().toUpperCase();
+  } catch (e) {
+    throw new ConfigurationError(`--sign-key '${file}' is not an ASCII-armored OpenPGP private key (${(e as Error).message})`, {
+      remediation: "export one with 'gpg --armor --export-secret-keys KEYID' or create one with 'npx zx Taskfile.ts keygen'",
+    });
+  }
+}
