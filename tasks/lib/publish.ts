@@ -84,7 +84,7 @@ export interface LocalBuild {
 // ------------------------------------------------------------------------------------------------ naming
 
 const TARBALL_RE = /^slurm-(\d+\.\d+(?:\.\d+)?)-gcc(\d+(?:\.\d+)*|system)(-gpu)?-software\.tar\.gz$/;
-export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc', '.cdx.json', '.provenance.json', '.provenance.json.asc'] as const;
+export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json'] as const;
 const VERSION_RE = /^\d+(?:\.\d+)*$/;
 
 function str(v: unknown): string | undefined {
@@ -412,12 +412,13 @@ export interface TarballCheckResult {
 }
 
 /** The signatures publish checks, each over the file it sits beside. */
-const SIGNED_SIDECARS = [['.asc', ''], ['.sha256.asc', '.sha256'], ['.manifest.json.asc', '.manifest.json']] as const;
+const SIGNED_SIDECARS = [['.asc', ''], ['.sha256.asc', '.sha256'], ['.manifest.json.asc', '.manifest.json'], ['.provenance.json.asc', '.provenance.json']] as const;
 
 /**
  * Checks the build tarballs of a plan before anything is uploaded: each must match its `.sha256` (sha256sum
  * format, naming the tarball), and each signature beside it (`.asc` over the tarball, `.sha256.asc`,
- * `.manifest.json.asc`) must be a good signature by the given key. The first failure is thrown, naming the file
+ * `.manifest.json.asc`, `.provenance.json.asc`) must be a good signature by the given key, and each provenance
+ * (`.provenance.json`, `.buildkit-provenance.json`) must name the tarball's sha256. The first failure is thrown, naming the file
  * and what does not match: VerifyError (exit 1) when content contradicts its checksum or signature,
  * ConfigurationError (exit 2) for a missing .sha256 (unless allowUnchecksummed) or a signature with no key to
  * check it against. Returns the checked digests, so the upload can refuse a file that changes afterwards.
@@ -463,6 +464,17 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
         if (!(err instanceof VerifyError)) throw err;
         const by = o.keyLabel ? ` (checked with ${o.keyLabel})` : '';
         throw new VerifyError(`${err.message}${by}`, { remediation: `re-sign it with the project key (npx zx Taskfile.ts sign ...) or restore the file; ${refuse}`, context: err.context });
+      }
+    }
+    // Provenance (the project's statement, BuildKit's) must describe this tarball: a stale one is not published.
+    const { BUILDKIT_PROVENANCE, checkBuildkitProvenance, checkProvenanceSubject } = await import('./provenance.ts');
+    for (const [suffix, check] of [['.provenance.json', checkProvenanceSubject], [BUILDKIT_PROVENANCE, checkBuildkitProvenance]] as const) {
+      if (!existsSync(b.tarball + suffix)) continue;
+      try {
+        await check(b.tarball);
+      } catch (err) {
+        if (!(err instanceof VerifyError)) throw err;
+        throw new VerifyError(err.message, { remediation: `rebuild it, or remove the stale ${basename(b.tarball + suffix)}; ${refuse}`, context: err.context });
       }
     }
     for (const f of b.files) if (!sums.has(f)) sums.set(f, await sha256File(f));
