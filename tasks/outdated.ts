@@ -5,7 +5,10 @@ import type { Task } from './lib/task.ts';
 import { parseArgs } from './lib/args.ts';
 import { cacheDir, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, SlurmFactoryError } from './lib/errors.ts';
-import { findBuilds } from './lib/publish.ts';
+import { findBuilds, keyRoot } from './lib/publish.ts';
+import { publishedBuilds } from './lib/published-builds.ts';
+import { checkBucket } from './lib/s3-names.ts';
+import { checkPrefix, checkUrl } from './publish.ts';
 import { currencyReport, type BuiltTarball } from './lib/releases.ts';
 
 export const SCHEDMD_GIT = 'https://github.com/SchedMD/slurm.git';
@@ -52,17 +55,19 @@ function isDirectory(path: string): boolean {
 export const task: Task = {
   name: 'outdated',
   summary: 'Compare the catalog and your builds with the Slurm releases upstream (exit 3 when behind)',
-  usage: 'outdated [--from DIR|URL] [--builds DIR] [--json]',
+  usage: 'outdated [--from DIR|URL] [--builds DIR | --bucket B [--prefix P] [--endpoint URL] [--region R]] [--json]',
   example: 'npx zx Taskfile.ts outdated --from /srv/mirrors/slurm.git',
   details: `  --from DIR|URL   git repository whose slurm-X-Y-Z-N tags are the releases (default ${SCHEDMD_GIT});
                    a local mirror (git clone --mirror) works offline
   --builds DIR     tarballs to check (default ~/.slurm-factory/builds; each needs its .manifest.json)
+  --bucket B       check the tarballs published there instead (publish's layout: P/builds/{slurm}/{gcc}/,
+                   each with its .manifest.json); --prefix, --endpoint and --region as for publish
   --json           the report as JSON
 Exit code: 0 when every series builds its newest patch release and no build is older; 3 when a newer patch
 release exists or a build is behind (a scheduled CI job can rebuild on it); a newer major series alone is
 reported, not an error.`,
   async run(argv) {
-    const args = parseArgs('outdated', argv, { string: ['from', 'builds'], boolean: ['json'] });
+    const args = parseArgs('outdated', argv, { string: ['from', 'builds', 'bucket', 'prefix', 'endpoint', 'region'], boolean: ['json'] });
     const from = args.strings.from ?? SCHEDMD_GIT;
     const url = /^[a-z][a-z0-9+.-]*:\/\/([^\s/@]+@)?[^\s/@]+(\/\S*)?$/i.exec(from);
     if (url?.[1]) {
@@ -76,9 +81,28 @@ reported, not an error.`,
     if (args.strings.builds !== undefined && !isDirectory(args.strings.builds)) {
       throw new ConfigurationError(`--builds '${args.strings.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
     }
-    const buildsDir = args.strings.builds ?? cacheDir(resolveConfig(), 'builds', false);
+    const bucket = args.strings.bucket === undefined ? undefined : checkBucket(args.strings.bucket);
+    if (bucket === undefined) {
+      for (const f of ['prefix', 'endpoint', 'region'] as const) {
+        if (args.strings[f] !== undefined) throw new ConfigurationError(`--${f} needs --bucket`, { remediation: `pass --bucket NAME with --${f}, or leave --${f} out` });
+      }
+    } else if (args.strings.builds !== undefined) {
+      throw new ConfigurationError('--builds and --bucket were both given', { remediation: 'check either local builds (--builds) or a published bucket (--bucket)' });
+    }
+    const prefix = checkPrefix(args.strings.prefix);
+    const endpoint = checkUrl('endpoint', args.strings.endpoint);
+    const region = args.strings.region;
+    if (region !== undefined && !/^[a-z0-9-]+$/.test(region)) {
+      throw new ConfigurationError(`--region '${region}' is not a region name`, { remediation: 'e.g. --region us-east-1' });
+    }
+    const buildsDir = bucket !== undefined
+      ? `s3://${bucket}/${keyRoot(prefix, 'builds')}`
+      : args.strings.builds ?? cacheDir(resolveConfig(), 'builds', false);
     const notes: string[] = [];
-    const [tags, builds] = [await listTags(from), builtTarballs(buildsDir, notes)];
+    const tags = await listTags(from);
+    const builds = bucket !== undefined
+      ? await publishedBuilds({ bucket, ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}) }, prefix, notes)
+      : builtTarballs(buildsDir, notes);
     const report = currencyReport(tags, builds);
     if (args.flags.json) {
       console.log(JSON.stringify({ source: from, buildsDir, ...report, notes }, null, 2));
