@@ -1,5 +1,6 @@
 import type { Task } from './lib/task.ts';
-import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import { BUILDKIT_PROVENANCE, buildkitProvenanceArgs, buildkitProvenanceNote, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import { signKeyFingerprint } from './lib/signing.ts';
 import { parseArgs } from './lib/args.ts';
 import { cacheDir, homeSource, hostBuildcacheDir, logFile, resolveConfig } from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
@@ -11,7 +12,7 @@ import { moveArtifacts, runBuildx, removeDir } from './lib/build-run.ts';
 import { shellQuote, sourceDateEpoch } from './lib/buildx.ts';
 import { checkpoint } from './lib/interrupt.ts';
 import { checkUserDir, replaceUserFile } from './lib/userdir.ts';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 export const task: Task = {
@@ -29,11 +30,13 @@ export const task: Task = {
   --builder NAME     any buildx builder (remote BuildKit, kubernetes driver, multi-node)
   --cache-from SPEC  BuildKit layer cache to read for every target (repeatable)
   --cache-to SPEC    BuildKit layer cache to write for every target (repeatable)
+  --sign-key FILE    ASCII-armored private key: every target signs its tarball and Spack binaries as build
+                     does (a BuildKit secret, never in the bake file); each .provenance.json gets its .asc
   --render-only      write the bake file and build contexts, run nothing
   --print            run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing`,
   async run(argv) {
     const args = parseArgs('bake', argv, {
-      string: ['os', 'base-image', 'jobs', 'file', 'builder'],
+      string: ['os', 'base-image', 'jobs', 'file', 'builder', 'sign-key'],
       csv: ['slurm', 'gcc', 'flavours'],
       list: ['mirror', 'set', 'cache-from', 'cache-to'],
       boolean: ['gpu', 'print', 'render-only'],
@@ -48,6 +51,11 @@ export const task: Task = {
         remediation: 'give the number of parallel compile jobs, e.g. --jobs 8, or leave it out to use every CPU',
       });
     }
+    const signKey = args.strings['sign-key'];
+    if (signKey !== undefined && !(existsSync(signKey) && statSync(signKey).isFile())) {
+      throw new ConfigurationError(`--sign-key '${signKey}' is not a file`, { remediation: 'give the path of an ASCII-armored private key' });
+    }
+    const fingerprint = signKey ? await signKeyFingerprint(signKey) : undefined;
     const plans = planMatrix({
       slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.flags.gpu ? ['gpu'] : args.lists.flavours,
       os: args.strings.os, baseImage: args.strings['base-image'], jobs: jobs === undefined ? undefined : Number(jobs),
@@ -96,8 +104,13 @@ export const task: Task = {
     for (const s of args.lists.set ?? []) bx.push('--set', s);
     for (const c of args.lists['cache-from'] ?? []) bx.push('--set', `*.cache-from=${c}`);
     for (const c of args.lists['cache-to'] ?? []) bx.push('--set', `*.cache-to=${c}`);
-    if (args.flags.print) bx.push('--print');
-    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));
+    if (signKey) {
+      // As build does: the key is a secret mount of every target, its public fingerprint an argument.
+      bx.push('--set', `*.secrets=id=gpg-key,src=${resolve(signKey)}`, '--set', `*.args.SIGNING_KEY_FINGERPRINT=${fingerprint}`);
+    }
+    const attest = args.flags.print ? undefined : detectAttestationSupport(args.strings.builder);
+    if (!attest) bx.push('--print');
+    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(attest));
     bx.push(...(args.rest.length > 0 ? args.rest : ['default']));
 
     if (args.flags.print) {
@@ -106,6 +119,7 @@ export const task: Task = {
       if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
       return 0;
     }
+    console.error(buildkitProvenanceNote(attest!));
     for (const p of plans) hostBuildcacheDir(config, p.cacheKey);
     cacheDir(config, 'sourcecache');
     const builds = cacheDir(config, 'builds');
@@ -118,9 +132,11 @@ export const task: Task = {
       await writeProvenance({
         tarball: join(builds, p.tarballName), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
         sourceDateEpoch: sourceDateEpoch(repoRoot), command: `docker ${shellQuote(bx)}`, builder: args.strings.builder,
-      });
+      }, signKey ? readFileSync(signKey, 'utf8') : undefined);
       removeDir(dir);
-      console.log(`wrote ${join(builds, p.tarballName)}`);
+      const landed = join(builds, p.tarballName);
+      const extra = [existsSync(`${landed}.asc`) ? ', .asc' : '', existsSync(`${landed}${BUILDKIT_PROVENANCE}`) ? `, ${BUILDKIT_PROVENANCE}` : ''].join('');
+      console.log(`wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${signKey ? ', .provenance.json.asc' : ''}${extra})`);
     }
     return 0;
   },
