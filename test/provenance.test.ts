@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpgHome, needCommand, needDocker, tempDir, testIf } from './helpers.ts';
 import {
@@ -158,6 +158,34 @@ test('a tarball without any SBOM (made before SBOMs) is reported as a skip, not 
     // The copy beside it counts when the tarball has none inside.
     copyFileSync(join(stage, 'sbom.cdx.json'), `${tarball}.cdx.json`);
     assert.match((await checkSbomCoverage(tarball))!, /^2 ELF files/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+it('with a key, BuildKit\'s provenance beside the tarball is signed too (gpg --verify), and verify checks that signature', async () => {
+  const t = tempDir();
+  try {
+    const { tarball, ctx } = makeTarball(t.path, GOOD);
+    const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
+    const bk = `${tarball}.buildkit-provenance.json`;
+    writeFileSync(bk, JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
+      subject: [{ name: TARBALL, digest: { sha256: sum } }], predicate: { materials: [] } }));
+    const key = await generateKey({ name: 'BuildKit provenance signer' });
+    const written = await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }, key.privateKey);
+    assert.equal(written, [`${tarball}.provenance.json`, `${tarball}.provenance.json.asc`, `${bk}.asc`]);
+    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
+    const gpg = gpgHome(join(t.path, 'gnupg'), join(t.path, 'pub.asc'));
+    const v = gpg('--verify', `${bk}.asc`, bk);
+    assert.is(v.status, 0, v.stderr);
+    assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
+    assert.equal((await verifySupplyChain(tarball, key.publicKey)).map((l) => l.step),
+      ['provenance', 'provenance signature', 'buildkit provenance', 'buildkit provenance signature', 'sbom']);
+    appendFileSync(bk, ' ');
+    await rejects(() => verifySupplyChain(tarball, key.publicKey), /bad signature on .*\.buildkit-provenance\.json/);
+    // Rewritten without a key: no signature of either statement is left behind.
+    await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } });
+    assert.not.ok(existsSync(`${bk}.asc`) || existsSync(`${tarball}.provenance.json.asc`));
   } finally {
     t.cleanup();
   }

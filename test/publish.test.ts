@@ -616,6 +616,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     assert.is(stale.status, 1, stale.stderr);
     assert.match(stale.stderr, /^error: slurm-25\.11-gcc13\.4\.0-software\.tar\.gz\.buildkit-provenance\.json does not describe this tarball: its subject .* has sha256 0{64}.*; nothing was uploaded/m);
     writeFileSync(`${tarball}.buildkit-provenance.json`, buildkitStatement(tarballSum!));
+    await signFile(`${tarball}.buildkit-provenance.json`, key.privateKey);
     const provAsc = readFileSync(`${tarball}.provenance.json.asc`);
     await signFile(`${tarball}.provenance.json`, (await generateKey({ name: 'not the project' })).privateKey);
     const foreign = publishCli(home, await newBucket(), ['--tarballs', '--prefix', 'pub', '--buildcache', 'none']);
@@ -629,7 +630,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const down = join(t.path, 'down');
     mkdirSync(down);
     const types: Record<string, string> = {};
-    for (const suffix of ['', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json']) {
+    for (const suffix of ['', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json', '.buildkit-provenance.json.asc']) {
       const got = await getObject(bucket, base + suffix);
       assert.ok(got, `${base}${suffix} uploaded`);
       assert.ok(got!.body.equals(readFileSync(tarball + suffix)), `${suffix} bytes`);
@@ -640,6 +641,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     assert.is(types['.provenance.json'], 'application/vnd.in-toto+json');
     assert.is(types['.provenance.json.asc'], 'application/pgp-signature');
     assert.is(types['.buildkit-provenance.json'], 'application/vnd.in-toto+json');
+    assert.is(types['.buildkit-provenance.json.asc'], 'application/pgp-signature');
     const dl = join(down, 'slurm-25.11-gcc13.4.0-software.tar.gz');
     const st = JSON.parse(readFileSync(`${dl}.provenance.json`, 'utf8'));
     const sum = spawnSync('sha256sum', [dl], { encoding: 'utf8' }).stdout.split(' ')[0];

@@ -180,7 +180,7 @@ export interface ArtifactDirs {
  */
 export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, tarballName: string): number {
   for (const n of [`${tarballName}.sha256`, `${tarballName}.manifest.json`, `${tarballName}.asc`, `${tarballName}.sha256.asc`,
-    `${tarballName}.cdx.json`, `${tarballName}.provenance.json`, `${tarballName}.provenance.json.asc`]) {
+    `${tarballName}.cdx.json`, `${tarballName}.provenance.json`, `${tarballName}.provenance.json.asc`, `${tarballName}.buildkit-provenance.json.asc`]) {
     if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(dirs.builds, n));
     else rmSync(join(dirs.builds, n), { force: true });
   }

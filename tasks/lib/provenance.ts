@@ -8,7 +8,8 @@
  *   <tarball>.buildkit-provenance.json  BuildKit's own SLSA provenance (`--provenance=mode=max`), requested only
  *                                  where the builder supports attestations (a non-docker driver, or the docker
  *                                  driver on the containerd image store: scripts/setup-attest-engine.sh);
- *                                  verify checks its subject against the tarball when it is there.
+ *                                  verify checks its subject against the tarball when it is there; with a
+ *                                  key it is signed too (.buildkit-provenance.json.asc).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -154,12 +155,18 @@ export async function writeProvenance(i: ProvenanceInput, signKeyArmored?: strin
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(statement, null, 2) + '\n', { mode: 0o644 });
   renameSync(tmp, path);
+  // BuildKit's own statement (moved beside the tarball before this runs) is signed with the same key.
+  const buildkit = `${i.tarball}${BUILDKIT_PROVENANCE}`;
   if (!signKeyArmored) {
     rmSync(`${path}.asc`, { force: true });
+    rmSync(`${buildkit}.asc`, { force: true });
     return [path];
   }
   const { signFile } = await import('./signing.ts');
-  return [path, await signFile(path, signKeyArmored, passphrase)];
+  const written = [path, await signFile(path, signKeyArmored, passphrase)];
+  if (existsSync(buildkit)) written.push(await signFile(buildkit, signKeyArmored, passphrase));
+  else rmSync(`${buildkit}.asc`, { force: true });
+  return written;
 }
 
 /**
@@ -340,8 +347,14 @@ export async function verifySupplyChain(tarball: string, publicKeyArmored?: stri
   } else {
     lines.push({ step: 'provenance', ok: null, detail: `no ${basename(prov)} beside the tarball` });
   }
-  if (existsSync(`${tarball}${BUILDKIT_PROVENANCE}`)) {
+  const buildkit = `${tarball}${BUILDKIT_PROVENANCE}`;
+  if (existsSync(buildkit)) {
     lines.push({ step: 'buildkit provenance', ok: true, detail: await checkBuildkitProvenance(tarball) });
+    if (publicKeyArmored !== undefined) {
+      const { verifyFile } = await import('./signing.ts');
+      const r = await verifyFile(buildkit, `${buildkit}.asc`, publicKeyArmored);
+      lines.push({ step: 'buildkit provenance signature', ok: true, detail: `good signature by ${r.fingerprint}` });
+    }
   }
   const sbom = await checkSbomCoverage(tarball);
   lines.push(sbom === null

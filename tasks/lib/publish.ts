@@ -84,7 +84,7 @@ export interface LocalBuild {
 // ------------------------------------------------------------------------------------------------ naming
 
 const TARBALL_RE = /^slurm-(\d+\.\d+(?:\.\d+)?)-gcc(\d+(?:\.\d+)*|system)(-gpu)?-software\.tar\.gz$/;
-export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json'] as const;
+export const SIDECARS = ['.sha256', '.manifest.json', '.asc', '.sha256.asc', '.manifest.json.asc', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json', '.buildkit-provenance.json.asc'] as const;
 const VERSION_RE = /^\d+(?:\.\d+)*$/;
 
 function str(v: unknown): string | undefined {
@@ -190,7 +190,7 @@ export function contentTypeOf(rel: string, blobTypes: ReadonlyMap<string, string
   }
   if (/\.(pub|key|gpg)$/.test(name)) return 'application/pgp-keys';
   if (name.endsWith('.cdx.json')) return 'application/vnd.cyclonedx+json';
-  if (name.endsWith('.provenance.json')) return 'application/vnd.in-toto+json';
+  if (/[.-]provenance\.json$/.test(name)) return 'application/vnd.in-toto+json';
   if (name.endsWith('.json')) {
     // Spack's signed manifests are clearsigned JSON: text, not parseable JSON.
     return firstBytes?.startsWith('-----BEGIN PGP SIGNED MESSAGE') ? 'text/plain; charset=utf-8' : 'application/json';
@@ -412,7 +412,7 @@ export interface TarballCheckResult {
 }
 
 /** The signatures publish checks, each over the file it sits beside. */
-const SIGNED_SIDECARS = [['.asc', ''], ['.sha256.asc', '.sha256'], ['.manifest.json.asc', '.manifest.json'], ['.provenance.json.asc', '.provenance.json']] as const;
+const SIGNED_SIDECARS = [['.asc', ''], ['.sha256.asc', '.sha256'], ['.manifest.json.asc', '.manifest.json'], ['.provenance.json.asc', '.provenance.json'], ['.buildkit-provenance.json.asc', '.buildkit-provenance.json']] as const;
 
 /**
  * Checks the build tarballs of a plan before anything is uploaded: each must match its `.sha256` (sha256sum
