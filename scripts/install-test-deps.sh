@@ -19,6 +19,7 @@ PACKAGES=(
   gnupg         # signatures checked by real gpg --verify
   python3-moto python3-flask-cors  # moto_server (S3 protocol on loopback; trixie only); it dies without flask_cors
   debootstrap debian-archive-keyring  # base images for Docker tests (no registry here)
+  iproute2      # the bridge of the second, attestation-capable engine (setup-attest-engine.sh)
   file binutils gcc libc6-dev make tar gzip xz-utils curl ca-certificates pkgconf python3
 )
 

@@ -1,7 +1,8 @@
 import { defineTask } from './lib/task.ts';
-import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import { BUILDKIT_PROVENANCE, buildkitProvenanceArgs, buildkitProvenanceNote, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { TARGET_OPTIONS } from './lib/plan-options.ts';
 import { ensureCacheDir, ensureHostCaches, ensureHostBuildcacheDir, homeSource, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
+import { keyFingerprint, readKeyFile } from './lib/keys.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
 import { planMatrix, renderBakeFile } from './lib/matrix.ts';
@@ -32,6 +33,10 @@ export const task = defineTask({
     builder: { type: 'string', arg: 'NAME', help: 'any buildx builder (remote BuildKit, kubernetes driver, multi-node)' },
     'cache-from': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to read for every target (repeatable)' },
     'cache-to': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to write for every target (repeatable)' },
+    'sign-key': {
+      type: 'string', arg: 'FILE',
+      help: ['ASCII-armored private key: every target signs its tarball and Spack binaries as build does', '(a BuildKit secret, never in the bake file); each .provenance.json gets its .asc'],
+    },
     'render-only': { type: 'boolean', help: 'write the bake file and build contexts, run nothing' },
     print: { type: 'boolean', help: "run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing" },
   },
@@ -39,6 +44,9 @@ export const task = defineTask({
     if (opts.gpu && opts.flavours.length > 0) {
       throw new ConfigurationError('--gpu and --flavours were both given', { remediation: 'use --gpu for GPU only, or --flavours cpu,gpu' });
     }
+    const signKey = opts['sign-key'];
+    const signKeyText = signKey === undefined ? undefined : readKeyFile(signKey, '--sign-key', 'private');
+    const fingerprint = signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
     const plans = planMatrix({
       slurm: opts.slurm, gcc: opts.gcc, flavours: opts.gpu ? ['gpu'] : opts.flavours,
       os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror,
@@ -87,8 +95,13 @@ export const task = defineTask({
     for (const s of opts.set) bx.push('--set', s);
     for (const c of opts['cache-from']) bx.push('--set', `*.cache-from=${c}`);
     for (const c of opts['cache-to']) bx.push('--set', `*.cache-to=${c}`);
-    if (opts.print) bx.push('--print');
-    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(detectAttestationSupport(opts.builder)));
+    if (signKey) {
+      // As build does: the key is a secret mount of every target, its public fingerprint an argument.
+      bx.push('--set', `*.secrets=id=gpg-key,src=${resolve(signKey)}`, '--set', `*.args.SIGNING_KEY_FINGERPRINT=${fingerprint}`);
+    }
+    const attest = opts.print ? undefined : detectAttestationSupport(opts.builder);
+    if (!attest) bx.push('--print');
+    else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(attest));
     bx.push(...(rest.length > 0 ? rest : ['default']));
 
     if (opts.print) {
@@ -97,6 +110,7 @@ export const task = defineTask({
       if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
       return 0;
     }
+    console.error(buildkitProvenanceNote(attest!));
     for (const p of plans) ensureHostCaches(config, p.cacheKey);
     const builds = ensureCacheDir(config, 'builds');
     ensureCacheDir(config, 'logs');
@@ -109,9 +123,12 @@ export const task = defineTask({
       await writeProvenance({
         tarball: join(builds, p.artifacts.tarball), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
         sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
-      });
+      }, signKeyText);
       removeDir(dir);
-      console.log(`wrote ${join(builds, p.artifacts.tarball)}`);
+      const landed = join(builds, p.artifacts.tarball);
+      const extra = [existsSync(join(builds, p.artifacts.sidecars.signature)) ? ', .asc' : '',
+        existsSync(join(builds, p.artifacts.sidecars.buildkitProvenance)) ? `, ${BUILDKIT_PROVENANCE}` : ''].join('');
+      console.log(`wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${signKey ? ', .provenance.json.asc' : ''}${extra})`);
     }
     return 0;
   },

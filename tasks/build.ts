@@ -12,7 +12,7 @@ import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/
 import { isBuildcache } from './lib/publish.ts';
 import { keyFingerprint, readKeyFile } from './lib/keys.ts';
 import { existsSync, statSync } from 'node:fs';
-import { buildkitProvenanceArgs, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import { BUILDKIT_PROVENANCE, buildkitProvenanceArgs, buildkitProvenanceNote, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
 import { dirname, join, resolve } from 'node:path';
 
 export const task = defineTask({
@@ -87,13 +87,16 @@ export const task = defineTask({
       cacheFrom: opts['cache-from'], cacheTo: opts['cache-to'], sourceDateEpoch: epoch,
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
-    if (exportDir) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(detectAttestationSupport(opts.builder)));
+    const attest = exportDir ? detectAttestationSupport(opts.builder) : undefined;
+    if (attest) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(attest));
     if (opts.print) {
+      if (attest) console.error(buildkitProvenanceNote(attest));
       console.log(`docker ${shellQuote(bx)}`);
       return 0;
     }
 
     console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
+    if (attest) console.error(buildkitProvenanceNote(attest));
     ensureCacheDir(config, 'builds');
     ensureHostCaches(config, plan.cacheKey);
     ensureCacheDir(config, 'logs');
@@ -119,7 +122,10 @@ export const task = defineTask({
         tarball: join(buildsDir, a.tarball), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
         sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
       }, signKeyText);
-      console.log(`wrote ${join(buildsDir, a.tarball)} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${existsSync(join(buildsDir, a.sidecars.signature)) && signKey ? ', .asc' : ''})`);
+      const landed = join(buildsDir, a.tarball);
+      const extra = [signKey && existsSync(join(buildsDir, a.sidecars.signature)) ? ', .asc' : '',
+        existsSync(join(buildsDir, a.sidecars.buildkitProvenance)) ? `, ${BUILDKIT_PROVENANCE}` : ''].join('');
+      console.log(`wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${extra})`);
       const mirror = buildMirrorDir(dirs.mirrors, a);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);
       if (newBinaries > 0) console.log(`added ${newBinaries} files to ${dirs.buildcache}`);

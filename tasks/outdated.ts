@@ -4,8 +4,11 @@ import { basename } from 'node:path';
 import { defineTask } from './lib/task.ts';
 import { cachePath, resolveConfig } from './lib/config.ts';
 import { ConfigurationError, SlurmFactoryError } from './lib/errors.ts';
-import { findBuilds } from './lib/publish.ts';
+import { findBuilds, keyRoot } from './lib/publish.ts';
 import { sidecarOf } from './lib/artifacts.ts';
+import { publishedBuilds } from './lib/published-builds.ts';
+import { checkBucket } from './lib/s3-names.ts';
+import { checkPrefix, checkUrl } from './publish.ts';
 import { currencyReport, type BuiltTarball } from './lib/releases.ts';
 
 export const SCHEDMD_GIT = 'https://github.com/SchedMD/slurm.git';
@@ -52,7 +55,7 @@ function isDirectory(path: string): boolean {
 export const task = defineTask({
   name: 'outdated',
   summary: 'Compare the catalog and your builds with the Slurm releases upstream (exit 3 when behind)',
-  usage: 'outdated [--from DIR|URL] [--builds DIR] [--json]',
+  usage: 'outdated [--from DIR|URL] [--builds DIR | --bucket B [--prefix P] [--endpoint URL] [--region R]] [--json]',
   example: 'npx zx Taskfile.ts outdated --from /srv/mirrors/slurm.git',
   positionals: [],
   options: {
@@ -61,6 +64,13 @@ export const task = defineTask({
       help: [`git repository whose slurm-X-Y-Z-N tags are the releases (default ${SCHEDMD_GIT});`, 'a local mirror (git clone --mirror) works offline'],
     },
     builds: { type: 'string', arg: 'DIR', help: 'tarballs to check (default ~/.slurm-factory/builds; each needs its .manifest.json)' },
+    bucket: {
+      type: 'string', arg: 'B',
+      help: ["check the tarballs published there instead (publish's layout: P/builds/{slurm}/{gcc}/,", 'each with its .manifest.json); --prefix, --endpoint and --region as for publish'],
+    },
+    prefix: { type: 'string', arg: 'P', help: 'key prefix in the bucket, as for publish' },
+    endpoint: { type: 'string', arg: 'URL', help: 'S3-compatible endpoint, as for publish' },
+    region: { type: 'string', arg: 'R', help: 'the bucket\'s region, as for publish' },
     json: { type: 'boolean', help: 'the report as JSON' },
   },
   notes: `Exit code: 0 when every series builds its newest patch release and no build is older; 3 when a newer patch
@@ -80,9 +90,28 @@ reported, not an error.`,
     if (opts.builds !== undefined && !isDirectory(opts.builds)) {
       throw new ConfigurationError(`--builds '${opts.builds}' is not a directory`, { remediation: 'give the directory that holds the tarballs' });
     }
-    const buildsDir = opts.builds ?? cachePath(resolveConfig(), 'builds');
+    const bucket = opts.bucket === undefined ? undefined : checkBucket(opts.bucket);
+    if (bucket === undefined) {
+      for (const f of ['prefix', 'endpoint', 'region'] as const) {
+        if (opts[f] !== undefined) throw new ConfigurationError(`--${f} needs --bucket`, { remediation: `pass --bucket NAME with --${f}, or leave --${f} out` });
+      }
+    } else if (opts.builds !== undefined) {
+      throw new ConfigurationError('--builds and --bucket were both given', { remediation: 'check either local builds (--builds) or a published bucket (--bucket)' });
+    }
+    const prefix = checkPrefix(opts.prefix);
+    const endpoint = checkUrl('endpoint', opts.endpoint);
+    const region = opts.region;
+    if (region !== undefined && !/^[a-z0-9-]+$/.test(region)) {
+      throw new ConfigurationError(`--region '${region}' is not a region name`, { remediation: 'e.g. --region us-east-1' });
+    }
+    const buildsDir = bucket !== undefined
+      ? `s3://${bucket}/${keyRoot(prefix, 'builds')}`
+      : opts.builds ?? cachePath(resolveConfig(), 'builds');
     const notes: string[] = [];
-    const [tags, builds] = [await listTags(from), builtTarballs(buildsDir, notes)];
+    const tags = await listTags(from);
+    const builds = bucket !== undefined
+      ? await publishedBuilds({ bucket, ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}) }, prefix, notes)
+      : builtTarballs(buildsDir, notes);
     const report = currencyReport(tags, builds);
     if (opts.json) {
       console.log(JSON.stringify({ source: from, buildsDir, ...report, notes }, null, 2));

@@ -60,7 +60,7 @@ test('exact example names, CPU and GPU', () => {
     sha256: `${a.tarball}.sha256`, manifest: `${a.tarball}.manifest.json`, sbom: `${a.tarball}.cdx.json`,
     signature: `${a.tarball}.asc`, sha256Signature: `${a.tarball}.sha256.asc`, manifestSignature: `${a.tarball}.manifest.json.asc`,
     provenance: `${a.tarball}.provenance.json`, provenanceSignature: `${a.tarball}.provenance.json.asc`,
-    buildkitProvenance: `${a.tarball}.buildkit-provenance.json`,
+    buildkitProvenance: `${a.tarball}.buildkit-provenance.json`, buildkitProvenanceSignature: `${a.tarball}.buildkit-provenance.json.asc`,
   });
   assert.equal(compilerArtifacts('10.5.0'), {
     gcc: '10.5.0', dir: 'compilers/10.5.0', tarball: 'gcc-10.5.0-compiler.tar.gz', sha256: 'gcc-10.5.0-compiler.tar.gz.sha256',
@@ -98,7 +98,8 @@ test('the side-file lists are subsets of one record; every signature names a fil
     assert.ok(over === 'tarball' || all.includes(over), `${sig} signs ${over}`);
     assert.is(SIDECAR_SUFFIXES[sig as Sidecar], `${over === 'tarball' ? '' : SIDECAR_SUFFIXES[over as Sidecar]}.asc`, `${sig} is <signed file>.asc`);
   }
-  assert.not.ok((PUBLISHED_SIDECARS as readonly string[]).includes('buildkitProvenance'), 'BuildKit provenance stays local');
+  // BuildKit's provenance is published (and checked) like the project's statement, with its signature.
+  for (const s of ['buildkitProvenance', 'buildkitProvenanceSignature']) assert.ok((PUBLISHED_SIDECARS as readonly string[]).includes(s), s);
 });
 
 test.run();

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers.ts';
 import { buildMirrorDir, moveArtifacts } from '../tasks/lib/build-run.ts';
@@ -51,8 +51,11 @@ test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'
     const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
     const exp = join(t.path, 'export');
     for (const f of [name, `${name}.sha256`, `${name}.manifest.json`, `${name}.cdx.json`, 'provenance.json']) write(join(exp, f), `new ${f}`);
-    for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`]) write(join(dirs.builds, f), 'from an earlier build');
+    for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`, `${name}.buildkit-provenance.json.asc`]) write(join(dirs.builds, f), 'from an earlier build');
+    writeFileSync(join(exp, 'provenance.json'), 'new provenance.json', { mode: 0o600 });
     moveArtifacts(exp, dirs, artifacts);
+    // BuildKit writes it 0600; beside the tarball it is as readable as every other sidecar.
+    assert.is(statSync(join(dirs.builds, `${name}.buildkit-provenance.json`)).mode & 0o777, 0o644);
     assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.buildkit-provenance.json`, `${name}.cdx.json`, `${name}.manifest.json`, `${name}.sha256`]);
     assert.is(readFileSync(join(dirs.builds, `${name}.cdx.json`), 'utf8'), `new ${name}.cdx.json`);
     assert.is(readFileSync(join(dirs.builds, `${name}.buildkit-provenance.json`), 'utf8'), 'new provenance.json');

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { planMatrix, renderBakeFile, bakeName } from '../tasks/lib/matrix.ts';
@@ -85,6 +85,37 @@ test('the bake file says a toolchain once: a base target per toolchain that its 
   assert.is([...hcl.matchAll(/BASE_IMAGE = /g)].length, 2);
   assert.is([...hcl.matchAll(/inherits = \["_toolchain-ubuntu-24-04-gcc13-4-0-cpu"\]/g)].length, 4, 'its deps target and three Slurm targets');
   assert.is([...hcl.matchAll(/^target "/gm)].length, 1 + 2 + 2 + 6, '_common, two bases, two deps, six builds');
+});
+
+withBuildx('bake --sign-key: every target gets the key as a BuildKit secret and its fingerprint as an argument, never the key itself', async () => {
+  const t = tempDir();
+  try {
+    const { generateKey } = await import('../tasks/lib/signing.ts');
+    const key = await generateKey({ name: 'bake print test' });
+    const keyFile = join(t.path, 'sign.asc');
+    writeFileSync(keyFile, key.privateKey);
+    const file = join(t.path, 'docker-bake.hcl');
+    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+    const r = runCli(['bake', '--slurm', '24.11,25.11', '--gcc', '13.4.0', '--file', file, '--sign-key', keyFile, '--print'], { env });
+    assert.is(r.status, 0, r.stderr);
+    const printed = JSON.parse(r.stdout);
+    assert.ok(Object.keys(printed.target).length >= 3, 'deps and both Slurm targets');
+    for (const [name, target] of Object.entries(printed.target) as [string, any][]) {
+      assert.equal(target.secret, [`id=gpg-key,src=${keyFile}`], name);
+      assert.is(target.args.SIGNING_KEY_FINGERPRINT, key.fingerprint, name);
+    }
+    const body = key.privateKey.split('\n').find((l) => l.length > 60)!;
+    assert.not.ok(readFileSync(file, 'utf8').includes(body) || r.stdout.includes(body) || r.stderr.includes(body), 'the key never appears');
+    // A missing file or one that is no private key: one line, exit 2, no bake file written.
+    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
+    for (const [k, re] of [[join(t.path, 'nope.asc'), /^error: --sign-key '.*nope\.asc' does not exist; /], [join(t.path, 'pub.asc'), /^error: --sign-key '.*pub\.asc' is not an ASCII-armored OpenPGP private key/]] as const) {
+      const bad = runCli(['bake', '--slurm', '24.11', '--file', join(t.path, 'other.hcl'), '--sign-key', k], { env });
+      assert.is(bad.status, 2, bad.stderr);
+      assert.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+      assert.match(bad.stderr, re);
+      assert.not.ok(existsSync(join(t.path, 'other.hcl')));
+    }
+  } finally { t.cleanup(); }
 });
 
 test('ci-matrix writes a workflow with one job per matrix entry', () => {

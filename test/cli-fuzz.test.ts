@@ -165,7 +165,7 @@ const TASKS: Record<string, TaskFuzz> = {
     pos: [], opts: { slurm: '25.11', file: '{case}/b.hcl' }, flags: ['--render-only'],
     classes: {
       os: 'enum', 'base-image': 'image', jobs: 'number', file: 'outfile', builder: 'text', mirror: 'mirror', set: 'text',
-      'cache-from': 'text', 'cache-to': 'text', slurm: 'version', gcc: 'version', flavours: 'enum',
+      'cache-from': 'text', 'cache-to': 'text', slurm: 'version', gcc: 'version', flavours: 'enum', 'sign-key': 'infile',
     },
   },
   'ci-matrix': {
@@ -199,7 +199,7 @@ const TASKS: Record<string, TaskFuzz> = {
   clean: { pos: ['logs'], opts: {}, flags: ['--dry-run'], classes: {}, positional: 'enum', positionalValues: ['../builds', '/', 'logs/..'] },
   help: { pos: ['render'], opts: {}, classes: {}, positional: 'enum' },
   list: { pos: [], opts: {}, classes: {} },
-  outdated: { pos: [], opts: {}, classes: { from: 'url', builds: 'outdir' } },
+  outdated: { pos: [], opts: {}, classes: { from: 'url', builds: 'outdir', bucket: 'bucket', prefix: 'keyprefix', endpoint: 'url', region: 'region' } },
 };
 
 interface Case { task: string; what: string; args: string[] }

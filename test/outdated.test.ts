@@ -4,11 +4,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SLURM_RELEASES } from '../tasks/lib/catalog.ts';
 import { compareVersions, currencyReport, newestBySeries, parseSlurmTag } from '../tasks/lib/releases.ts';
 import { needCommand, runCli, sh, tempDir, testIf } from './helpers.ts';
+import { makeBuild, MOTO_ENV, needWorkingMoto, startMoto } from './s3-fixtures.ts';
 
 const withGit = testIf(test, [needCommand('git', 'apt-get install git')]);
 
@@ -126,6 +127,62 @@ withGit('outdated: an unreachable source is one line naming it and the fix, exit
       assert.match(bad.stderr, line);
     }
   } finally { t.cleanup(); }
+});
+
+const withGitAndMoto = testIf(test, [needCommand('git', 'apt-get install git'),
+  needCommand('moto_server', 'apt-get install python3-moto python3-flask-cors'), needWorkingMoto]);
+
+withGitAndMoto('outdated --bucket: the tarballs publish put in a bucket (moto_server), one behind -> exit 3 naming its key', async () => {
+  const t = tempDir();
+  const moto = await startMoto();
+  try {
+    const home = join(t.path, 'home');
+    const builds = join(home, 'builds');
+    // Two builds as build leaves them, their manifests naming the exact release, published by the real task.
+    for (const [series, release] of [['24.11', '24.11.6'], ['25.11', '25.11.6']] as const) {
+      const tarball = makeBuild(builds, { slurm: series, gcc: '13.4.0', bytes: 2000 });
+      const m = JSON.parse(readFileSync(`${tarball}.manifest.json`, 'utf8'));
+      writeFileSync(`${tarball}.manifest.json`, JSON.stringify({ ...m, slurm: { series, release } }));
+    }
+    const env = { SLURM_FACTORY_HOME: join(t.path, 'elsewhere'), ...MOTO_ENV };
+    const bucket = 'sf-outdated-test';
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+    const s3 = await import('@aws-sdk/client-s3');
+    const client = new s3.S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1',
+      credentials: { accessKeyId: MOTO_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: MOTO_ENV.AWS_SECRET_ACCESS_KEY } });
+    await client.send(new s3.CreateBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    const pub = runCli(['publish', '--bucket', bucket, '--endpoint', moto.endpoint, '--prefix', 'site', '--tarballs', '--buildcache', 'none', '--progress', 'none'],
+      { env: { ...env, SLURM_FACTORY_HOME: home } });
+    assert.is(pub.status, 0, pub.stderr);
+
+    for (const d of ['a', 'b', 'c']) mkdirSync(join(t.path, d));
+    const where = ['--bucket', bucket, '--prefix', 'site', '--endpoint', moto.endpoint];
+    const behind = runCli(['outdated', '--from', tagRepo(join(t.path, 'a'), [...catalogTags, 'slurm-24-11-7-1']), ...where], { env });
+    assert.is(behind.status, 3, behind.stdout + behind.stderr);
+    assert.match(behind.stdout, new RegExp(`^build behind: s3://${bucket}/site/builds/24\\.11/13\\.4\\.0/slurm-24\\.11-gcc13\\.4\\.0-software\\.tar\\.gz is 24\\.11\\.6; 24\\.11\\.7 is out$`, 'm'));
+    assert.not.match(behind.stdout, /build behind: .*slurm-25\.11/);
+    const current = runCli(['outdated', '--from', tagRepo(join(t.path, 'b'), catalogTags), ...where, '--json'], { env });
+    assert.is(current.status, 0, current.stdout + current.stderr);
+    assert.is(JSON.parse(current.stdout).buildsDir, `s3://${bucket}/site/builds/`);
+    // A bucket that is not there is one line naming it.
+    const missing = runCli(['outdated', '--from', tagRepo(join(t.path, 'c'), catalogTags), '--bucket', 'no-such-bucket', '--endpoint', moto.endpoint], { env });
+    assert.is(missing.status, 2, missing.stderr);
+    assert.match(missing.stderr, /^error: bucket 'no-such-bucket' does not exist at http:\/\/127\.0\.0\.1:\d+; /);
+    assert.is(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+    for (const [args, line] of [
+      [['--prefix', 'x'], /^error: --prefix needs --bucket; /],
+      [['--bucket', bucket, '--builds', builds], /^error: --builds and --bucket were both given; /],
+      [['--bucket', 'Not_A_Bucket'], /^error: bucket 'Not_A_Bucket' is not a valid S3 bucket name/],
+    ] as const) {
+      const bad = runCli(['outdated', ...args], { env });
+      assert.is(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, line);
+    }
+  } finally {
+    await moto.stop();
+    t.cleanup();
+  }
 });
 
 test.run();

@@ -7,12 +7,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gpgHome, needCommand, needDocker, tempDir, testIf } from './helpers.ts';
 import {
-  attestationSupport, checkProvenanceSubject, checkSbomCoverage, detectAttestationSupport, provenanceStatement, verifySupplyChain,
-  writeProvenance,
+  attestationSupport, buildkitProvenanceNote, checkBuildkitProvenance, checkProvenanceSubject, checkSbomCoverage, detectAttestationSupport,
+  provenanceStatement, verifySupplyChain, writeProvenance,
 } from '../tasks/lib/provenance.ts';
 import { generateKey } from '../tasks/lib/signing.ts';
 
@@ -163,6 +163,34 @@ test('a tarball without any SBOM (made before SBOMs) is reported as a skip, not 
   }
 });
 
+it('with a key, BuildKit\'s provenance beside the tarball is signed too (gpg --verify), and verify checks that signature', async () => {
+  const t = tempDir();
+  try {
+    const { tarball, ctx } = makeTarball(t.path, GOOD);
+    const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
+    const bk = `${tarball}.buildkit-provenance.json`;
+    writeFileSync(bk, JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
+      subject: [{ name: TARBALL, digest: { sha256: sum } }], predicate: { materials: [] } }));
+    const key = await generateKey({ name: 'BuildKit provenance signer' });
+    const written = await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }, key.privateKey);
+    assert.equal(written, [`${tarball}.provenance.json`, `${tarball}.provenance.json.asc`, `${bk}.asc`]);
+    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
+    const gpg = gpgHome(join(t.path, 'gnupg'), join(t.path, 'pub.asc'));
+    const v = gpg('--verify', `${bk}.asc`, bk);
+    assert.is(v.status, 0, v.stderr);
+    assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
+    assert.equal((await verifySupplyChain(tarball, key.publicKey)).map((l) => l.step),
+      ['provenance', 'provenance signature', 'buildkit provenance', 'buildkit provenance signature', 'sbom']);
+    appendFileSync(bk, ' ');
+    await rejects(() => verifySupplyChain(tarball, key.publicKey), /bad signature on .*\.buildkit-provenance\.json/);
+    // Rewritten without a key: no signature of either statement is left behind.
+    await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } });
+    assert.not.ok(existsSync(`${bk}.asc`) || existsSync(`${tarball}.provenance.json.asc`));
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('statement without a key: no .asc, and a stale one from an earlier build is removed', async () => {
   const t = tempDir();
   try {
@@ -184,6 +212,40 @@ test('attestation support: the docker driver needs the containerd image store; o
   assert.is(attestationSupport(docker, '[["driver-type","io.containerd.snapshotter.v1"]]').supported, true);
   assert.is(attestationSupport('Name: b\nDriver:        docker-container\n', '').supported, true);
   assert.is(attestationSupport('garbage', '').supported, false);
+});
+
+test('build and bake say plainly whether BuildKit provenance is written, and why not', () => {
+  assert.match(buildkitProvenanceNote({ supported: true, reason: 'buildx driver docker-container' }),
+    /^BuildKit provenance: requested \(--provenance=mode=max; buildx driver docker-container\); written as <tarball>\.buildkit-provenance\.json$/);
+  assert.match(buildkitProvenanceNote(attestationSupport('Driver: docker\n', '')),
+    /^BuildKit provenance: not written, the builder does not support attestations: the docker driver without the containerd image store .*; the project statement \(\.provenance\.json\) is written all the same$/);
+});
+
+it('BuildKit provenance beside a tarball: its subject must be the tarball\'s sha256sum; another type, subject or digest fails naming it', async () => {
+  const t = tempDir();
+  try {
+    const { tarball } = makeTarball(t.path, GOOD);
+    const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
+    // The shape BuildKit 0.13 writes (test/attest.docker.test.ts checks a real one): in-toto v0.1, SLSA v0.2.
+    const write = (o: Record<string, unknown>) => writeFileSync(`${tarball}.buildkit-provenance.json`, JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
+      subject: [{ name: `${TARBALL}.sha256`, digest: { sha256: 'c'.repeat(64) } }, { name: TARBALL, digest: { sha256: sum } }],
+      predicate: { materials: [{ uri: 'pkg:docker/x', digest: { sha256: 'd'.repeat(64) } }] }, ...o,
+    }));
+    write({});
+    assert.is(await checkBuildkitProvenance(tarball), `SLSA v0.2 by BuildKit, subject sha256 ${sum.slice(0, 16)}... matches; 1 materials`);
+    assert.equal((await verifySupplyChain(tarball)).map((l) => [l.step, l.ok]), [['provenance', null], ['buildkit provenance', true], ['sbom', true]]);
+    write({ subject: [{ name: TARBALL, digest: { sha256: 'e'.repeat(64) } }] });
+    await rejects(() => checkBuildkitProvenance(tarball), new RegExp(`its subject ${TARBALL.replace(/\./g, '\\.')} has sha256 e{64}, the tarball's sha256 is ${sum}`));
+    write({ subject: [{ name: 'other.tar.gz', digest: { sha256: sum } }] });
+    await rejects(() => checkBuildkitProvenance(tarball), /no subject is named slurm-24\.11-gcc12\.2\.0-software\.tar\.gz/);
+    write({ predicateType: 'https://spdx.dev/Document' });
+    await rejects(() => checkBuildkitProvenance(tarball), /is not an in-toto statement with SLSA provenance \(it says _type 'https:\/\/in-toto\.io\/Statement\/v0\.1', predicateType 'https:\/\/spdx\.dev\/Document'\)/);
+    writeFileSync(`${tarball}.buildkit-provenance.json`, '{');
+    await rejects(() => verifySupplyChain(tarball), /buildkit-provenance\.json is not JSON/);
+  } finally {
+    t.cleanup();
+  }
 });
 
 testIf(test, [needDocker])('attestation support on this engine agrees with what buildx itself does', () => {

@@ -408,7 +408,6 @@ withMoto('compiler buildcache from build-compiler\'s tarball (checked, unpacked,
     const tar = await import('tar');
     await tar.c({ gzip: true, file: tarball, cwd: mirror }, ['.']);
     writeFileSync(`${tarball}.sha256`, `${sha256(readFileSync(tarball))}  gcc-13.4.0-compiler.tar.gz\n`);
-    const { generateKey } = await import('../tasks/lib/signing.ts');
     const key = await generateKey({ name: 'publish test' });
     writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
     writeFileSync(join(t.path, 'priv.asc'), key.privateKey);
@@ -592,14 +591,37 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
       tarball, contextDir: ctx, plan: { id: '25.11-gcc13.4.0' }, baseImage: { name: 'base-image', uri: 'docker-image://x' },
       buildInfo: { spackVersion: '1.0.0', spackCommit: 'a'.repeat(40), builtinRepoCommit: 'b'.repeat(40), baseImage: 'x' },
     }, key.privateKey);
+    // BuildKit's statement as it lands beside a tarball (test/attest.docker.test.ts makes a real one): subjects
+    // are the exported files with their sha256.
+    const tarballSum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0];
+    const buildkitStatement = (sha: string) => JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
+      subject: [{ name: 'slurm-25.11-gcc13.4.0-software.tar.gz', digest: { sha256: sha } }],
+      predicate: { buildType: 'https://mobyproject.org/buildkit@v1', materials: [] },
+    });
+    writeFileSync(`${tarball}.buildkit-provenance.json`, buildkitStatement(tarballSum!));
     const plan = planPublish({ home, prefix: 'pub', buildcache: 'none', tarballs: true });
     const base = 'pub/builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz';
     const at = (suffix: string) => plan.objects.findIndex((o) => o.key === base + suffix);
-    for (const suffix of ['.cdx.json', '.provenance.json', '.provenance.json.asc']) {
+    for (const suffix of ['.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json']) {
       assert.ok(at(suffix) > at(''), `${suffix} planned after the tarball (${at(suffix)} vs ${at('')})`);
     }
     const firstIndex = plan.objects.findIndex((o) => isIndexPath(o.key));
     assert.ok(firstIndex === -1 || firstIndex > at('.provenance.json.asc'));
+
+    // A provenance that does not describe the tarball, or whose signature is not the project's, is not published.
+    writeFileSync(`${tarball}.buildkit-provenance.json`, buildkitStatement('0'.repeat(64)));
+    const stale = publishCli(home, await newBucket(), ['--tarballs', '--prefix', 'pub', '--buildcache', 'none']);
+    assert.is(stale.status, 1, stale.stderr);
+    assert.match(stale.stderr, /^error: slurm-25\.11-gcc13\.4\.0-software\.tar\.gz\.buildkit-provenance\.json does not describe this tarball: its subject .* has sha256 0{64}.*; nothing was uploaded/m);
+    writeFileSync(`${tarball}.buildkit-provenance.json`, buildkitStatement(tarballSum!));
+    await signFile(`${tarball}.buildkit-provenance.json`, key.privateKey);
+    const provAsc = readFileSync(`${tarball}.provenance.json.asc`);
+    await signFile(`${tarball}.provenance.json`, (await generateKey({ name: 'not the project' })).privateKey);
+    const foreign = publishCli(home, await newBucket(), ['--tarballs', '--prefix', 'pub', '--buildcache', 'none']);
+    assert.is(foreign.status, 1, foreign.stderr);
+    assert.match(foreign.stderr, /^error: slurm-25\.11-gcc13\.4\.0-software\.tar\.gz\.provenance\.json was signed by key [0-9A-F]+, which is not the given key/m);
+    writeFileSync(`${tarball}.provenance.json.asc`, provAsc);
 
     const bucket = await newBucket();
     const r = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub', '--buildcache', 'none']);
@@ -607,7 +629,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const down = join(t.path, 'down');
     mkdirSync(down);
     const types: Record<string, string> = {};
-    for (const suffix of ['', '.cdx.json', '.provenance.json', '.provenance.json.asc']) {
+    for (const suffix of ['', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json', '.buildkit-provenance.json.asc']) {
       const got = await getObject(bucket, base + suffix);
       assert.ok(got, `${base}${suffix} uploaded`);
       assert.ok(got!.body.equals(readFileSync(tarball + suffix)), `${suffix} bytes`);
@@ -617,6 +639,8 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     assert.is(types['.cdx.json'], 'application/vnd.cyclonedx+json');
     assert.is(types['.provenance.json'], 'application/vnd.in-toto+json');
     assert.is(types['.provenance.json.asc'], 'application/pgp-signature');
+    assert.is(types['.buildkit-provenance.json'], 'application/vnd.in-toto+json');
+    assert.is(types['.buildkit-provenance.json.asc'], 'application/pgp-signature');
     const dl = join(down, 'slurm-25.11-gcc13.4.0-software.tar.gz');
     const st = JSON.parse(readFileSync(`${dl}.provenance.json`, 'utf8'));
     const sum = spawnSync('sha256sum', [dl], { encoding: 'utf8' }).stdout.split(' ')[0];

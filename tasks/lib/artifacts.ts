@@ -34,15 +34,17 @@ export const SIDECAR_SUFFIXES = {
   /** SLSA v1 provenance statement written on the host after the tarball lands (provenance.ts), and its signature. */
   provenance: '.provenance.json',
   provenanceSignature: '.provenance.json.asc',
-  /** BuildKit's own SLSA provenance, where the builder supports attestations (kept, never published). */
+  /** BuildKit's own SLSA provenance, where the builder supports attestations, and its signature (--sign-key). */
   buildkitProvenance: '.buildkit-provenance.json',
+  buildkitProvenanceSignature: '.buildkit-provenance.json.asc',
 } as const;
 export type Sidecar = keyof typeof SIDECAR_SUFFIXES;
 
 /** Which file each signature signs. */
-type Signature = 'signature' | 'sha256Signature' | 'manifestSignature' | 'provenanceSignature';
+type Signature = 'signature' | 'sha256Signature' | 'manifestSignature' | 'provenanceSignature' | 'buildkitProvenanceSignature';
 export const SIGNED_BY: Readonly<Record<Signature, Sidecar | 'tarball'>> = {
   signature: 'tarball', sha256Signature: 'sha256', manifestSignature: 'manifest', provenanceSignature: 'provenance',
+  buildkitProvenanceSignature: 'buildkitProvenance',
 };
 
 /** What the package stage writes beside the tarball (package-view.sh), in the order it lists them. */
@@ -57,13 +59,13 @@ export const PACKAGE_SIDECARS = [
  */
 export const BUILD_SIDECARS = [
   'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom',
-  'provenance', 'provenanceSignature',
+  'provenance', 'provenanceSignature', 'buildkitProvenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
-/** What `publish --tarballs` uploads beside a tarball (BuildKit's provenance stays local). */
+/** What `publish --tarballs` uploads beside a tarball, when present. */
 export const PUBLISHED_SIDECARS = [
   'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom',
-  'provenance', 'provenanceSignature',
+  'provenance', 'provenanceSignature', 'buildkitProvenance', 'buildkitProvenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
 /** The names of one build's artifacts (file names, no directories). */

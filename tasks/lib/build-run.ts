@@ -4,7 +4,7 @@
  * renames), so builds/ only ever holds complete artifacts.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, copyFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, copyFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { BuildError } from './errors.ts';
 import { failedStage, shellQuote } from './buildx.ts';
@@ -188,7 +188,11 @@ export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, a: BuildArt
   }
   // BuildKit's own SLSA provenance (--provenance=mode=max, where the builder supports attestations).
   const bk = a.sidecars.buildkitProvenance;
-  if (existsSync(join(exportDir, 'provenance.json'))) renameSync(join(exportDir, 'provenance.json'), join(dirs.builds, bk));
+  // BuildKit writes it 0600; it is published beside the tarball like every other sidecar.
+  if (existsSync(join(exportDir, 'provenance.json'))) {
+    chmodSync(join(exportDir, 'provenance.json'), 0o644);
+    renameSync(join(exportDir, 'provenance.json'), join(dirs.builds, bk));
+  }
   else rmSync(join(dirs.builds, bk), { force: true });
   if (existsSync(join(exportDir, 'mirror'))) {
     const mirror = buildMirrorDir(dirs.mirrors, a);

@@ -5,14 +5,18 @@
  *                                  (`.provenance.json.asc`) when a key is given;
  *   <tarball>.cdx.json             the CycloneDX SBOM the package stage wrote (scripts/package/sbom.py);
  * and their checks for `verify`: subject against the tarball, signature, SBOM coverage of every ELF file.
- * BuildKit's own provenance (`--provenance=mode=max`) is requested only where the builder supports attestations.
+ *   <tarball>.buildkit-provenance.json  BuildKit's own SLSA provenance (`--provenance=mode=max`), requested only
+ *                                  where the builder supports attestations (a non-docker driver, or the docker
+ *                                  driver on the containerd image store: scripts/setup-attest-engine.sh);
+ *                                  verify checks its subject against the tarball when it is there; with a
+ *                                  key it is signed too (.buildkit-provenance.json.asc).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { VerifyError } from './errors.ts';
-import { sidecarOf } from './artifacts.ts';
+import { SIDECAR_SUFFIXES, sidecarOf } from './artifacts.ts';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
@@ -153,12 +157,18 @@ export async function writeProvenance(i: ProvenanceInput, signKeyArmored?: strin
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(statement, null, 2) + '\n', { mode: 0o644 });
   renameSync(tmp, path);
+  // BuildKit's own statement (moved beside the tarball before this runs) is signed with the same key.
+  const buildkit = sidecarOf(i.tarball, 'buildkitProvenance');
   if (!signKeyArmored) {
     rmSync(sidecarOf(i.tarball, 'provenanceSignature'), { force: true });
+    rmSync(sidecarOf(i.tarball, 'buildkitProvenanceSignature'), { force: true });
     return [path];
   }
   const { signFile } = await import('./signing.ts');
-  return [path, await signFile(path, signKeyArmored, passphrase)];
+  const written = [path, await signFile(path, signKeyArmored, passphrase)];
+  if (existsSync(buildkit)) written.push(await signFile(buildkit, signKeyArmored, passphrase));
+  else rmSync(sidecarOf(i.tarball, 'buildkitProvenanceSignature'), { force: true });
+  return written;
 }
 
 /**
@@ -178,17 +188,32 @@ export function attestationSupport(inspect: string, driverStatus: string): { sup
   };
 }
 
-/** attestationSupport() for the engine and builder in use (two docker calls). */
+/**
+ * attestationSupport() for the engine and builder in use. A `docker`-driver builder's endpoint is a docker
+ * context (`default` honours DOCKER_HOST), so the image store is asked of that context's engine, not of
+ * whatever engine the client would talk to by default.
+ */
 export function detectAttestationSupport(builder?: string): { supported: boolean; reason: string } {
   const inspect = spawnSync('docker', ['buildx', 'inspect', ...(builder ? [builder] : [])], { encoding: 'utf8' });
   if (inspect.status !== 0) return { supported: false, reason: `docker buildx inspect failed: ${(inspect.stderr || '').trim().split('\n').pop()}` };
-  const info = spawnSync('docker', ['info', '--format', '{{json .DriverStatus}}'], { encoding: 'utf8' });
+  const endpoint = /^Endpoint:\s*(\S+)/m.exec(inspect.stdout)?.[1];
+  const ask = (ctx: string[]) => spawnSync('docker', [...ctx, 'info', '--format', '{{json .DriverStatus}}'], { encoding: 'utf8' });
+  let info = endpoint && !endpoint.includes('://') ? ask(['--context', endpoint]) : ask([]);
+  if (info.status !== 0) info = ask([]);
   return attestationSupport(inspect.stdout, info.status === 0 ? info.stdout : '');
 }
 
 /** The buildx flag for BuildKit's own provenance, only where supported. */
 export function buildkitProvenanceArgs(support: { supported: boolean }): string[] {
   return support.supported ? ['--provenance=mode=max'] : [];
+}
+
+/** The line build and bake print about BuildKit's provenance: that it is requested, or plainly why not. */
+export function buildkitProvenanceNote(support: { supported: boolean; reason: string }): string {
+  return support.supported
+    ? `BuildKit provenance: requested (--provenance=mode=max; ${support.reason}); written as <tarball>.buildkit-provenance.json`
+    : `BuildKit provenance: not written, the builder does not support attestations: ${support.reason}; ` +
+      'the project statement (.provenance.json) is written all the same';
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -219,6 +244,42 @@ export async function checkProvenanceSubject(tarball: string): Promise<string> {
     });
   }
   return `subject sha256 ${actual.slice(0, 16)}... matches`;
+}
+
+/** The suffix of BuildKit's own provenance beside a tarball (its provenance.json, renamed by moveArtifacts). */
+export const BUILDKIT_PROVENANCE = SIDECAR_SUFFIXES.buildkitProvenance;
+
+/**
+ * Checks BuildKit's own provenance beside a tarball: an in-toto statement with SLSA provenance (BuildKit 0.13
+ * writes v0.2, newer ones can write v1), whose subjects include the tarball with its sha256. Returns the detail.
+ */
+export async function checkBuildkitProvenance(tarball: string): Promise<string> {
+  const path = sidecarOf(tarball, 'buildkitProvenance');
+  let st: any;
+  try {
+    st = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new VerifyError(`${basename(path)} is not JSON (${(e as Error).message})`, {
+      remediation: 'download the .buildkit-provenance.json that came with the tarball again, or remove it',
+    });
+  }
+  const type = String(st?._type ?? '');
+  const predicateType = String(st?.predicateType ?? '');
+  if (!type.startsWith('https://in-toto.io/Statement/') || !/^https:\/\/slsa\.dev\/provenance\/v(0\.2|1)$/.test(predicateType)) {
+    throw new VerifyError(`${basename(path)} is not an in-toto statement with SLSA provenance (it says _type '${type}', predicateType '${predicateType}')`, {
+      remediation: 'use the provenance.json BuildKit wrote for this build',
+    });
+  }
+  const actual = await sha256Of(tarball);
+  const name = basename(tarball);
+  const subject = (st.subject ?? []).find((s: any) => typeof s?.name === 'string' && s.name.replace(/^\.?\//, '') === name);
+  if (!subject || subject.digest?.sha256 !== actual) {
+    throw new VerifyError(`${basename(path)} does not describe this tarball: ${subject ? `its subject ${name} has sha256 ${subject.digest?.sha256}` : `no subject is named ${name}`}, the tarball's sha256 is ${actual}`, {
+      remediation: 'the tarball or BuildKit\'s provenance was replaced: download both again from the same build',
+    });
+  }
+  const materials = predicateType.endsWith('v0.2') ? st.predicate?.materials ?? [] : st.predicate?.buildDefinition?.resolvedDependencies ?? [];
+  return `SLSA ${predicateType.replace(/^.*\//, '')} by BuildKit, subject sha256 ${actual.slice(0, 16)}... matches; ${materials.length} materials`;
 }
 
 /** Regular ELF files under view/ in a .tar.gz, and the SBOM inside it (read with node-tar, nothing extracted). */
@@ -288,6 +349,15 @@ export async function verifySupplyChain(tarball: string, publicKeyArmored?: stri
     }
   } else {
     lines.push({ step: 'provenance', ok: null, detail: `no ${basename(prov)} beside the tarball` });
+  }
+  const buildkit = sidecarOf(tarball, 'buildkitProvenance');
+  if (existsSync(buildkit)) {
+    lines.push({ step: 'buildkit provenance', ok: true, detail: await checkBuildkitProvenance(tarball) });
+    if (publicKeyArmored !== undefined) {
+      const { verifyFile } = await import('./signing.ts');
+      const r = await verifyFile(buildkit, sidecarOf(tarball, 'buildkitProvenanceSignature'), publicKeyArmored);
+      lines.push({ step: 'buildkit provenance signature', ok: true, detail: `good signature by ${r.fingerprint}` });
+    }
   }
   const sbom = await checkSbomCoverage(tarball);
   lines.push(sbom === null

@@ -76,7 +76,7 @@ export function decide(local: { size: number }, hash: LocalHash, remote: RemoteO
   return 'head';
 }
 
-interface S3Target {
+export interface S3Target {
   bucket: string;
   region?: string;
   endpoint?: string;
@@ -114,7 +114,7 @@ interface PublishResult {
 
 type S3Module = typeof import('@aws-sdk/client-s3');
 
-async function makeClient(t: S3Target, o: Pick<ExecuteOptions, 'jobs' | 'timeoutMs'>) {
+export async function makeClient(t: S3Target, o: Pick<ExecuteOptions, 'jobs' | 'timeoutMs'>) {
   // The SDK warns on Node 20 about releases after January 2027; that is not this run's business.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const s3: S3Module = await import('@aws-sdk/client-s3');
@@ -145,7 +145,7 @@ async function makeClient(t: S3Target, o: Pick<ExecuteOptions, 'jobs' | 'timeout
 }
 
 /** Turns SDK errors into one line; never includes credentials (the SDK's messages do not carry them). */
-function describeS3Error(err: unknown, what: string, t: S3Target): SlurmFactoryError {
+export function describeS3Error(err: unknown, what: string, t: S3Target): SlurmFactoryError {
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const name = e?.name ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;

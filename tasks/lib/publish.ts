@@ -173,7 +173,7 @@ export function contentTypeOf(rel: string, blobTypes: ReadonlyMap<string, string
   }
   if (/\.(pub|key|gpg)$/.test(name)) return 'application/pgp-keys';
   if (name.endsWith('.cdx.json')) return 'application/vnd.cyclonedx+json';
-  if (name.endsWith('.provenance.json')) return 'application/vnd.in-toto+json';
+  if (/[.-]provenance\.json$/.test(name)) return 'application/vnd.in-toto+json';
   if (name.endsWith('.json')) {
     // Spack's signed manifests are clearsigned JSON: text, not parseable JSON.
     return firstBytes?.startsWith('-----BEGIN PGP SIGNED MESSAGE') ? 'text/plain; charset=utf-8' : 'application/json';
@@ -282,7 +282,7 @@ interface PlanOptions {
   publicKey?: { path: string; fingerprint: string };
 }
 
-function keyRoot(prefix: string, ...parts: string[]): string {
+export function keyRoot(prefix: string, ...parts: string[]): string {
   return [prefix, ...parts].filter((p) => p !== '').join('/') + '/';
 }
 
@@ -400,10 +400,12 @@ const CHECKED_SIGNATURES = Object.keys(SIGNED_BY) as (keyof typeof SIGNED_BY)[];
 /**
  * Checks the build tarballs of a plan before anything is uploaded: each must match its `.sha256` (sha256sum
  * format, naming the tarball), and each signature beside it (`.asc` over the tarball, `.sha256.asc`,
- * `.manifest.json.asc`, `.provenance.json.asc`: artifacts.ts SIGNED_BY) must be a good signature by the given
- * key. The first failure is thrown, naming the file and what does not match: VerifyError (exit 1) when content
- * contradicts its checksum or signature, ConfigurationError (exit 2) for a missing .sha256 (unless
- * allowUnchecksummed) or a signature with no key to check it against. Returns the checked digests, so the upload can refuse a file that changes afterwards.
+ * `.manifest.json.asc`, `.provenance.json.asc`, `.buildkit-provenance.json.asc`: artifacts.ts SIGNED_BY) must be
+ * a good signature by the given key, and each provenance (`.provenance.json`, `.buildkit-provenance.json`) must
+ * name the tarball's sha256. The first failure is thrown, naming the file and what does not match: VerifyError
+ * (exit 1) when content contradicts its checksum or signature, ConfigurationError (exit 2) for a missing .sha256
+ * (unless allowUnchecksummed) or a signature with no key to check it against. Returns the checked digests, so the
+ * upload can refuse a file that changes afterwards.
  */
 export async function checkTarballs(builds: readonly LocalBuild[], o: TarballCheckOptions): Promise<TarballCheckResult> {
   const sums = new Map<string, string>();
@@ -448,6 +450,18 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
         if (!(err instanceof VerifyError)) throw err;
         const by = o.keyLabel ? ` (checked with ${o.keyLabel})` : '';
         throw new VerifyError(`${err.message}${by}`, { remediation: `re-sign it with the project key (npx zx Taskfile.ts sign ...) or restore the file; ${refuse}`, context: err.context });
+      }
+    }
+    // Provenance (the project's statement, BuildKit's) must describe this tarball: a stale one is not published.
+    const { checkBuildkitProvenance, checkProvenanceSubject } = await import('./provenance.ts');
+    for (const [sidecar, check] of [['provenance', checkProvenanceSubject], ['buildkitProvenance', checkBuildkitProvenance]] as const) {
+      const file = sidecarOf(b.tarball, sidecar);
+      if (!existsSync(file)) continue;
+      try {
+        await check(b.tarball);
+      } catch (err) {
+        if (!(err instanceof VerifyError)) throw err;
+        throw new VerifyError(err.message, { remediation: `rebuild it, or remove the stale ${basename(file)}; ${refuse}`, context: err.context });
       }
     }
     for (const f of b.files) if (!sums.has(f)) sums.set(f, await sha256File(f));

@@ -204,3 +204,4 @@ export async function publicKeyOf(privateKeyArmored: string): Promise<{ publicKe
   });
   return { publicKey: key.toPublic().armor(), fingerprint: key.getFingerprint().toUpperCase() };
 }
+
