@@ -308,38 +308,61 @@ if [[ -n $full ]]; then
   curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ || fail rest "slurmrestd not listening after ${WAIT}s: $(daemon_error /var/log/slurm/slurmrestd.log)"
   token=$(timeout 30 scontrol token username=root lifespan=600 2>"$work/token.log" | sed -n 's/^SLURM_JWT=//p')
   [[ -n $token ]] || fail rest "scontrol token: $(tr '\n' ' ' <"$work/token.log")"
+  body_head() { head -c 300 "$work/body" | tr -s '\n ' ' '; }
   get() { # get PATH [TOKEN]: HTTP status, then the body in $work/body
     local h=(-H "X-SLURM-USER-NAME: root")
     [[ -z ${2:-} ]] || h+=(-H "X-SLURM-USER-TOKEN: $2")
     curl -s --max-time 30 -o "$work/body" -w '%{http_code}' "${h[@]}" "$api/$1"
   }
   code=$(get ping "$token")
-  if [[ $code != 200 ]] || ! grep -q '"pinged": *"UP"' "$work/body"; then fail rest "GET ping -> $code: $(head -c 300 "$work/body")"; fi
+  if [[ $code != 200 ]] || ! grep -q '"pinged": *"UP"' "$work/body"; then fail rest "GET ping -> $code: $(body_head)"; fi
   code=$(get diag "$token")
-  if [[ $code != 200 ]] || ! grep -q '"jobs_submitted"' "$work/body"; then fail rest "GET diag -> $code: $(head -c 300 "$work/body")"; fi
+  if [[ $code != 200 ]] || ! grep -q '"jobs_submitted"' "$work/body"; then fail rest "GET diag -> $code: $(body_head)"; fi
   body='{"job":{"name":"rest","current_working_directory":"/tmp","environment":["PATH=/usr/bin:/bin"],"script":"#!/bin/bash\necho rest-job"}}'
   code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $token" \
     -H 'Content-Type: application/json' -X POST -d "$body" "$api/job/submit")
   restjob=$(grep -o '"job_id": *[0-9]*' "$work/body" | head -n 1 | grep -o '[0-9]*$')
-  [[ $code == 200 && -n $restjob ]] || fail rest "POST job/submit -> $code: $(head -c 300 "$work/body")"
+  [[ $code == 200 && -n $restjob ]] || fail rest "POST job/submit -> $code: $(body_head)"
   for _ in $(seq 1 "$WAIT"); do
     rstate=$(scontrol show job "$restjob" 2>&1 | grep -o 'JobState=[A-Z_]*' | head -n 1)
     [[ $rstate == JobState=COMPLETED || $rstate == JobState=FAILED ]] && break
     sleep 1
   done
   [[ $rstate == JobState=COMPLETED ]] || fail rest "job $restjob submitted over REST: ${rstate:-not found}"
-  # refused: no token, and a token signed with another key (same claims, forged signature)
-  code=$(get ping)
-  if [[ $code == 200 ]] && grep -q '"pinged": *"UP"' "$work/body"; then fail rest-auth "GET ping without a token was answered"; fi
+  # Refused. slurmrestd's rest_auth/jwt only passes a token through (src/slurmrestd/plugins/auth/jwt/jwt.c):
+  # it refuses a request without one itself (401), but a token signed with another key reaches slurmctld,
+  # which refuses the RPC; slurmrestd answers that with 511 and error 1007 (operations.c maps
+  # SLURM_PROTOCOL_AUTHENTICATION_ERROR so). GET ping is no test of this: it reports reachability, "DOWN" with
+  # HTTP 200, whoever asks. So: diag, and a job submission that must not create a job.
+  code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' "$api/diag")
+  [[ $code == 401 ]] || fail rest-auth "GET diag with no headers -> $code, not 401: $(body_head)"
+  code=$(get diag)
+  [[ $code == 401 ]] || fail rest-auth "GET diag with a user name and no token -> $code, not 401: $(body_head)"
   nocode=$code
   forged=$(python3 -c 'import sys,hmac,hashlib,base64
 h,p,_=sys.argv[1].split(".")
 s=base64.urlsafe_b64encode(hmac.new(b"not-the-cluster-key-0123456789ab",(h+"."+p).encode(),hashlib.sha256).digest()).rstrip(b"=").decode()
 print(h+"."+p+"."+s)' "$token")
-  code=$(get ping "$forged")
-  if [[ $code == 200 ]] && grep -q '"pinged": *"UP"' "$work/body"; then fail rest-auth "a forged token was accepted"; fi
+  refused() { # refused WHAT CODE: 511 with slurmctld's authentication error in the body
+    if [[ $2 != 511 ]] || ! grep -q '"error_number": *1007' "$work/body"; then
+      fail rest-auth "$1 with a forged token -> $2, not 511 with error 1007: $(body_head)"
+    fi
+  }
+  code=$(get diag "$forged")
+  refused "GET diag" "$code"
+  forgedcode=$code
+  code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $forged" "$api/diag")
+  refused "GET diag (Authorization: Bearer)" "$code"
+  before=$(grep -c 'jwt_decode failure' /var/log/slurm/slurmctld.log)
+  jobs_before=$(timeout 10 squeue -h -a -t all -o %i | wc -l)
+  code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $forged" \
+    -H 'Content-Type: application/json' -X POST -d "$body" "$api/job/submit")
+  refused "POST job/submit" "$code"
+  (($(grep -c 'jwt_decode failure' /var/log/slurm/slurmctld.log) > before)) || fail rest-auth "slurmctld logged no 'jwt_decode failure' for the forged token: $(daemon_error /var/log/slurm/slurmctld.log)"
+  [[ $(timeout 10 squeue -h -a -t all -o %i | wc -l) == "$jobs_before" ]] || fail rest-auth "a job was created with a forged token"
+  ctld=$(grep 'jwt_decode failure' /var/log/slurm/slurmctld.log | tail -n 1 | sed 's/^\[[^]]*\] //')
   step rest ok "slurmrestd ${parser//_/.} up; token ping/diag 200; job $restjob via REST COMPLETED; $((SECONDS - t0)) s"
-  step rest-auth ok "no token -> $nocode; forged token -> $code $(grep -o '"pinged": *"[A-Z]*"' "$work/body" | head -n 1 | tr -d ' ')"
+  step rest-auth ok "no token -> $nocode; forged token -> $forgedcode (diag, job/submit: no job); slurmctld: $ctld"
 fi
 
 # 10. configless: slurmd restarted the way a compute node runs it (slurm_install.sh --conf-server), with no
