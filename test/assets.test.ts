@@ -86,19 +86,24 @@ test('renderPackageFiles is deterministic and complete; build-info.json is the s
   assert.throws(() => renderPackageFiles({ ...inputs, moduleName: '../../etc/x' }), /moduleName/);
 });
 
-test('templates follow the Slurm version and flavour', () => {
+test('node templates ship verbatim in the installer\'s one syntax; build facts are in build.env', () => {
   const v24 = sampleInputs({ series: '24.11' }), v23 = sampleInputs({ series: '23.11' });
-  const cg24 = asset(v24, 'slurm/cgroup.conf.template'), cg23 = asset(v23, 'slurm/cgroup.conf.template');
-  assert.match(cg24, /^#@container:CgroupPlugin=disabled$/m);
-  assert.not.match(cg24, /cgroup\/v2/);
-  assert.match(cg23, /^#@container:CgroupPlugin=cgroup\/v2$/m);
-  assert.match(cg23, /^#@container:IgnoreSystemd=yes$/m);
-  assert.not.match(cg23, /^#@container:CgroupPlugin=disabled/m);
-  assert.match(asset(v24, 'build.env'), /^SLURM_RELEASE=24\.11\.5$/m);
-  assert.match(asset(v23, 'slurm/slurm.conf.template'), /slurm-23\.11\.11\/slurm\.conf\.html/);
+  // slurm_install.sh is their only renderer: the same bytes for every Slurm version and flavour.
   const gpu = sampleInputs({ flavour: 'gpu', tarballName: 'slurm-24.11-gcc12.2.0-gpu-software.tar.gz' });
-  assert.match(asset(gpu, 'slurm/slurm.conf.template'), /^GresTypes=gpu$/m);
-  assert.not.match(asset(v24, 'slurm/slurm.conf.template'), /GresTypes/);
+  for (const rel of ['slurm/cgroup.conf.template', 'slurm/slurm.conf.template', 'slurm/slurmdbd.conf.template',
+    'defaults/slurmd.service', 'defaults/slurmctld.service', 'defaults/slurmdbd.service', 'mysql/slurm_acct_db.sql']) {
+    const text = asset(v24, rel);
+    assert.is(text, readFileSync(join(repoRoot, 'templates/slurm_assets', rel), 'utf8'), rel);
+    assert.is(asset(v23, rel), text, rel);
+    assert.is(asset(gpu, rel), text, rel);
+  }
+  assert.match(asset(v24, 'build.env'), /^SLURM_RELEASE=24\.11\.5$/m);
+  assert.match(asset(v24, 'build.env'), /^CGROUP_DISABLED_SUPPORTED=yes$/m);
+  assert.match(asset(v23, 'build.env'), /^CGROUP_DISABLED_SUPPORTED=no$/m);
+  assert.match(asset(gpu, 'build.env'), /^FLAVOUR=gpu$/m);
+  const cg = asset(v24, 'slurm/cgroup.conf.template');
+  assert.match(cg, /^#@container\+cgroup-disabled:CgroupPlugin=disabled$/m);
+  assert.match(cg, /^#@container\+cgroup-v2:CgroupPlugin=cgroup\/v2$/m);
   const slurmd = asset(v24, 'defaults/slurmd.service');
   assert.match(slurmd, /^#@conf-file:ExecStart=@PREFIX@\/sbin\/slurmd --systemd -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
   assert.match(slurmd, /^#@configless:ExecStart=@PREFIX@\/sbin\/slurmd --systemd --conf-server @CONF_SERVER@ -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
@@ -107,6 +112,31 @@ test('templates follow the Slurm version and flavour', () => {
   assert.match(slurmd, /^LimitNOFILE=131072$/m);
   assert.match(asset(v24, 'defaults/slurmctld.service'), /^Environment=SLURM_CONF=@SLURM_CONF@$/m);
   assert.not.match(asset(v24, 'mysql/slurm_acct_db.sql'), /IDENTIFIED BY '(?!@DB_PASSWORD@')/, 'no fixed password');
+});
+
+asRoot('slurm_install.sh renders the build facts: Slurm release and series, GCC, flavour (GresTypes for GPU)', () => {
+  const tmp = tempDir();
+  try {
+    for (const [series, flavour] of [['24.11', 'cpu'], ['23.11', 'gpu']] as const) {
+      const { root, installer } = scratchRoot(join(tmp.path, `${series}-${flavour}`), series);
+      const env = join(installer, '..', 'build.env');
+      writeFileSync(env, readFileSync(env, 'utf8').replace(/^FLAVOUR=.*$/m, `FLAVOUR=${flavour}`));
+      const r = bash(installer, ['--root', root, '--full-init', '--container', '--slurm-user', 'root']);
+      assert.is(r.status, 0, r.output);
+      const conf = readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8');
+      const release = series === '24.11' ? '24.11.5' : '23.11.11';
+      assert.match(conf, new RegExp(`^# slurm\\.conf for Slurm ${release.replace(/\./g, '\\.')} \\(GCC 12\\.2\\.0, ${flavour}\\)`, 'm'));
+      assert.match(conf, new RegExp(`slurm-${release.replace(/\./g, '\\.')}/slurm\\.conf\\.html`));
+      if (flavour === 'gpu') assert.match(conf, /^GresTypes=gpu$/m);
+      else assert.not.match(conf, /GresTypes/);
+      assert.match(readFileSync(join(root, 'etc/slurm/cgroup.conf'), 'utf8'), new RegExp(`^# Slurm ${series.replace('.', '\\.')} `, 'm'));
+      for (const f of ['slurm.conf', 'cgroup.conf', 'slurmdbd.conf']) {
+        assert.not.match(readFileSync(join(root, 'etc/slurm', f), 'utf8'), /@[A-Z_]+@|\{\{|#@/, f);
+      }
+    }
+  } finally {
+    tmp.cleanup();
+  }
 });
 
 withShellcheck('every shipped script is shellcheck-clean and parses', () => {

@@ -12,7 +12,8 @@ PROG=slurm_install
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 # Build facts written by slurm-factory (KEY=VALUE lines; read, never sourced).
-declare -A BUILD=([SLURM_RELEASE]=unknown [SLURM_SERIES]=unknown [GCC]=unknown [FLAVOUR]=cpu [MODULE_NAME]='')
+declare -A BUILD=([SLURM_RELEASE]=unknown [SLURM_SERIES]=unknown [GCC]=unknown [FLAVOUR]=cpu [MODULE_NAME]=''
+  [CGROUP_DISABLED_SUPPORTED]=yes)
 read_build_env() {
   local k v
   [[ -f $here/build.env ]] || return 0
@@ -106,6 +107,8 @@ owned by root or writable by group or others (group is fine for a directory it c
 EOF
 }
 
+# Its own log/die: it ships alone in the tarball and runs on nodes that have nothing of slurm-factory (no
+# scripts/package/common.sh), and its messages follow its own contract (prefix, --quiet, exit 1/2).
 log() { [[ $QUIET == yes ]] || printf '%s: %s\n' "$PROG" "$*"; }
 die() {
   printf '%s: error: %s\n' "$PROG" "$*" >&2
@@ -733,7 +736,11 @@ install_compiled_plugin_link() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Templates: `#@TAG:` lines are kept (without the marker) only when TAG is active; @NAME@ is replaced.
+# Templates: the one placeholder syntax of the node's files (slurm.conf, cgroup.conf, slurmdbd.conf, the SQL,
+# the units). They ship verbatim: slurm-factory does not render them (Handlebars renders only build.env and
+# README.md, which this script never renders); build facts come from build.env as @SLURM_RELEASE@ and tags.
+# `#@TAG:` lines are kept (without the marker) only when TAG is active, `#@A+B:` only when A and B both are;
+# @NAME@ is replaced.
 # MODE conf (slurm.conf and friends): a setting whose value gains a space is written Key="value".
 # MODE unit (systemd): % becomes %% outside comments; an ExecStart=/Environment= word that gains a space is
 # double-quoted (systemd's quoting; ", \, ' and $ never reach here, see check_path_value).
@@ -753,14 +760,16 @@ subst() {
 }
 render() { # render TEMPLATE OUT MODE
   local template=$1 out=$2 mode=$3 line tag head value word quoted unit=no
-  local -a words
+  local -a words tags
   [[ $mode != unit ]] || unit=yes
   : >"$out"
   while IFS= read -r line || [[ -n $line ]]; do
-    if [[ $line =~ ^#@([a-z-]+):(.*)$ ]]; then
-      tag=${BASH_REMATCH[1]}
-      [[ -n ${TAGS[$tag]:-} ]] || continue
+    if [[ $line =~ ^#@([a-z0-9+-]+):(.*)$ ]]; then
       line=${BASH_REMATCH[2]}
+      IFS=+ read -r -a tags <<<"${BASH_REMATCH[1]}"
+      for tag in "${tags[@]}"; do
+        [[ -n ${TAGS[$tag]:-} ]] || continue 2
+      done
     fi
     if [[ $mode == conf && $line =~ ^(#?[A-Za-z][A-Za-z0-9]*=)(.*)$ ]] ||
       [[ $mode == unit && $line =~ ^((Exec[A-Za-z]*|Environment)=)(.*)$ ]]; then
@@ -845,8 +854,12 @@ set_template_vars() {
     [NODE_NAME]=$NODE_NAME [CPUS]=$CPUS [REAL_MEMORY]=$REAL_MEMORY [PROCTRACK_TYPE]=$PROCTRACK
     [TASK_PLUGIN]=$TASK_PLUGIN [DBD_HOST]=$DBD_HOST [DB_HOST]=$DB_HOST [DB_NAME]=$DB_NAME [DB_USER]=$DB_USER
     [DB_PASSWORD]=$DB_PASSWORD [PROFILE]=$PROFILE [CONF_SERVER]=$CONF_SERVER
+    [SLURM_RELEASE]=${BUILD[SLURM_RELEASE]} [SLURM_SERIES]=${BUILD[SLURM_SERIES]} [GCC]=${BUILD[GCC]}
+    [FLAVOUR]=${BUILD[FLAVOUR]}
   )
   TAGS=([$PROFILE]=1)
+  [[ ${BUILD[FLAVOUR]} != gpu ]] || TAGS[gpu]=1
+  if [[ ${BUILD[CGROUP_DISABLED_SUPPORTED]} == yes ]]; then TAGS[cgroup-disabled]=1; else TAGS[cgroup-v2]=1; fi
   if [[ -n $CONF_SERVER ]]; then TAGS[configless]=1; else TAGS[conf-file]=1; fi
   if [[ $ENABLE_CONFIGLESS == yes ]]; then TAGS[configless-server]=1; else TAGS[no-configless-server]=1; fi
   [[ $HAS_PMIX == no ]] || TAGS[pmix]=1
