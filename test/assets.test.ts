@@ -420,6 +420,77 @@ asRoot('--accounting, --db-password-file, --prefix given as the unpack directory
   }
 });
 
+asRoot('--jwt, --restd, --job-submit-lua: AuthAltTypes in both configs, the key, a slurmrestd unit and user, the site script', () => {
+  const tmp = tempDir();
+  try {
+    const { root, prefix, installer } = scratchRoot(tmp.path);
+    writeFileSync(join(root, prefix, 'lib/slurm/job_submit_lua.so'), '');
+    const site = join(tmp.path, 'site.lua');
+    const lua = 'function slurm_job_submit(job_desc, part_list, submit_uid)\n  return slurm.SUCCESS\nend\n';
+    writeFileSync(site, lua);
+    const args = ['--root', root, '--full-init', '--accounting', '--restd', '--job-submit-lua', site];
+    const r = bash(installer, args);
+    assert.is(r.status, 0, r.output);
+    const conf = confLines(readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8'));
+    const dbd = confLines(readFileSync(join(root, 'etc/slurm/slurmdbd.conf'), 'utf8'));
+    for (const c of [conf, dbd]) {
+      assert.ok(c.includes('AuthAltTypes=auth/jwt') && c.includes('AuthAltParameters=jwt_key=/etc/slurm/jwt_hs256.key'), c.join('\n'));
+    }
+    assert.ok(conf.includes('JobSubmitPlugins=lua'), conf.join('\n'));
+    assert.is(readFileSync(join(root, 'etc/slurm/job_submit.lua'), 'utf8'), lua);
+    assert.equal(attrs(join(root, 'etc/slurm/job_submit.lua')), { mode: '644', uid: 0, gid: 0 });
+    const slurm = passwdEntry(root, 'slurm')!, restd = passwdEntry(root, 'slurmrestd')!;
+    assert.ok(restd && restd.uid !== slurm.uid && restd.uid < 1000, 'a system user of its own for slurmrestd');
+    assert.equal(attrs(join(root, 'etc/slurm/jwt_hs256.key')), { mode: '600', uid: slurm.uid, gid: slurm.gid });
+    const unit = readFileSync(join(root, 'etc/systemd/system/slurmrestd.service'), 'utf8');
+    assert.match(unit, new RegExp(`^ExecStart=${prefix}/sbin/slurmrestd -a rest_auth/jwt \\$SLURMRESTD_OPTIONS :6820$`, 'm'));
+    for (const l of ['User=slurmrestd', 'Group=slurmrestd', 'Environment=SLURM_JWT=daemon', 'Environment=SLURM_CONF=/etc/slurm/slurm.conf']) {
+      assert.ok(unit.split('\n').includes(l), `slurmrestd.service lacks ${l}`);
+    }
+    assert.match(r.stdout, /create \/etc\/slurm\/job_submit\.lua \(root:root 644\)/);
+    assert.not.match(r.stdout, /register cluster/, 'no cluster registration under --root');
+    const cmds = bash(installer, [...args, '--print-commands']).stdout.trim().split('\n');
+    assert.is(cmds[3], `SLURM_JWT=daemon SLURM_CONF=/etc/slurm/slurm.conf ${prefix}/sbin/slurmrestd -u slurmrestd -g slurmrestd -a rest_auth/jwt :6820`);
+    // idempotent; the site's file is the source of truth
+    assert.match(bash(installer, args).stdout, /nothing to do/);
+    writeFileSync(site, lua + '-- v2\n');
+    const again = bash(installer, args);
+    assert.match(again.stdout, /update \/etc\/slurm\/job_submit\.lua/);
+    assert.is(readFileSync(join(root, 'etc/slurm/job_submit.lua'), 'utf8'), lua + '-- v2\n');
+
+    // Without the switches: commented out, no key unless --full-init, no unit.
+    const plain = scratchRoot(join(tmp.path, 'plain'));
+    const noUser = bash(plain.installer, ['--root', plain.root, '--jwt']);
+    assert.is(noUser.status, 1);
+    assert.match(noUser.stderr, /SlurmUser 'slurm' does not exist, and --jwt makes a key owned by it: run with --full-init/);
+    const p = bash(plain.installer, ['--root', plain.root, '--jwt', '--slurm-user', 'root']);
+    assert.is(p.status, 0, p.output);
+    assert.ok(existsSync(join(plain.root, 'etc/slurm/jwt_hs256.key')) && !existsSync(join(plain.root, 'etc/slurm/slurm.key')), '--jwt makes only its key');
+    const plain2 = scratchRoot(join(tmp.path, 'plain2'));
+    assert.is(bash(plain2.installer, ['--root', plain2.root, '--full-init']).status, 0);
+    const c2 = confLines(readFileSync(join(plain2.root, 'etc/slurm/slurm.conf'), 'utf8'));
+    assert.not.ok(c2.some((l) => l.startsWith('AuthAltTypes') || l.startsWith('JobSubmitPlugins')), c2.join('\n'));
+    assert.not.ok(existsSync(join(plain2.root, 'etc/systemd/system/slurmrestd.service')));
+
+    // A file that is no job_submit.lua, a missing one, a build without Lua: one line each.
+    writeFileSync(join(tmp.path, 'notes.txt'), 'root:x:0:0\n');
+    const bad = bash(installer, ['--root', root, '--job-submit-lua', join(tmp.path, 'notes.txt')]);
+    assert.is(bad.status, 2);
+    assert.match(bad.stderr.trim(), /^slurm_install: --job-submit-lua '.*notes\.txt' defines no slurm_job_submit function: it is not a job_submit\.lua \(see --help\)$/);
+    const missing = bash(installer, ['--root', root, '--job-submit-lua', join(tmp.path, 'nope.lua')]);
+    assert.is(missing.status, 2);
+    assert.match(missing.stderr, /--job-submit-lua '.*nope\.lua' is not a readable file/);
+    const noLua = bash(plain2.installer, ['--root', plain2.root, '--job-submit-lua', site]);
+    assert.is(noLua.status, 1);
+    assert.match(noLua.stderr, /this build has no job_submit\/lua plugin .*: it was built without Lua/);
+    const cs = bash(installer, ['--root', root, '--conf-server', 'head1', '--job-submit-lua', site]);
+    assert.is(cs.status, 2);
+    assert.match(cs.stderr, /--job-submit-lua is for the controller/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
 asRoot('a tree that ships PMIx: slurmd gets PMIX_INSTALL_PREFIX in its unit and start command', () => {
   const tmp = tempDir();
   try {
