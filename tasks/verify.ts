@@ -19,7 +19,8 @@ export const task: Task = {
   --prefix DIR       where to unpack inside each container (default /shared/apps/slurm)
   --full             also run every other daemon: slurmdbd on the distro's MariaDB (installed in the
                      container; sacct shows the job) and slurmrestd with JWT (ping, diag, a job over REST,
-                     no token and a forged token refused)
+                     no token and a forged token refused); then a controller and two configless compute
+                     containers on a private network (srun -N2; a killed node comes back to IDLE)
   --db-host HOST     with --full: use the accounting database at HOST (set up with the package's
                      slurm_acct_db.sql) instead of installing MariaDB in the container
   --keep             keep the containers (and print how to enter them)
@@ -151,6 +152,16 @@ export const task: Task = {
       } finally {
         if (args.flags.keep) kept.push(name);
         else await q`docker rm -f ${name}`;
+      }
+      // --full: several nodes (tasks/lib/verify-cluster.ts), once the one-node check passed on this image.
+      if (full && !steps.some((s) => s.ok === false)) {
+        const { clusterCheck, clusterCleanup } = await import('./lib/verify-cluster.ts');
+        const t0 = Date.now();
+        const cluster = clusterCheck({ image, tarball, prefix, script: join(import.meta.dirname, '..', 'scripts', 'verify', 'cluster-node.sh'), tag: `${name}-cluster` });
+        console.log(`  ${image}: several-node check ${Math.round((Date.now() - t0) / 1000)} s`);
+        rows.push({ image: `${image} (controller + 2 configless compute containers)`, steps: cluster.steps });
+        if (args.flags.keep) kept.push(...cluster.containers);
+        else clusterCleanup(cluster);
       }
     }
     console.log(resultTable(rows));

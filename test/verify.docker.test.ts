@@ -116,7 +116,7 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   // loaded by the live daemons below).
   const plugins = /plugins +(\d+) plugins load; (\d+) need their daemon's symbols/.exec(r.stdout);
   assert.ok(plugins && Number(plugins[1]) >= 80, `plugins loaded: ${plugins?.[0]}`);
-  for (const step of ['mariadb', 'slurmdbd', 'sacct', 'rest']) assert.not.match(r.stdout, new RegExp(`^  \\S+ +${step} `, 'm'), 'quick mode');
+  for (const step of ['mariadb', 'slurmdbd', 'sacct', 'rest', 'cluster \\S+']) assert.not.match(r.stdout, new RegExp(`^  \\S+ +${step} `, 'm'), 'quick mode');
   assert.match(r.stdout, /module +slurm\/24\.11-gcc12\.2\.0: scontrol=\/shared\/apps\/slurm\/view\/bin\/scontrol/);
   assert.match(r.stdout, /srun -N1 hostname -> slurm-verify/);
   assert.match(r.stdout, /job-state +job \d+ JobState=COMPLETED/);
@@ -126,7 +126,7 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 
-dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, on Debian 13', () => {
+dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, Lua, PMIx, then three nodes, on Debian 13', () => {
   const t0 = Date.now();
   const r = runCli(['verify', join(builds, name), '--full', '--image', base13], { env });
   console.log(`  verify --full: ${Math.round((Date.now() - t0) / 1000)} s`);
@@ -135,7 +135,9 @@ dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, 
     assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);
   }
   assert.match(r.stdout, /mariadb +\S*MariaDB.* up in \d+ s; slurm_acct_db\.sql applied/);
-  assert.match(r.stdout, /slurmdbd +up in \d+ s; cluster \S+ registered/);
+  // set up by slurm_install.sh (--accounting --restd --job-submit-lua), not by the check: the script is tested
+  assert.match(r.stdout, /install +\d+ lines; SlurmUser=slurm PluginDir=\S+ AuthAltTypes=auth\/jwt JobSubmitPlugins=lua/);
+  assert.match(r.stdout, /slurmdbd +up in \d+ s; slurm_install\.sh: register cluster \S+ in the accounting database/);
   assert.match(r.stdout, /sacct +sacct -j (\d+) -> \1\|COMPLETED\|0:0/);
   assert.match(r.stdout, /lua +rejected: site rule: jobs named verify-forbidden are not allowed here; job \d+ got Comment=checked-by-site-lua/);
   assert.match(r.stdout, /pmix +srun --mpi=pmix -n2: pmix rank 0 of 2; pmix rank 1 of 2/);
@@ -145,6 +147,16 @@ dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, 
   // submitted with it is not created. (GET ping answers 200 "DOWN" to anyone: it is no test of auth.)
   assert.match(r.stdout, /rest-auth +no token -> 401; forged token -> 511 \(diag, job\/submit: no job\); slurmctld: error: auth_p_verify: jwt_decode failure/);
   assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
+  // Several nodes: a controller and two configless compute containers on a private network.
+  assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13 \(controller \+ 2 configless compute containers\)$/m);
+  assert.match(r.stdout, /cluster install-slurm-c1 +compute: /);
+  assert.match(r.stdout, /cluster srun-N2 +slurm-c1 slurm-c2$/m);
+  assert.match(r.stdout, /cluster not-responding +slurm-c2: \S*(\*|down\S*) after \d+ s/);
+  assert.match(r.stdout, /cluster restart +slurm-c2 killed, seen not responding, restarted, IDLE again, srun -N2 on both: \d+ s; cluster total \d+ s/);
+  const part = /several-node check (\d+) s/.exec(r.stdout);
+  console.log(`  verify --full: several-node part ${part?.[1]} s`);
+  assert.equal(spawnSync('docker', ['network', 'ls', '-q', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'network removed');
+  assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 
 dockerTest('verify --full: slurmdbd pointed at a stopped database fails with its own error line, bounded', () => {

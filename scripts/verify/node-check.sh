@@ -54,15 +54,38 @@ run unpack bash -c "mkdir -p '$prefix' && tar -xzf '$tarball' -C '$prefix'"
 [[ -x "$prefix/view/sbin/slurmctld" ]] || fail unpack "no view/sbin/slurmctld under $prefix"
 step unpack ok "$prefix ($(du -sh "$prefix" | cut -f1))"
 
-# 2. the install script, for a container (no systemd, no cgroups)
+# 2. the install script, for a container (no systemd, no cgroups). With full, everything the other daemons
+# need comes from it too, so the script is what is tested: accounting (and the cluster's registration), JWT,
+# slurmrestd (its user and start command) and the site's job_submit.lua: one rule that rejects with the
+# site's message, one that sets a field.
 installer="$prefix/data/slurm_assets/slurm_install.sh"
-accounting=()
+install_args=(--prefix "$prefix" --full-init --container --node-name "$(hostname -s)" --controller "$(hostname -s)" --enable-configless)
 db_host=${NODE_CHECK_DB_HOST:-}
-[[ $full != full ]] || accounting=(--accounting)
-[[ -z $db_host ]] || accounting+=(--db-host "$db_host")
-run install "$installer" --prefix "$prefix" --full-init --container --node-name "$(hostname -s)" --controller "$(hostname -s)" \
-  --enable-configless "${accounting[@]}"
-step install ok "$(grep -c . "$work/install.log") lines; $(grep -E '^(PluginDir|SlurmUser)=' /etc/slurm/slurm.conf | tr '\n' ' ')"
+if [[ $full == full ]]; then
+  install_args+=(--accounting --restd)
+  [[ -z $db_host ]] || install_args+=(--db-host "$db_host")
+  if [[ -e "$prefix/view/lib/slurm/job_submit_lua.so" ]]; then
+    cat >"$work/site_job_submit.lua" <<'LUA'
+function slurm_job_submit(job_desc, part_list, submit_uid)
+  if job_desc.name == "verify-forbidden" then
+    slurm.log_user("site rule: jobs named verify-forbidden are not allowed here")
+    return slurm.ERROR
+  end
+  if job_desc.comment == nil then
+    job_desc.comment = "checked-by-site-lua"
+  end
+  return slurm.SUCCESS
+end
+
+function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
+  return slurm.SUCCESS
+end
+LUA
+    install_args+=(--job-submit-lua "$work/site_job_submit.lua")
+  fi
+fi
+run install "$installer" "${install_args[@]}"
+step install ok "$(grep -c . "$work/install.log") lines; $(grep -E '^(PluginDir|SlurmUser|AuthAltTypes|JobSubmitPlugins)=' /etc/slurm/slurm.conf | tr '\n' ' ')"
 
 # 3. Lmod loads the module where the tree landed (Lmod comes from the distro, as on a real node)
 if [[ ! -r /usr/share/lmod/lmod/init/bash && ! -r /usr/share/lmod/lmod/init/profile ]]; then
@@ -141,32 +164,9 @@ elif [[ $full == full ]]; then
   step mariadb ok "$(mysql -N -e 'select version()' 2>&1) up in $((SECONDS - t0)) s; slurm_acct_db.sql applied"
 fi
 if [[ -n $full ]]; then
-  # auth/jwt for slurmrestd and scontrol token: the install script made jwt_hs256.key but leaves the lines
-  # commented (it has no option for them), so uncomment them as its README tells the admin to.
-  sed -i -e 's|^#AuthAltTypes=auth/jwt|AuthAltTypes=auth/jwt|' -e 's|^#AuthAltParameters=jwt_key=|AuthAltParameters=jwt_key=|' \
-    /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf
-  grep -q '^AuthAltTypes=auth/jwt' /etc/slurm/slurm.conf || fail jwt "slurm.conf has no AuthAltTypes=auth/jwt line to enable"
-fi
-if [[ -n $full && -e "$prefix/view/lib/slurm/job_submit_lua.so" ]]; then
-  # a site's job_submit.lua (the install script places none; it has no option for it): one rule that rejects
-  # with the site's message, one that sets a field
-  cat >/etc/slurm/job_submit.lua <<'LUA'
-function slurm_job_submit(job_desc, part_list, submit_uid)
-  if job_desc.name == "verify-forbidden" then
-    slurm.log_user("site rule: jobs named verify-forbidden are not allowed here")
-    return slurm.ERROR
-  end
-  if job_desc.comment == nil then
-    job_desc.comment = "checked-by-site-lua"
-  end
-  return slurm.SUCCESS
-end
-
-function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
-  return slurm.SUCCESS
-end
-LUA
-  printf 'JobSubmitPlugins=lua\n' >>/etc/slurm/slurm.conf
+  for f in slurm.conf slurmdbd.conf; do
+    grep -q '^AuthAltTypes=auth/jwt' "/etc/slurm/$f" || fail jwt "slurm_install.sh --restd left no AuthAltTypes=auth/jwt in $f"
+  done
 fi
 if [[ $full == full ]]; then
   t0=$SECONDS
@@ -179,10 +179,15 @@ if [[ $full == full ]]; then
   done
   timeout 10 sacctmgr -n show cluster >"$work/sacctmgr.log" 2>&1 ||
     fail slurmdbd "not answering (waited up to ${WAIT}s); slurmdbd.log: $(daemon_error /var/log/slurm/slurmdbd.log)"
+  # The install script again, now that slurmdbd answers: it registers the cluster (and changes nothing else).
   cluster=$(grep -o '^ClusterName=.*' /etc/slurm/slurm.conf | cut -d= -f2)
-  run sacctmgr-add timeout 30 sacctmgr -i add cluster "$cluster"
-  timeout 10 sacctmgr -n -P show cluster format=cluster | grep -qx "$cluster" || fail slurmdbd "cluster $cluster not registered"
-  step slurmdbd ok "up in $((SECONDS - t0)) s; cluster $cluster registered"
+  grep -q 'slurmdbd does not answer yet' "$work/install.log" ||
+    fail register "the first slurm_install.sh run did not say the cluster waits for slurmdbd: $(tail -n 2 "$work/install.log" | tr '\n' ' ')"
+  run register "$installer" "${install_args[@]}"
+  registered=$(grep -o 'register cluster .* in the accounting database' "$work/register.log")
+  [[ -n $registered ]] || fail register "slurm_install.sh --accounting did not register the cluster: $(tr '\n' ' ' <"$work/register.log")"
+  timeout 10 sacctmgr -n -P show cluster format=cluster | grep -qx "$cluster" || fail register "cluster $cluster not registered"
+  step slurmdbd ok "up in $((SECONDS - t0)) s; slurm_install.sh: $registered"
 fi
 
 # 4. start the daemons exactly as the installed units would (the install script prints those commands)
@@ -295,11 +300,11 @@ if [[ -n $full ]]; then
   t0=$SECONDS
   parser=$(find "$prefix/view/lib/slurm" -name 'data_parser_v*.so' -printf '%f\n' | sed 's/^data_parser_\(.*\)\.so$/\1/' | sort -V | tail -n 1)
   api=http://127.0.0.1:6820/slurm/${parser//_/.}
-  # SLURM_JWT=daemon: slurmrestd talks to slurmctld with the client's token (auth/jwt), not auth/slurm. A
-  # container may not unshare namespaces, which slurmrestd does for hardening by default.
-  (setpriv --reuid=nobody --regid=nogroup --clear-groups env SLURM_CONF=/etc/slurm/slurm.conf SLURM_JWT=daemon \
-    SLURMRESTD_SECURITY=disable_unshare_sysv,disable_unshare_files \
-    "$prefix/view/sbin/slurmrestd" -a rest_auth/jwt 127.0.0.1:6820 >/var/log/slurm/slurmrestd.log 2>&1 &)
+  # SLURM_JWT=daemon: slurmrestd talks to slurmctld with the client's token (auth/jwt), not auth/slurm.
+  # started as the install script says (its own user, rest_auth/jwt only, port 6820)
+  restd_cmd=$("$installer" --prefix "$prefix" --container --restd --print-commands | grep '/sbin/slurmrestd ')
+  [[ $restd_cmd == *' -u slurmrestd '* && $restd_cmd == *'rest_auth/jwt'* ]] || fail rest "unexpected slurmrestd command: $restd_cmd"
+  (bash -c "$restd_cmd" >/var/log/slurm/slurmrestd.log 2>&1 &)
   for _ in $(seq 1 "$WAIT"); do
     sleep 1 # (first: setpriv and env are still exec'ing into slurmrestd)
     curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ && break
