@@ -167,7 +167,7 @@ dockerTest('verify --full: slurmdbd pointed at a stopped database fails with its
   assert.is(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /ok {4}mariadb +external database at 127\.0\.0\.1/);
   // slurmdbd's own log line, e.g. "error: mysql_real_connect failed: 2002 Can't connect to server on '127.0.0.1'"
-  assert.match(r.stdout, /FAIL {2}slurmdbd +not answering \(waited up to \d+s\); slurmdbd\.log: .*(mysql|connect)/i);
+  assert.match(r.stdout, /FAIL {2}slurmdbd +not answering \(waited up to \d+s\); slurmdbd\.log: .*(mysql|connect)/i, r.stdout);
   assert.not.match(r.stdout, /ok {4}daemons/, 'stopped at the first failure');
   assert.ok(secs < 400, `bounded (${secs} s)`);
 });

@@ -8,7 +8,7 @@
 #   install compute CONTROLLER      unpack; slurm_install.sh --full-init --container --conf-server CONTROLLER
 #                                   (the controller's slurm.key is already in /etc/slurm: it is never replaced)
 #   start slurmctld|slurmd          the daemon, started with the command slurm_install.sh --print-commands gives
-#   idle NODE,...                   wait (bounded) until every NODE is idle; prints the states
+#   idle NODE,... [SECONDS]         wait (bounded: SECONDS, default NODE_CHECK_WAIT) until every NODE is idle
 #   not-responding NODE             a batch job for NODE makes slurmctld try it; wait (bounded) for NODE to be
 #                                   marked not responding (sinfo '*') or down
 #   srun N                          srun -N N hostname, the hosts it printed (sorted, one line)
@@ -75,13 +75,13 @@ all_idle() {
 }
 
 wait_idle() {
-  local nodes=$1 t0=$SECONDS
-  for _ in $(seq 1 "$WAIT"); do
+  local nodes=$1 wait=${2:-$WAIT} t0=$SECONDS
+  for _ in $(seq 1 "$wait"); do
     all_idle "$nodes" && break
     sleep 1
   done
   all_idle "$nodes" ||
-    fail idle "not all of $nodes idle after ${WAIT}s: $(states "$nodes"); slurmctld.log: $(grep -E 'error|fatal' /var/log/slurm/slurmctld.log | tail -n 1)"
+    fail idle "not all of $nodes idle after ${wait}s: $(states "$nodes"); slurmctld.log: $(grep -E 'error|fatal' /var/log/slurm/slurmctld.log | tail -n 1)"
   step idle ok "$(states "$nodes")($((SECONDS - t0)) s)"
 }
 
@@ -109,7 +109,7 @@ main() {
   case $action in
     install) install_node "${1:?role}" "${2:?controller or compute list}" ;;
     start) start_daemon "${1:?daemon}" ;;
-    idle) wait_idle "${1:?nodes}" ;;
+    idle) wait_idle "${1:?nodes}" "${2:-}" ;;
     not-responding) not_responding "${1:?node}" ;;
     srun) srun_hosts "${1:?N}" ;;
     *) fail usage "unknown action '$action'" ;;

@@ -117,7 +117,9 @@ export function clusterCheck(o: { image: string; tarball: string; prefix: string
     steps.push({ step: 'cluster restart', ok: false, detail: lastLine(s.stderr) });
     return run;
   }
-  if (!node('c2', 'start', 'slurmd') || !node('ctl', 'idle', `${hosts.c1},${hosts.c2}`) || !node('ctl', 'srun', '2')) return run;
+  // The probe job was COMPLETING on the dead node: slurmctld resends its terminate request only every 60 s
+  // (RPC_RETRY_INTERVAL, src/slurmctld/slurmctld.h), so the node may need that long to be IDLE again.
+  if (!node('c2', 'start', 'slurmd') || !node('ctl', 'idle', `${hosts.c1},${hosts.c2}`, String(2 * (o.wait ?? 60) + 30)) || !node('ctl', 'srun', '2')) return run;
   steps.push({ step: 'cluster restart', ok: true, detail: `${hosts.c2} killed, seen not responding, restarted, IDLE again, srun -N2 on both: ${secs(tKill)}; cluster total ${secs(t0)}` });
   return run;
 }
