@@ -167,7 +167,7 @@ export const task: Task = {
     console.log(resultTable(rows));
     for (const k of kept) console.log(`kept container ${k}: docker exec -it ${k} bash   (remove with: docker rm -f ${k})`);
     const failed = rows.filter((r) => r.steps.some((s) => s.ok === false)).length;
-    console.log(`${rows.length - failed} of ${rows.length} images passed`);
+    console.log(`${rows.length - failed} of ${rows.length} ${full ? 'checks (one-node per image, then three nodes)' : 'images'} passed`);
     return failed > 0 ? 1 : 0;
   },
 };

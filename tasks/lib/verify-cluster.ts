@@ -19,7 +19,7 @@ function docker(args: string[], input?: Buffer) {
 }
 const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 
-/** Runs the several-node check in `image`; `names(role)` gives each container's name. Never throws. */
+/** Runs the several-node check in `image`; containers and network are named after `tag`. Never throws. */
 export function clusterCheck(o: { image: string; tarball: string; prefix: string; script: string; tag: string; wait?: number }): ClusterRun {
   const steps: StepResult[] = [];
   const network = `${o.tag}-net`;
