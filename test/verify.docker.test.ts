@@ -122,7 +122,7 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   assert.match(r.stdout, /job-state +job \d+ JobState=COMPLETED/);
   // A compute node without slurm.conf: the compiled-in PluginDir (the fixture's install tree, absent here) is
   // linked to the prefix, and slurmd fetches its config from slurmctld.
-  assert.match(r.stdout, /configless +slurmd --conf-server slurm-verify: config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/);
+  assert.match(r.stdout, /configless +slurmd --conf-server slurm-verify \(pid \d+, was \d+\): config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/);
   assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 

@@ -37,15 +37,18 @@ install_pkgs() {
     run "$1" bash -c "dnf install -y -q $3"
   fi
 }
-# running NAME: a live process of that name (the container's init reaps nothing, so zombies stay in pgrep's list)
-running() {
-  local p state
-  for p in $(pgrep -x "$1"); do
-    state=$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null) || continue
-    [[ $state == Z ]] || return 0
+# pids_of NAME: live processes of that name, from /proc (minimal images have no procps: no pgrep, ps or
+# pkill); zombies are left out (the container's init reaps nothing, so a daemonized parent stays a zombie).
+pids_of() {
+  local d comm state
+  for d in /proc/[0-9]*; do
+    comm=$(cat "$d/comm" 2>/dev/null) || continue
+    [[ $comm == "$1" ]] || continue
+    state=$(cut -d' ' -f3 "$d/stat" 2>/dev/null) || continue
+    [[ $state == Z ]] || printf '%s\n' "${d#/proc/}"
   done
-  return 1
 }
+running() { [[ -n $(pids_of "$1") ]]; }
 # A daemon's own last error line from its log (what the admin would look for).
 daemon_error() { grep -E 'error|fatal|Error' "$1" 2>/dev/null | tail -n 1 | tr -d '\r'; }
 
@@ -373,9 +376,12 @@ fi
 # 10. configless: slurmd restarted the way a compute node runs it (slurm_install.sh --conf-server), with no
 # slurm.conf of its own: it fetches the controller's, after finding its auth plugin through the compiled-in
 # PluginDir that the install script links to this prefix.
-pkill -x slurmd
+old_slurmd=$(pids_of slurmd | tr '\n' ' ')
+[[ -n $old_slurmd ]] || fail configless "no slurmd running to restart"
+# shellcheck disable=SC2086 # pids
+kill $old_slurmd
 for _ in $(seq 1 30); do running slurmd || break; sleep 1; done
-! running slurmd || fail configless "slurmd did not stop"
+! running slurmd || fail configless "slurmd ($old_slurmd) did not stop"
 controller=$(hostname -s)
 run configless-install "$installer" --prefix "$prefix" --container --conf-server "$controller"
 link=$(grep -o 'link [^ ]* -> [^ ]*' "$work/configless-install.log" | head -n 1)
@@ -391,4 +397,6 @@ done
 [[ -f /run/slurm/conf/slurm.conf ]] || fail configless "slurmd cached no config in /run/slurm/conf: $(tail -n 3 /var/log/slurm/slurmd.log 2>/dev/null | tr '\n' ' ')"
 out=$(timeout 60 srun -N1 hostname 2>"$work/configless-srun.log") || fail configless "srun: $(tail -n 3 "$work/configless-srun.log" | tr '\n' ' ')"
 [[ "$out" == "$(hostname)" ]] || fail configless "srun printed '$out'"
-step configless ok "slurmd --conf-server $controller: config fetched into /run/slurm/conf; srun -> $out; ${link:-no link needed}"
+new_slurmd=$(pids_of slurmd | tr '\n' ' ')
+[[ -n $new_slurmd && $new_slurmd != "$old_slurmd" ]] || fail configless "slurmd is '$new_slurmd', not a new one (was $old_slurmd)"
+step configless ok "slurmd --conf-server $controller (pid ${new_slurmd% }, was ${old_slurmd% }): config fetched into /run/slurm/conf; srun -> $out; ${link:-no link needed}"
