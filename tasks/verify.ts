@@ -31,7 +31,8 @@ export const task = defineTask({
       help: [
         "also run every other daemon: slurmdbd on the distro's MariaDB (installed in the",
         'container; sacct shows the job) and slurmrestd with JWT (ping, diag, a job over REST,',
-        'no token and a forged token refused)',
+        'no token and a forged token refused); then a controller and two configless compute',
+        'containers on a private network (srun -N2; a killed node comes back to IDLE)',
       ],
     },
     'db-host': {
@@ -162,11 +163,21 @@ export const task = defineTask({
         if (opts.keep) kept.push(name);
         else await q`docker rm -f ${name}`;
       }
+      // --full: several nodes (tasks/lib/verify-cluster.ts), once the one-node check passed on this image.
+      if (full && !steps.some((s) => s.ok === false)) {
+        const { clusterCheck, clusterCleanup } = await import('./lib/verify-cluster.ts');
+        const t0 = Date.now();
+        const cluster = clusterCheck({ image, tarball, prefix, script: join(import.meta.dirname, '..', 'scripts', 'verify', 'cluster-node.sh'), tag: `${name}-cluster` });
+        console.log(`  ${image}: several-node check ${Math.round((Date.now() - t0) / 1000)} s`);
+        rows.push({ image: `${image} (controller + 2 configless compute containers)`, steps: cluster.steps });
+        if (opts.keep) kept.push(...cluster.containers);
+        else clusterCleanup(cluster);
+      }
     }
     console.log(resultTable(rows));
     for (const k of kept) console.log(`kept container ${k}: docker exec -it ${k} bash   (remove with: docker rm -f ${k})`);
     const failed = rows.filter((r) => r.steps.some((s) => s.ok === false)).length;
-    console.log(`${rows.length - failed} of ${rows.length} images passed`);
+    console.log(`${rows.length - failed} of ${rows.length} ${full ? 'checks (one-node per image, then three nodes)' : 'images'} passed`);
     return failed > 0 ? 1 : 0;
   },
 });

@@ -86,19 +86,24 @@ test('renderPackageFiles is deterministic and complete; build-info.json is the s
   assert.throws(() => renderPackageFiles({ ...inputs, moduleName: '../../etc/x' }), /moduleName/);
 });
 
-test('templates follow the Slurm version and flavour', () => {
+test('node templates ship verbatim in the installer\'s one syntax; build facts are in build.env', () => {
   const v24 = sampleInputs({ series: '24.11' }), v23 = sampleInputs({ series: '23.11' });
-  const cg24 = asset(v24, 'slurm/cgroup.conf.template'), cg23 = asset(v23, 'slurm/cgroup.conf.template');
-  assert.match(cg24, /^#@container:CgroupPlugin=disabled$/m);
-  assert.not.match(cg24, /cgroup\/v2/);
-  assert.match(cg23, /^#@container:CgroupPlugin=cgroup\/v2$/m);
-  assert.match(cg23, /^#@container:IgnoreSystemd=yes$/m);
-  assert.not.match(cg23, /^#@container:CgroupPlugin=disabled/m);
-  assert.match(asset(v24, 'build.env'), /^SLURM_RELEASE=24\.11\.5$/m);
-  assert.match(asset(v23, 'slurm/slurm.conf.template'), /slurm-23\.11\.11\/slurm\.conf\.html/);
+  // slurm_install.sh is their only renderer: the same bytes for every Slurm version and flavour.
   const gpu = sampleInputs({ flavour: 'gpu', tarballName: 'slurm-24.11-gcc12.2.0-gpu-software.tar.gz' });
-  assert.match(asset(gpu, 'slurm/slurm.conf.template'), /^GresTypes=gpu$/m);
-  assert.not.match(asset(v24, 'slurm/slurm.conf.template'), /GresTypes/);
+  for (const rel of ['slurm/cgroup.conf.template', 'slurm/slurm.conf.template', 'slurm/slurmdbd.conf.template',
+    'defaults/slurmd.service', 'defaults/slurmctld.service', 'defaults/slurmdbd.service', 'mysql/slurm_acct_db.sql']) {
+    const text = asset(v24, rel);
+    assert.is(text, readFileSync(join(repoRoot, 'templates/slurm_assets', rel), 'utf8'), rel);
+    assert.is(asset(v23, rel), text, rel);
+    assert.is(asset(gpu, rel), text, rel);
+  }
+  assert.match(asset(v24, 'build.env'), /^SLURM_RELEASE=24\.11\.5$/m);
+  assert.match(asset(v24, 'build.env'), /^CGROUP_DISABLED_SUPPORTED=yes$/m);
+  assert.match(asset(v23, 'build.env'), /^CGROUP_DISABLED_SUPPORTED=no$/m);
+  assert.match(asset(gpu, 'build.env'), /^FLAVOUR=gpu$/m);
+  const cg = asset(v24, 'slurm/cgroup.conf.template');
+  assert.match(cg, /^#@container\+cgroup-disabled:CgroupPlugin=disabled$/m);
+  assert.match(cg, /^#@container\+cgroup-v2:CgroupPlugin=cgroup\/v2$/m);
   const slurmd = asset(v24, 'defaults/slurmd.service');
   assert.match(slurmd, /^#@conf-file:ExecStart=@PREFIX@\/sbin\/slurmd --systemd -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
   assert.match(slurmd, /^#@configless:ExecStart=@PREFIX@\/sbin\/slurmd --systemd --conf-server @CONF_SERVER@ -d @PREFIX@\/sbin\/slurmstepd \$SLURMD_OPTIONS$/m);
@@ -107,6 +112,31 @@ test('templates follow the Slurm version and flavour', () => {
   assert.match(slurmd, /^LimitNOFILE=131072$/m);
   assert.match(asset(v24, 'defaults/slurmctld.service'), /^Environment=SLURM_CONF=@SLURM_CONF@$/m);
   assert.not.match(asset(v24, 'mysql/slurm_acct_db.sql'), /IDENTIFIED BY '(?!@DB_PASSWORD@')/, 'no fixed password');
+});
+
+asRoot('slurm_install.sh renders the build facts: Slurm release and series, GCC, flavour (GresTypes for GPU)', () => {
+  const tmp = tempDir();
+  try {
+    for (const [series, flavour] of [['24.11', 'cpu'], ['23.11', 'gpu']] as const) {
+      const { root, installer } = scratchRoot(join(tmp.path, `${series}-${flavour}`), series);
+      const env = join(installer, '..', 'build.env');
+      writeFileSync(env, readFileSync(env, 'utf8').replace(/^FLAVOUR=.*$/m, `FLAVOUR=${flavour}`));
+      const r = bash(installer, ['--root', root, '--full-init', '--container', '--slurm-user', 'root']);
+      assert.is(r.status, 0, r.output);
+      const conf = readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8');
+      const release = series === '24.11' ? '24.11.5' : '23.11.11';
+      assert.match(conf, new RegExp(`^# slurm\\.conf for Slurm ${release.replace(/\./g, '\\.')} \\(GCC 12\\.2\\.0, ${flavour}\\)`, 'm'));
+      assert.match(conf, new RegExp(`slurm-${release.replace(/\./g, '\\.')}/slurm\\.conf\\.html`));
+      if (flavour === 'gpu') assert.match(conf, /^GresTypes=gpu$/m);
+      else assert.not.match(conf, /GresTypes/);
+      assert.match(readFileSync(join(root, 'etc/slurm/cgroup.conf'), 'utf8'), new RegExp(`^# Slurm ${series.replace('.', '\\.')} `, 'm'));
+      for (const f of ['slurm.conf', 'cgroup.conf', 'slurmdbd.conf']) {
+        assert.not.match(readFileSync(join(root, 'etc/slurm', f), 'utf8'), /@[A-Z_]+@|\{\{|#@/, f);
+      }
+    }
+  } finally {
+    tmp.cleanup();
+  }
 });
 
 withShellcheck('every shipped script is shellcheck-clean and parses', () => {
@@ -385,6 +415,77 @@ asRoot('--accounting, --db-password-file, --prefix given as the unpack directory
     const missing = bash(installer, ['--root', root, '--prefix', '/nowhere']);
     assert.is(missing.status, 1);
     assert.match(missing.stderr, /no Slurm at '.*\/nowhere': bin\/scontrol is missing/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+asRoot('--jwt, --restd, --job-submit-lua: AuthAltTypes in both configs, the key, a slurmrestd unit and user, the site script', () => {
+  const tmp = tempDir();
+  try {
+    const { root, prefix, installer } = scratchRoot(tmp.path);
+    writeFileSync(join(root, prefix, 'lib/slurm/job_submit_lua.so'), '');
+    const site = join(tmp.path, 'site.lua');
+    const lua = 'function slurm_job_submit(job_desc, part_list, submit_uid)\n  return slurm.SUCCESS\nend\n';
+    writeFileSync(site, lua);
+    const args = ['--root', root, '--full-init', '--accounting', '--restd', '--job-submit-lua', site];
+    const r = bash(installer, args);
+    assert.is(r.status, 0, r.output);
+    const conf = confLines(readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8'));
+    const dbd = confLines(readFileSync(join(root, 'etc/slurm/slurmdbd.conf'), 'utf8'));
+    for (const c of [conf, dbd]) {
+      assert.ok(c.includes('AuthAltTypes=auth/jwt') && c.includes('AuthAltParameters=jwt_key=/etc/slurm/jwt_hs256.key'), c.join('\n'));
+    }
+    assert.ok(conf.includes('JobSubmitPlugins=lua'), conf.join('\n'));
+    assert.is(readFileSync(join(root, 'etc/slurm/job_submit.lua'), 'utf8'), lua);
+    assert.equal(attrs(join(root, 'etc/slurm/job_submit.lua')), { mode: '644', uid: 0, gid: 0 });
+    const slurm = passwdEntry(root, 'slurm')!, restd = passwdEntry(root, 'slurmrestd')!;
+    assert.ok(restd && restd.uid !== slurm.uid && restd.uid < 1000, 'a system user of its own for slurmrestd');
+    assert.equal(attrs(join(root, 'etc/slurm/jwt_hs256.key')), { mode: '600', uid: slurm.uid, gid: slurm.gid });
+    const unit = readFileSync(join(root, 'etc/systemd/system/slurmrestd.service'), 'utf8');
+    assert.match(unit, new RegExp(`^ExecStart=${prefix}/sbin/slurmrestd -a rest_auth/jwt \\$SLURMRESTD_OPTIONS :6820$`, 'm'));
+    for (const l of ['User=slurmrestd', 'Group=slurmrestd', 'Environment=SLURM_JWT=daemon', 'Environment=SLURM_CONF=/etc/slurm/slurm.conf']) {
+      assert.ok(unit.split('\n').includes(l), `slurmrestd.service lacks ${l}`);
+    }
+    assert.match(r.stdout, /create \/etc\/slurm\/job_submit\.lua \(root:root 644\)/);
+    assert.not.match(r.stdout, /register cluster/, 'no cluster registration under --root');
+    const cmds = bash(installer, [...args, '--print-commands']).stdout.trim().split('\n');
+    assert.is(cmds[3], `SLURM_JWT=daemon SLURM_CONF=/etc/slurm/slurm.conf ${prefix}/sbin/slurmrestd -u slurmrestd -g slurmrestd -a rest_auth/jwt :6820`);
+    // idempotent; the site's file is the source of truth
+    assert.match(bash(installer, args).stdout, /nothing to do/);
+    writeFileSync(site, lua + '-- v2\n');
+    const again = bash(installer, args);
+    assert.match(again.stdout, /update \/etc\/slurm\/job_submit\.lua/);
+    assert.is(readFileSync(join(root, 'etc/slurm/job_submit.lua'), 'utf8'), lua + '-- v2\n');
+
+    // Without the switches: commented out, no key unless --full-init, no unit.
+    const plain = scratchRoot(join(tmp.path, 'plain'));
+    const noUser = bash(plain.installer, ['--root', plain.root, '--jwt']);
+    assert.is(noUser.status, 1);
+    assert.match(noUser.stderr, /SlurmUser 'slurm' does not exist, and --jwt makes a key owned by it: run with --full-init/);
+    const p = bash(plain.installer, ['--root', plain.root, '--jwt', '--slurm-user', 'root']);
+    assert.is(p.status, 0, p.output);
+    assert.ok(existsSync(join(plain.root, 'etc/slurm/jwt_hs256.key')) && !existsSync(join(plain.root, 'etc/slurm/slurm.key')), '--jwt makes only its key');
+    const plain2 = scratchRoot(join(tmp.path, 'plain2'));
+    assert.is(bash(plain2.installer, ['--root', plain2.root, '--full-init']).status, 0);
+    const c2 = confLines(readFileSync(join(plain2.root, 'etc/slurm/slurm.conf'), 'utf8'));
+    assert.not.ok(c2.some((l) => l.startsWith('AuthAltTypes') || l.startsWith('JobSubmitPlugins')), c2.join('\n'));
+    assert.not.ok(existsSync(join(plain2.root, 'etc/systemd/system/slurmrestd.service')));
+
+    // A file that is no job_submit.lua, a missing one, a build without Lua: one line each.
+    writeFileSync(join(tmp.path, 'notes.txt'), 'root:x:0:0\n');
+    const bad = bash(installer, ['--root', root, '--job-submit-lua', join(tmp.path, 'notes.txt')]);
+    assert.is(bad.status, 2);
+    assert.match(bad.stderr.trim(), /^slurm_install: --job-submit-lua '.*notes\.txt' defines no slurm_job_submit function: it is not a job_submit\.lua \(see --help\)$/);
+    const missing = bash(installer, ['--root', root, '--job-submit-lua', join(tmp.path, 'nope.lua')]);
+    assert.is(missing.status, 2);
+    assert.match(missing.stderr, /--job-submit-lua '.*nope\.lua' is not a readable file/);
+    const noLua = bash(plain2.installer, ['--root', plain2.root, '--job-submit-lua', site]);
+    assert.is(noLua.status, 1);
+    assert.match(noLua.stderr, /this build has no job_submit\/lua plugin .*: it was built without Lua/);
+    const cs = bash(installer, ['--root', root, '--conf-server', 'head1', '--job-submit-lua', site]);
+    assert.is(cs.status, 2);
+    assert.match(cs.stderr, /--job-submit-lua is for the controller/);
   } finally {
     tmp.cleanup();
   }

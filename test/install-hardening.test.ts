@@ -99,6 +99,38 @@ snap after2 /etc/shadow`);
   assert.is(out.get('after2'), out.get('before2'));
 });
 
+withImage('--jwt, --job-submit-lua, --restd: a planted key, job_submit.lua or slurmrestd.service link is refused; targets untouched', () => {
+  const out = inDebian(`
+touch /opt/site-slurm/view/lib/slurm/job_submit_lua.so
+printf 'function slurm_job_submit(j, p, u)\\n  return slurm.SUCCESS\\nend\\n' >/root/site.lua
+mkdir -p /etc/slurm /etc/systemd/system
+ln -s /etc/passwd /etc/slurm/jwt_hs256.key
+snap before /etc/passwd /etc/shadow /etc/slurm
+inst jwt --jwt --slurm-user root
+rm /etc/slurm/jwt_hs256.key && ln -s /etc/passwd /etc/slurm/job_submit.lua
+inst lua --job-submit-lua /root/site.lua
+rm /etc/slurm/job_submit.lua && ln /etc/shadow /etc/slurm/job_submit.lua
+inst luahard --job-submit-lua /root/site.lua
+rm /etc/slurm/job_submit.lua && ln -s /etc/shadow /etc/systemd/system/slurmrestd.service
+inst restd --full-init --restd
+snap after /etc/passwd /etc/shadow
+echo ==users==; getent passwd slurmrestd slurm || echo none
+rm /etc/systemd/system/slurmrestd.service
+inst ok --full-init --restd --job-submit-lua /root/site.lua
+snap done /etc/slurm/job_submit.lua /etc/slurm/jwt_hs256.key /etc/systemd/system/slurmrestd.service`);
+  assertRefused(out, 'jwt', '/etc/slurm/jwt_hs256.key', /symbolic link \(to \/etc\/passwd\)/);
+  assertRefused(out, 'lua', '/etc/slurm/job_submit.lua', /symbolic link \(to \/etc\/passwd\)/);
+  assertRefused(out, 'luahard', '/etc/slurm/job_submit.lua', /has 2 hard links/);
+  assertRefused(out, 'restd', '/etc/systemd/system/slurmrestd.service', /symbolic link \(to \/etc\/shadow\)/);
+  const keep = (s: string) => s.split('\n').filter((l) => l.startsWith('/etc/passwd') || l.startsWith('/etc/shadow')).join('\n');
+  assert.is(keep(out.get('after')!), keep(out.get('before')!));
+  assert.is(out.get('users')!.trim(), 'none', 'no user created before the refusal');
+  assert.is(out.get('ok.rc')?.trim(), '0', out.get('all'));
+  assert.match(out.get('done')!, /^\/etc\/slurm\/job_submit\.lua regular file 644 0:0 /m);
+  assert.match(out.get('done')!, /^\/etc\/slurm\/jwt_hs256\.key regular file 600 \d+:\d+ 32 /m);
+  assert.match(out.get('done')!, /^\/etc\/systemd\/system\/slurmrestd\.service regular file 644 0:0 /m);
+});
+
 withImage('a dangling cgroup.conf link is refused and its target is not created', () => {
   const out = inDebian(`
 mkdir -p /etc/slurm && ln -s /root/somefile /etc/slurm/cgroup.conf

@@ -116,17 +116,17 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
   // loaded by the live daemons below).
   const plugins = /plugins +(\d+) plugins load; (\d+) need their daemon's symbols/.exec(r.stdout);
   assert.ok(plugins && Number(plugins[1]) >= 80, `plugins loaded: ${plugins?.[0]}`);
-  for (const step of ['mariadb', 'slurmdbd', 'sacct', 'rest']) assert.not.match(r.stdout, new RegExp(`^  \\S+ +${step} `, 'm'), 'quick mode');
+  for (const step of ['mariadb', 'slurmdbd', 'sacct', 'rest', 'cluster \\S+']) assert.not.match(r.stdout, new RegExp(`^  \\S+ +${step} `, 'm'), 'quick mode');
   assert.match(r.stdout, /module +slurm\/24\.11-gcc12\.2\.0: scontrol=\/shared\/apps\/slurm\/view\/bin\/scontrol/);
   assert.match(r.stdout, /srun -N1 hostname -> slurm-verify/);
   assert.match(r.stdout, /job-state +job \d+ JobState=COMPLETED/);
   // A compute node without slurm.conf: the compiled-in PluginDir (the fixture's install tree, absent here) is
   // linked to the prefix, and slurmd fetches its config from slurmctld.
-  assert.match(r.stdout, /configless +slurmd --conf-server slurm-verify: config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/);
+  assert.match(r.stdout, /configless +slurmd --conf-server slurm-verify \(pid \d+, was \d+\): config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/);
   assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 
-dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, on Debian 13', () => {
+dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, Lua, PMIx, then three nodes, on Debian 13', () => {
   const t0 = Date.now();
   const r = runCli(['verify', join(builds, name), '--full', '--image', base13], { env });
   console.log(`  verify --full: ${Math.round((Date.now() - t0) / 1000)} s`);
@@ -135,14 +135,28 @@ dockerTest('verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, 
     assert.match(r.stdout, new RegExp(`^  ok {4}${step} `, 'm'), `step ${step} ok`);
   }
   assert.match(r.stdout, /mariadb +\S*MariaDB.* up in \d+ s; slurm_acct_db\.sql applied/);
-  assert.match(r.stdout, /slurmdbd +up in \d+ s; cluster \S+ registered/);
+  // set up by slurm_install.sh (--accounting --restd --job-submit-lua), not by the check: the script is tested
+  assert.match(r.stdout, /install +\d+ lines; SlurmUser=slurm PluginDir=\S+ AuthAltTypes=auth\/jwt JobSubmitPlugins=lua/);
+  assert.match(r.stdout, /slurmdbd +up in \d+ s; slurm_install\.sh: register cluster \S+ in the accounting database/);
   assert.match(r.stdout, /sacct +sacct -j (\d+) -> \1\|COMPLETED\|0:0/);
   assert.match(r.stdout, /lua +rejected: site rule: jobs named verify-forbidden are not allowed here; job \d+ got Comment=checked-by-site-lua/);
   assert.match(r.stdout, /pmix +srun --mpi=pmix -n2: pmix rank 0 of 2; pmix rank 1 of 2/);
   assert.match(r.stdout, /rest +slurmrestd v0\.0\.\d+ up; token ping\/diag 200; job \d+ via REST COMPLETED/);
-  // a forged token (right claims, signed with another key) is refused as well as none
-  assert.match(r.stdout, /rest-auth +no token -> 401; forged token -> \d+ "pinged":"DOWN"/);
+  // No token: slurmrestd refuses (401). A forged token (right claims, signed with another key): slurmrestd's
+  // rest_auth/jwt passes it through, slurmctld refuses it, slurmrestd answers 511 with error 1007; a job
+  // submitted with it is not created. (GET ping answers 200 "DOWN" to anyone: it is no test of auth.)
+  assert.match(r.stdout, /rest-auth +no token -> 401; forged token -> 511 \(diag, job\/submit: no job\); slurmctld: error: auth_p_verify: jwt_decode failure/);
   assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13$/m);
+  // Several nodes: a controller and two configless compute containers on a private network.
+  assert.match(r.stdout, /^PASS {2}slurm-factory-base:debian13 \(controller \+ 2 configless compute containers\)$/m);
+  assert.match(r.stdout, /cluster install-slurm-c1 +compute: /);
+  assert.match(r.stdout, /cluster srun-N2 +slurm-c1 slurm-c2$/m);
+  assert.match(r.stdout, /cluster not-responding +slurm-c2: \S*(\*|down\S*) after \d+ s/);
+  assert.match(r.stdout, /cluster restart +slurm-c2 killed, seen not responding, restarted, IDLE again, srun -N2 on both: \d+ s; cluster total \d+ s/);
+  const part = /several-node check (\d+) s/.exec(r.stdout);
+  console.log(`  verify --full: several-node part ${part?.[1]} s`);
+  assert.equal(spawnSync('docker', ['network', 'ls', '-q', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'network removed');
+  assert.equal(spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(), '', 'containers removed');
 });
 
 dockerTest('verify --full: slurmdbd pointed at a stopped database fails with its own error line, bounded', () => {
@@ -153,7 +167,7 @@ dockerTest('verify --full: slurmdbd pointed at a stopped database fails with its
   assert.is(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /ok {4}mariadb +external database at 127\.0\.0\.1/);
   // slurmdbd's own log line, e.g. "error: mysql_real_connect failed: 2002 Can't connect to server on '127.0.0.1'"
-  assert.match(r.stdout, /FAIL {2}slurmdbd +not answering \(waited up to \d+s\); slurmdbd\.log: .*(mysql|connect)/i);
+  assert.match(r.stdout, /FAIL {2}slurmdbd +not answering \(waited up to \d+s\); slurmdbd\.log: .*(mysql|connect)/i, r.stdout);
   assert.not.match(r.stdout, /ok {4}daemons/, 'stopped at the first failure');
   assert.ok(secs < 400, `bounded (${secs} s)`);
 });

@@ -37,15 +37,18 @@ install_pkgs() {
     run "$1" bash -c "dnf install -y -q $3"
   fi
 }
-# running NAME: a live process of that name (the container's init reaps nothing, so zombies stay in pgrep's list)
-running() {
-  local p state
-  for p in $(pgrep -x "$1"); do
-    state=$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null) || continue
-    [[ $state == Z ]] || return 0
+# pids_of NAME: live processes of that name, from /proc (minimal images have no procps: no pgrep, ps or
+# pkill); zombies are left out (the container's init reaps nothing, so a daemonized parent stays a zombie).
+pids_of() {
+  local d comm state
+  for d in /proc/[0-9]*; do
+    comm=$(cat "$d/comm" 2>/dev/null) || continue
+    [[ $comm == "$1" ]] || continue
+    state=$(cut -d' ' -f3 "$d/stat" 2>/dev/null) || continue
+    [[ $state == Z ]] || printf '%s\n' "${d#/proc/}"
   done
-  return 1
 }
+running() { [[ -n $(pids_of "$1") ]]; }
 # A daemon's own last error line from its log (what the admin would look for).
 daemon_error() { grep -E 'error|fatal|Error' "$1" 2>/dev/null | tail -n 1 | tr -d '\r'; }
 
@@ -54,15 +57,38 @@ run unpack bash -c "mkdir -p '$prefix' && tar -xzf '$tarball' -C '$prefix'"
 [[ -x "$prefix/view/sbin/slurmctld" ]] || fail unpack "no view/sbin/slurmctld under $prefix"
 step unpack ok "$prefix ($(du -sh "$prefix" | cut -f1))"
 
-# 2. the install script, for a container (no systemd, no cgroups)
+# 2. the install script, for a container (no systemd, no cgroups). With full, everything the other daemons
+# need comes from it too, so the script is what is tested: accounting (and the cluster's registration), JWT,
+# slurmrestd (its user and start command) and the site's job_submit.lua: one rule that rejects with the
+# site's message, one that sets a field.
 installer="$prefix/data/slurm_assets/slurm_install.sh"
-accounting=()
+install_args=(--prefix "$prefix" --full-init --container --node-name "$(hostname -s)" --controller "$(hostname -s)" --enable-configless)
 db_host=${NODE_CHECK_DB_HOST:-}
-[[ $full != full ]] || accounting=(--accounting)
-[[ -z $db_host ]] || accounting+=(--db-host "$db_host")
-run install "$installer" --prefix "$prefix" --full-init --container --node-name "$(hostname -s)" --controller "$(hostname -s)" \
-  --enable-configless "${accounting[@]}"
-step install ok "$(grep -c . "$work/install.log") lines; $(grep -E '^(PluginDir|SlurmUser)=' /etc/slurm/slurm.conf | tr '\n' ' ')"
+if [[ $full == full ]]; then
+  install_args+=(--accounting --restd)
+  [[ -z $db_host ]] || install_args+=(--db-host "$db_host")
+  if [[ -e "$prefix/view/lib/slurm/job_submit_lua.so" ]]; then
+    cat >"$work/site_job_submit.lua" <<'LUA'
+function slurm_job_submit(job_desc, part_list, submit_uid)
+  if job_desc.name == "verify-forbidden" then
+    slurm.log_user("site rule: jobs named verify-forbidden are not allowed here")
+    return slurm.ERROR
+  end
+  if job_desc.comment == nil then
+    job_desc.comment = "checked-by-site-lua"
+  end
+  return slurm.SUCCESS
+end
+
+function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
+  return slurm.SUCCESS
+end
+LUA
+    install_args+=(--job-submit-lua "$work/site_job_submit.lua")
+  fi
+fi
+run install "$installer" "${install_args[@]}"
+step install ok "$(grep -c . "$work/install.log") lines; $(grep -E '^(PluginDir|SlurmUser|AuthAltTypes|JobSubmitPlugins)=' /etc/slurm/slurm.conf | tr '\n' ' ')"
 
 # 3. Lmod loads the module where the tree landed (Lmod comes from the distro, as on a real node)
 if [[ ! -r /usr/share/lmod/lmod/init/bash && ! -r /usr/share/lmod/lmod/init/profile ]]; then
@@ -141,32 +167,9 @@ elif [[ $full == full ]]; then
   step mariadb ok "$(mysql -N -e 'select version()' 2>&1) up in $((SECONDS - t0)) s; slurm_acct_db.sql applied"
 fi
 if [[ -n $full ]]; then
-  # auth/jwt for slurmrestd and scontrol token: the install script made jwt_hs256.key but leaves the lines
-  # commented (it has no option for them), so uncomment them as its README tells the admin to.
-  sed -i -e 's|^#AuthAltTypes=auth/jwt|AuthAltTypes=auth/jwt|' -e 's|^#AuthAltParameters=jwt_key=|AuthAltParameters=jwt_key=|' \
-    /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf
-  grep -q '^AuthAltTypes=auth/jwt' /etc/slurm/slurm.conf || fail jwt "slurm.conf has no AuthAltTypes=auth/jwt line to enable"
-fi
-if [[ -n $full && -e "$prefix/view/lib/slurm/job_submit_lua.so" ]]; then
-  # a site's job_submit.lua (the install script places none; it has no option for it): one rule that rejects
-  # with the site's message, one that sets a field
-  cat >/etc/slurm/job_submit.lua <<'LUA'
-function slurm_job_submit(job_desc, part_list, submit_uid)
-  if job_desc.name == "verify-forbidden" then
-    slurm.log_user("site rule: jobs named verify-forbidden are not allowed here")
-    return slurm.ERROR
-  end
-  if job_desc.comment == nil then
-    job_desc.comment = "checked-by-site-lua"
-  end
-  return slurm.SUCCESS
-end
-
-function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
-  return slurm.SUCCESS
-end
-LUA
-  printf 'JobSubmitPlugins=lua\n' >>/etc/slurm/slurm.conf
+  for f in slurm.conf slurmdbd.conf; do
+    grep -q '^AuthAltTypes=auth/jwt' "/etc/slurm/$f" || fail jwt "slurm_install.sh --restd left no AuthAltTypes=auth/jwt in $f"
+  done
 fi
 if [[ $full == full ]]; then
   t0=$SECONDS
@@ -179,10 +182,15 @@ if [[ $full == full ]]; then
   done
   timeout 10 sacctmgr -n show cluster >"$work/sacctmgr.log" 2>&1 ||
     fail slurmdbd "not answering (waited up to ${WAIT}s); slurmdbd.log: $(daemon_error /var/log/slurm/slurmdbd.log)"
+  # The install script again, now that slurmdbd answers: it registers the cluster (and changes nothing else).
   cluster=$(grep -o '^ClusterName=.*' /etc/slurm/slurm.conf | cut -d= -f2)
-  run sacctmgr-add timeout 30 sacctmgr -i add cluster "$cluster"
-  timeout 10 sacctmgr -n -P show cluster format=cluster | grep -qx "$cluster" || fail slurmdbd "cluster $cluster not registered"
-  step slurmdbd ok "up in $((SECONDS - t0)) s; cluster $cluster registered"
+  grep -q 'slurmdbd does not answer yet' "$work/install.log" ||
+    fail register "the first slurm_install.sh run did not say the cluster waits for slurmdbd: $(tail -n 2 "$work/install.log" | tr '\n' ' ')"
+  run register "$installer" "${install_args[@]}"
+  registered=$(grep -o 'register cluster .* in the accounting database' "$work/register.log")
+  [[ -n $registered ]] || fail register "slurm_install.sh --accounting did not register the cluster: $(tr '\n' ' ' <"$work/register.log")"
+  timeout 10 sacctmgr -n -P show cluster format=cluster | grep -qx "$cluster" || fail register "cluster $cluster not registered"
+  step slurmdbd ok "up in $((SECONDS - t0)) s; slurm_install.sh: $registered"
 fi
 
 # 4. start the daemons exactly as the installed units would (the install script prints those commands)
@@ -295,11 +303,11 @@ if [[ -n $full ]]; then
   t0=$SECONDS
   parser=$(find "$prefix/view/lib/slurm" -name 'data_parser_v*.so' -printf '%f\n' | sed 's/^data_parser_\(.*\)\.so$/\1/' | sort -V | tail -n 1)
   api=http://127.0.0.1:6820/slurm/${parser//_/.}
-  # SLURM_JWT=daemon: slurmrestd talks to slurmctld with the client's token (auth/jwt), not auth/slurm. A
-  # container may not unshare namespaces, which slurmrestd does for hardening by default.
-  (setpriv --reuid=nobody --regid=nogroup --clear-groups env SLURM_CONF=/etc/slurm/slurm.conf SLURM_JWT=daemon \
-    SLURMRESTD_SECURITY=disable_unshare_sysv,disable_unshare_files \
-    "$prefix/view/sbin/slurmrestd" -a rest_auth/jwt 127.0.0.1:6820 >/var/log/slurm/slurmrestd.log 2>&1 &)
+  # SLURM_JWT=daemon: slurmrestd talks to slurmctld with the client's token (auth/jwt), not auth/slurm.
+  # started as the install script says (its own user, rest_auth/jwt only, port 6820)
+  restd_cmd=$("$installer" --prefix "$prefix" --container --restd --print-commands | grep '/sbin/slurmrestd ')
+  [[ $restd_cmd == *' -u slurmrestd '* && $restd_cmd == *'rest_auth/jwt'* ]] || fail rest "unexpected slurmrestd command: $restd_cmd"
+  (bash -c "$restd_cmd" >/var/log/slurm/slurmrestd.log 2>&1 &)
   for _ in $(seq 1 "$WAIT"); do
     sleep 1 # (first: setpriv and env are still exec'ing into slurmrestd)
     curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ && break
@@ -308,46 +316,72 @@ if [[ -n $full ]]; then
   curl -s -o /dev/null --max-time 5 http://127.0.0.1:6820/ || fail rest "slurmrestd not listening after ${WAIT}s: $(daemon_error /var/log/slurm/slurmrestd.log)"
   token=$(timeout 30 scontrol token username=root lifespan=600 2>"$work/token.log" | sed -n 's/^SLURM_JWT=//p')
   [[ -n $token ]] || fail rest "scontrol token: $(tr '\n' ' ' <"$work/token.log")"
+  body_head() { head -c 300 "$work/body" | tr -s '\n ' ' '; }
   get() { # get PATH [TOKEN]: HTTP status, then the body in $work/body
     local h=(-H "X-SLURM-USER-NAME: root")
     [[ -z ${2:-} ]] || h+=(-H "X-SLURM-USER-TOKEN: $2")
     curl -s --max-time 30 -o "$work/body" -w '%{http_code}' "${h[@]}" "$api/$1"
   }
   code=$(get ping "$token")
-  if [[ $code != 200 ]] || ! grep -q '"pinged": *"UP"' "$work/body"; then fail rest "GET ping -> $code: $(head -c 300 "$work/body")"; fi
+  if [[ $code != 200 ]] || ! grep -q '"pinged": *"UP"' "$work/body"; then fail rest "GET ping -> $code: $(body_head)"; fi
   code=$(get diag "$token")
-  if [[ $code != 200 ]] || ! grep -q '"jobs_submitted"' "$work/body"; then fail rest "GET diag -> $code: $(head -c 300 "$work/body")"; fi
+  if [[ $code != 200 ]] || ! grep -q '"jobs_submitted"' "$work/body"; then fail rest "GET diag -> $code: $(body_head)"; fi
   body='{"job":{"name":"rest","current_working_directory":"/tmp","environment":["PATH=/usr/bin:/bin"],"script":"#!/bin/bash\necho rest-job"}}'
   code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $token" \
     -H 'Content-Type: application/json' -X POST -d "$body" "$api/job/submit")
   restjob=$(grep -o '"job_id": *[0-9]*' "$work/body" | head -n 1 | grep -o '[0-9]*$')
-  [[ $code == 200 && -n $restjob ]] || fail rest "POST job/submit -> $code: $(head -c 300 "$work/body")"
+  [[ $code == 200 && -n $restjob ]] || fail rest "POST job/submit -> $code: $(body_head)"
   for _ in $(seq 1 "$WAIT"); do
     rstate=$(scontrol show job "$restjob" 2>&1 | grep -o 'JobState=[A-Z_]*' | head -n 1)
     [[ $rstate == JobState=COMPLETED || $rstate == JobState=FAILED ]] && break
     sleep 1
   done
   [[ $rstate == JobState=COMPLETED ]] || fail rest "job $restjob submitted over REST: ${rstate:-not found}"
-  # refused: no token, and a token signed with another key (same claims, forged signature)
-  code=$(get ping)
-  if [[ $code == 200 ]] && grep -q '"pinged": *"UP"' "$work/body"; then fail rest-auth "GET ping without a token was answered"; fi
+  # Refused. slurmrestd's rest_auth/jwt only passes a token through (src/slurmrestd/plugins/auth/jwt/jwt.c):
+  # it refuses a request without one itself (401), but a token signed with another key reaches slurmctld,
+  # which refuses the RPC; slurmrestd answers that with 511 and error 1007 (operations.c maps
+  # SLURM_PROTOCOL_AUTHENTICATION_ERROR so). GET ping is no test of this: it reports reachability, "DOWN" with
+  # HTTP 200, whoever asks. So: diag, and a job submission that must not create a job.
+  code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' "$api/diag")
+  [[ $code == 401 ]] || fail rest-auth "GET diag with no headers -> $code, not 401: $(body_head)"
+  code=$(get diag)
+  [[ $code == 401 ]] || fail rest-auth "GET diag with a user name and no token -> $code, not 401: $(body_head)"
   nocode=$code
   forged=$(python3 -c 'import sys,hmac,hashlib,base64
 h,p,_=sys.argv[1].split(".")
 s=base64.urlsafe_b64encode(hmac.new(b"not-the-cluster-key-0123456789ab",(h+"."+p).encode(),hashlib.sha256).digest()).rstrip(b"=").decode()
 print(h+"."+p+"."+s)' "$token")
-  code=$(get ping "$forged")
-  if [[ $code == 200 ]] && grep -q '"pinged": *"UP"' "$work/body"; then fail rest-auth "a forged token was accepted"; fi
+  refused() { # refused WHAT CODE: 511 with slurmctld's authentication error in the body
+    if [[ $2 != 511 ]] || ! grep -q '"error_number": *1007' "$work/body"; then
+      fail rest-auth "$1 with a forged token -> $2, not 511 with error 1007: $(body_head)"
+    fi
+  }
+  code=$(get diag "$forged")
+  refused "GET diag" "$code"
+  forgedcode=$code
+  code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $forged" "$api/diag")
+  refused "GET diag (Authorization: Bearer)" "$code"
+  before=$(grep -c 'jwt_decode failure' /var/log/slurm/slurmctld.log)
+  jobs_before=$(timeout 10 squeue -h -a -t all -o %i | wc -l)
+  code=$(curl -s --max-time 30 -o "$work/body" -w '%{http_code}' -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $forged" \
+    -H 'Content-Type: application/json' -X POST -d "$body" "$api/job/submit")
+  refused "POST job/submit" "$code"
+  (($(grep -c 'jwt_decode failure' /var/log/slurm/slurmctld.log) > before)) || fail rest-auth "slurmctld logged no 'jwt_decode failure' for the forged token: $(daemon_error /var/log/slurm/slurmctld.log)"
+  [[ $(timeout 10 squeue -h -a -t all -o %i | wc -l) == "$jobs_before" ]] || fail rest-auth "a job was created with a forged token"
+  ctld=$(grep 'jwt_decode failure' /var/log/slurm/slurmctld.log | tail -n 1 | sed 's/^\[[^]]*\] //')
   step rest ok "slurmrestd ${parser//_/.} up; token ping/diag 200; job $restjob via REST COMPLETED; $((SECONDS - t0)) s"
-  step rest-auth ok "no token -> $nocode; forged token -> $code $(grep -o '"pinged": *"[A-Z]*"' "$work/body" | head -n 1 | tr -d ' ')"
+  step rest-auth ok "no token -> $nocode; forged token -> $forgedcode (diag, job/submit: no job); slurmctld: $ctld"
 fi
 
 # 10. configless: slurmd restarted the way a compute node runs it (slurm_install.sh --conf-server), with no
 # slurm.conf of its own: it fetches the controller's, after finding its auth plugin through the compiled-in
 # PluginDir that the install script links to this prefix.
-pkill -x slurmd
+old_slurmd=$(pids_of slurmd | tr '\n' ' ')
+[[ -n $old_slurmd ]] || fail configless "no slurmd running to restart"
+# shellcheck disable=SC2086 # pids
+kill $old_slurmd
 for _ in $(seq 1 30); do running slurmd || break; sleep 1; done
-! running slurmd || fail configless "slurmd did not stop"
+! running slurmd || fail configless "slurmd ($old_slurmd) did not stop"
 controller=$(hostname -s)
 run configless-install "$installer" --prefix "$prefix" --container --conf-server "$controller"
 link=$(grep -o 'link [^ ]* -> [^ ]*' "$work/configless-install.log" | head -n 1)
@@ -363,4 +397,6 @@ done
 [[ -f /run/slurm/conf/slurm.conf ]] || fail configless "slurmd cached no config in /run/slurm/conf: $(tail -n 3 /var/log/slurm/slurmd.log 2>/dev/null | tr '\n' ' ')"
 out=$(timeout 60 srun -N1 hostname 2>"$work/configless-srun.log") || fail configless "srun: $(tail -n 3 "$work/configless-srun.log" | tr '\n' ' ')"
 [[ "$out" == "$(hostname)" ]] || fail configless "srun printed '$out'"
-step configless ok "slurmd --conf-server $controller: config fetched into /run/slurm/conf; srun -> $out; ${link:-no link needed}"
+new_slurmd=$(pids_of slurmd | tr '\n' ' ')
+[[ -n $new_slurmd && $new_slurmd != "$old_slurmd" ]] || fail configless "slurmd is '$new_slurmd', not a new one (was $old_slurmd)"
+step configless ok "slurmd --conf-server $controller (pid ${new_slurmd% }, was ${old_slurmd% }): config fetched into /run/slurm/conf; srun -> $out; ${link:-no link needed}"

@@ -12,7 +12,8 @@ PROG=slurm_install
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 # Build facts written by slurm-factory (KEY=VALUE lines; read, never sourced).
-declare -A BUILD=([SLURM_RELEASE]=unknown [SLURM_SERIES]=unknown [GCC]=unknown [FLAVOUR]=cpu [MODULE_NAME]='')
+declare -A BUILD=([SLURM_RELEASE]=unknown [SLURM_SERIES]=unknown [GCC]=unknown [FLAVOUR]=cpu [MODULE_NAME]=''
+  [CGROUP_DISABLED_SUPPORTED]=yes)
 read_build_env() {
   local k v
   [[ -f $here/build.env ]] || return 0
@@ -61,8 +62,9 @@ What:
                         IgnoreSystemd=yes and a privileged container), implies --no-systemd
   --no-systemd          install no systemd units; start the daemons as --print-commands shows
   --lmod-dir DIR        install the module as DIR/${BUILD[MODULE_NAME]:-slurm/<name>}.lua
-  --print-commands      only print the commands that start slurmdbd, slurmctld and slurmd the way the
-                        units do (one a line, for scripts and containers), then exit
+  --print-commands      only print the commands that start slurmdbd, slurmctld and slurmd (and with
+                        --restd slurmrestd) the way the units do (one a line, for scripts and containers),
+                        then exit
 Configless (slurmd fetches slurm.conf, cgroup.conf, ... from slurmctld; https://slurm.schedmd.com/configless_slurm.html):
   --enable-configless   controller: SlurmctldParameters=enable_configless in the rendered slurm.conf
   --conf-server HOST[:PORT]
@@ -77,7 +79,10 @@ slurm.conf values (used when a file is rendered):
   --slurm-user NAME     SlurmUser (default: slurm; root is fine for a test cluster)
   --proctrack TYPE      ProctrackType (default proctrack/cgroup; --container: proctrack/linuxproc)
   --task-plugin LIST    TaskPlugin (default task/cgroup,task/affinity; --container: task/none)
-  --accounting          enable accounting through slurmdbd in slurm.conf (AccountingStorageType)
+  --accounting          enable accounting through slurmdbd in slurm.conf (AccountingStorageType); on the
+                        controller, once slurmdbd answers, registers the cluster (sacctmgr add cluster):
+                        run it again after starting slurmdbd, until then it says so (sacct is empty for a
+                        cluster that was never registered)
   --dbd-host HOST       slurmdbd host (default: the controller)
   --db-host HOST        MariaDB/MySQL host (default: localhost)
   --db-name NAME        database (default: slurm_acct_db)
@@ -94,6 +99,13 @@ Starting without systemd (what --print-commands prints for the default paths):
   [PMIX_INSTALL_PREFIX=<prefix>] SLURM_CONF=/etc/slurm/slurm.conf <prefix>/sbin/slurmd -d <prefix>/sbin/slurmstepd
   (PMIX_INSTALL_PREFIX when the tree ships PMIx: its compiled-in prefix is the build's install tree;
   with --conf-server HOST the slurmd line is <prefix>/sbin/slurmd --conf-server HOST -d ..., no SLURM_CONF)
+JWT, REST and Lua (the controller):
+  --jwt                 AuthAltTypes=auth/jwt in slurm.conf and slurmdbd.conf, with jwt_hs256.key (SlurmUser,
+                        0600, created once) for scontrol token and slurmrestd
+  --restd               also a slurmrestd unit (implies --jwt): rest_auth/jwt only, on port 6820, run as the
+                        user slurmrestd (created by --full-init; never root or SlurmUser), SLURM_JWT=daemon
+  --job-submit-lua FILE the site's job_submit.lua (it must define slurm_job_submit): installed next to
+                        slurm.conf (root, 0644; updated when FILE changes) and JobSubmitPlugins=lua set
 Authentication is auth/slurm + cred/slurm (Slurm >= 23.11): no munge. To use MUNGE instead, see the
 comments in slurm.conf.
 
@@ -106,6 +118,8 @@ owned by root or writable by group or others (group is fine for a directory it c
 EOF
 }
 
+# Its own log/die: it ships alone in the tarball and runs on nodes that have nothing of slurm-factory (no
+# scripts/package/common.sh), and its messages follow its own contract (prefix, --quiet, exit 1/2).
 log() { [[ $QUIET == yes ]] || printf '%s: %s\n' "$PROG" "$*"; }
 die() {
   printf '%s: error: %s\n' "$PROG" "$*" >&2
@@ -125,7 +139,8 @@ ROOT='' PREFIX=${SLURM_INSTALL_PREFIX:-} CONF_DIR=/etc/slurm
 FULL_INIT=no CONTAINER=no SYSTEMD=yes DRY_RUN=no FORCE=no QUIET=no PRINT_COMMANDS=no ACCOUNTING=no
 LMOD_DIR='' CLUSTER_NAME=cluster CONTROLLER='' NODE_NAME='' SLURM_USER=slurm PROCTRACK='' TASK_PLUGIN=''
 DBD_HOST='' DB_HOST=localhost DB_NAME=slurm_acct_db DB_USER=slurm DB_PASSWORD_FILE=''
-CONF_SERVER='' ENABLE_CONFIGLESS=no
+CONF_SERVER='' ENABLE_CONFIGLESS=no JWT=no RESTD=no JOB_SUBMIT_LUA=''
+RESTD_USER=slurmrestd RESTD_LISTEN=:6820
 UNIT_DIR=/etc/systemd/system
 
 # ---------------------------------------------------------------------------------------------------------
@@ -138,7 +153,7 @@ declare -A WANTS=(
   [--node-name]='a node name' [--slurm-user]='a user name' [--proctrack]='a plugin (proctrack/...)'
   [--task-plugin]='a plugin list (task/...)' [--dbd-host]='a host name' [--db-host]='a host name'
   [--db-name]='a database name' [--db-user]='a database user' [--db-password-file]='a file'
-  [--conf-server]='HOST or HOST:PORT'
+  [--conf-server]='HOST or HOST:PORT' [--job-submit-lua]='a job_submit.lua file'
 )
 parse_args() {
   local opt val
@@ -171,6 +186,7 @@ parse_args() {
         --db-user) DB_USER=$val ;;
         --db-password-file) DB_PASSWORD_FILE=$val ;;
         --conf-server) CONF_SERVER=$val ;;
+        --job-submit-lua) JOB_SUBMIT_LUA=$val ;;
       esac
       continue
     fi
@@ -179,6 +195,8 @@ parse_args() {
       --container) CONTAINER=yes SYSTEMD=no ;;
       --no-systemd) SYSTEMD=no ;;
       --accounting) ACCOUNTING=yes ;;
+      --jwt) JWT=yes ;;
+      --restd) RESTD=yes JWT=yes ;;
       --enable-configless) ENABLE_CONFIGLESS=yes ;;
       --print-commands) PRINT_COMMANDS=yes ;;
       --dry-run) DRY_RUN=yes ;;
@@ -272,6 +290,16 @@ resolve_paths() {
 
   PLUGIN_DIR=$PREFIX/lib/slurm
   SLURM_CONF_FILE=$CONF_DIR/slurm.conf
+  if [[ -n $JOB_SUBMIT_LUA ]]; then
+    [[ -z $CONF_SERVER ]] ||
+      usage_error "--job-submit-lua is for the controller (slurmctld reads it): a --conf-server node has no slurm.conf of its own"
+    [[ -f $JOB_SUBMIT_LUA && -r $JOB_SUBMIT_LUA ]] ||
+      usage_error "--job-submit-lua '$JOB_SUBMIT_LUA' is not a readable file: give the site's job_submit.lua"
+    grep -q 'function[[:space:]]\+slurm_job_submit' -- "$JOB_SUBMIT_LUA" ||
+      usage_error "--job-submit-lua '$JOB_SUBMIT_LUA' defines no slurm_job_submit function: it is not a job_submit.lua"
+    [[ -e $(host_path "$PLUGIN_DIR")/job_submit_lua.so ]] ||
+      die "this build has no job_submit/lua plugin ($PLUGIN_DIR/job_submit_lua.so): it was built without Lua"
+  fi
   # A PMIx shipped in the view finds its components and help files through PMIX_INSTALL_PREFIX (its compiled-in
   # prefix is the build's install tree); slurmd passes it on to slurmstepd, which loads PMIx for mpi/pmix.
   HAS_PMIX=no
@@ -282,6 +310,12 @@ resolve_paths() {
   local -a pmix_env=()
   [[ $HAS_PMIX == no ]] || pmix_env=("PMIX_INSTALL_PREFIX=$PREFIX")
   CTLD_CMD=$(shell_words "SLURM_CONF=$SLURM_CONF_FILE" "$PREFIX/sbin/slurmctld")
+  # slurmrestd drops to its own user (-u/-g, as SchedMD's unit suggests); in a container it may not unshare
+  # namespaces, which it does for hardening by default.
+  local -a restd_env=()
+  [[ $CONTAINER == no ]] || restd_env=('SLURMRESTD_SECURITY=disable_unshare_sysv,disable_unshare_files')
+  RESTD_CMD=$(shell_words "${restd_env[@]}" SLURM_JWT=daemon "SLURM_CONF=$SLURM_CONF_FILE" "$PREFIX/sbin/slurmrestd" \
+    -u "$RESTD_USER" -g "$RESTD_USER" -a rest_auth/jwt "$RESTD_LISTEN")
   DBD_CMD=$(shell_words "SLURM_CONF=$SLURM_CONF_FILE" "$PREFIX/sbin/slurmdbd")
   # slurmd reads SLURM_CONF, or with --conf-server fetches its config from slurmctld (configless).
   if [[ -n $CONF_SERVER ]]; then
@@ -328,6 +362,7 @@ shell_words() {
 
 print_commands() {
   printf '%s\n' "$DBD_CMD" "$CTLD_CMD" "$SLURMD_CMD"
+  [[ $RESTD == no ]] || printf '%s\n' "$RESTD_CMD"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -447,7 +482,7 @@ preflight() {
   local f
   check_path "$CONF_DIR" dir
   if [[ $FULL_INIT == yes ]]; then
-    if [[ -n $ROOT && $SLURM_USER != root ]]; then
+    if [[ -n $ROOT && ( $SLURM_USER != root || $RESTD == yes ) ]]; then
       for f in passwd group shadow gshadow; do check_path "/etc/$f" file; done
     fi
     check_path /var/spool/slurmctld dir
@@ -470,8 +505,10 @@ preflight() {
     check_path "$CONF_DIR/slurm.conf" file
     check_path "$CONF_DIR/cgroup.conf" file
   fi
+  [[ $JWT == no ]] || check_path "$CONF_DIR/jwt_hs256.key" file
+  [[ -z $JOB_SUBMIT_LUA ]] || check_path "$CONF_DIR/job_submit.lua" file
   if [[ $SYSTEMD == yes ]]; then
-    for f in slurmctld slurmd slurmdbd; do check_path "$UNIT_DIR/$f.service" file; done
+    for f in $(unit_names); do check_path "$UNIT_DIR/$f.service" file; done
   fi
   if [[ -n $LMOD_DIR ]]; then
     [[ ${BUILD[MODULE_NAME]} =~ ^[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$ && ! ${BUILD[MODULE_NAME]} =~ (^|/)\.\.?(/|$) ]] ||
@@ -541,8 +578,8 @@ append_line() {
   printf '%s\n' "$2" >>"$(host_path "$1")"
 }
 
-ensure_user() {
-  local user=$1
+ensure_user() { # ensure_user NAME [COMMENT]
+  local user=$1 comment=${2:-Slurm workload manager}
   [[ $user != root ]] || return 0
   if [[ -z $(lookup group "$user") ]]; then
     change "create group $user (system)"
@@ -568,11 +605,11 @@ ensure_user() {
         local uid gid
         gid=$(id_of group "$user")
         uid=$(free_system_id)
-        append_line /etc/passwd "$user:x:$uid:$gid:Slurm workload manager:/var/lib/slurm:$shell"
+        append_line /etc/passwd "$user:x:$uid:$gid:$comment:/var/lib/slurm:$shell"
         [[ ! -f $ROOT/etc/shadow ]] || append_line /etc/shadow "$user:!:::::::"
       else
         useradd --system --gid "$user" --home-dir /var/lib/slurm --no-create-home --shell "$shell" \
-          --comment 'Slurm workload manager' "$user"
+          --comment "$comment" "$user"
       fi
     fi
   fi
@@ -733,7 +770,11 @@ install_compiled_plugin_link() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Templates: `#@TAG:` lines are kept (without the marker) only when TAG is active; @NAME@ is replaced.
+# Templates: the one placeholder syntax of the node's files (slurm.conf, cgroup.conf, slurmdbd.conf, the SQL,
+# the units). They ship verbatim: slurm-factory does not render them (Handlebars renders only build.env and
+# README.md, which this script never renders); build facts come from build.env as @SLURM_RELEASE@ and tags.
+# `#@TAG:` lines are kept (without the marker) only when TAG is active, `#@A+B:` only when A and B both are;
+# @NAME@ is replaced.
 # MODE conf (slurm.conf and friends): a setting whose value gains a space is written Key="value".
 # MODE unit (systemd): % becomes %% outside comments; an ExecStart=/Environment= word that gains a space is
 # double-quoted (systemd's quoting; ", \, ' and $ never reach here, see check_path_value).
@@ -753,14 +794,16 @@ subst() {
 }
 render() { # render TEMPLATE OUT MODE
   local template=$1 out=$2 mode=$3 line tag head value word quoted unit=no
-  local -a words
+  local -a words tags
   [[ $mode != unit ]] || unit=yes
   : >"$out"
   while IFS= read -r line || [[ -n $line ]]; do
-    if [[ $line =~ ^#@([a-z-]+):(.*)$ ]]; then
-      tag=${BASH_REMATCH[1]}
-      [[ -n ${TAGS[$tag]:-} ]] || continue
+    if [[ $line =~ ^#@([a-z0-9+-]+):(.*)$ ]]; then
       line=${BASH_REMATCH[2]}
+      IFS=+ read -r -a tags <<<"${BASH_REMATCH[1]}"
+      for tag in "${tags[@]}"; do
+        [[ -n ${TAGS[$tag]:-} ]] || continue 2
+      done
     fi
     if [[ $mode == conf && $line =~ ^(#?[A-Za-z][A-Za-z0-9]*=)(.*)$ ]] ||
       [[ $mode == unit && $line =~ ^((Exec[A-Za-z]*|Environment)=)(.*)$ ]]; then
@@ -812,9 +855,8 @@ install_dirs() {
 }
 
 install_keys() {
-  [[ $FULL_INIT == yes ]] || return 0
-  ensure_key "$CONF_DIR/slurm.key" "$SLURM_USER" 1024
-  ensure_key "$CONF_DIR/jwt_hs256.key" "$SLURM_USER" 32
+  [[ $FULL_INIT == yes ]] && ensure_key "$CONF_DIR/slurm.key" "$SLURM_USER" 1024
+  [[ $FULL_INIT == no && $JWT == no ]] || ensure_key "$CONF_DIR/jwt_hs256.key" "$SLURM_USER" 32
 }
 
 # Database password: --db-password-file, else the one slurmdbd.conf already has, else a new random one.
@@ -845,12 +887,20 @@ set_template_vars() {
     [NODE_NAME]=$NODE_NAME [CPUS]=$CPUS [REAL_MEMORY]=$REAL_MEMORY [PROCTRACK_TYPE]=$PROCTRACK
     [TASK_PLUGIN]=$TASK_PLUGIN [DBD_HOST]=$DBD_HOST [DB_HOST]=$DB_HOST [DB_NAME]=$DB_NAME [DB_USER]=$DB_USER
     [DB_PASSWORD]=$DB_PASSWORD [PROFILE]=$PROFILE [CONF_SERVER]=$CONF_SERVER
+    [SLURM_RELEASE]=${BUILD[SLURM_RELEASE]} [SLURM_SERIES]=${BUILD[SLURM_SERIES]} [GCC]=${BUILD[GCC]}
+    [FLAVOUR]=${BUILD[FLAVOUR]}
   )
   TAGS=([$PROFILE]=1)
+  [[ ${BUILD[FLAVOUR]} != gpu ]] || TAGS[gpu]=1
+  if [[ ${BUILD[CGROUP_DISABLED_SUPPORTED]} == yes ]]; then TAGS[cgroup-disabled]=1; else TAGS[cgroup-v2]=1; fi
   if [[ -n $CONF_SERVER ]]; then TAGS[configless]=1; else TAGS[conf-file]=1; fi
   if [[ $ENABLE_CONFIGLESS == yes ]]; then TAGS[configless-server]=1; else TAGS[no-configless-server]=1; fi
   [[ $HAS_PMIX == no ]] || TAGS[pmix]=1
   if [[ $ACCOUNTING == yes ]]; then TAGS[accounting]=1; else TAGS[no-accounting]=1; fi
+  if [[ $JWT == yes ]]; then TAGS[jwt]=1; else TAGS[no-jwt]=1; fi
+  if [[ -n $JOB_SUBMIT_LUA ]]; then TAGS[job-submit-lua]=1; else TAGS[no-job-submit-lua]=1; fi
+  VARS[RESTD_USER]=$RESTD_USER
+  VARS[RESTD_LISTEN]=$RESTD_LISTEN
 }
 
 node_resources() {
@@ -893,12 +943,48 @@ install_configs() {
     install_slurmdbd_conf
     install_acct_sql
   fi
+  install_job_submit_lua
+}
+# The site's job_submit.lua, next to slurm.conf where job_submit/lua looks for it; FILE is the source of truth.
+install_job_submit_lua() {
+  [[ -n $JOB_SUBMIT_LUA ]] || return 0
+  cp -- "$JOB_SUBMIT_LUA" "$work/job_submit.lua"
+  install_file "$CONF_DIR/job_submit.lua" root root 644 replace "$work/job_submit.lua"
+}
+
+# --accounting on the controller: the cluster must be in the accounting database, or sacct shows nothing.
+# Only slurmdbd can add it, so this waits for nothing: it asks once (bounded) and says what to do otherwise.
+register_cluster() {
+  local sacctmgr cluster='' line have
+  [[ $ACCOUNTING == yes && -z $CONF_SERVER && -z $ROOT && $DRY_RUN == no ]] || return 0
+  sacctmgr=$PREFIX/bin/sacctmgr
+  [[ -x $sacctmgr ]] || { log "note: no $sacctmgr: register the cluster from a node that has it"; return 0; }
+  while IFS= read -r line; do
+    [[ $line =~ ^ClusterName=([A-Za-z0-9_.-]+) ]] && cluster=${BASH_REMATCH[1]}
+  done <"$(host_path "$SLURM_CONF_FILE")"
+  [[ -n $cluster ]] || die "$SLURM_CONF_FILE has no ClusterName: cannot register the cluster"
+  if ! have=$(SLURM_CONF=$SLURM_CONF_FILE timeout 20 "$sacctmgr" -n -P show cluster format=cluster 2>&1); then
+    log "slurmdbd does not answer yet (${have##*$'\n'}): start it, then run this again to register cluster $cluster"
+    return 0
+  fi
+  if grep -qx -- "$cluster" <<<"$have"; then
+    log "keep cluster $cluster (registered in the accounting database)"
+    return 0
+  fi
+  change "register cluster $cluster in the accounting database (sacctmgr add cluster)"
+  have=$(SLURM_CONF=$SLURM_CONF_FILE timeout 30 "$sacctmgr" -i add cluster "$cluster" 2>&1) ||
+    die "sacctmgr add cluster $cluster failed: ${have//$'\n'/ }"
+}
+
+unit_names() {
+  printf '%s\n' slurmctld slurmd slurmdbd
+  [[ $RESTD == no ]] || printf '%s\n' slurmrestd
 }
 
 install_units() {
   local unit before units_changed=no
   [[ $SYSTEMD == yes ]] || return 0
-  for unit in slurmctld slurmd slurmdbd; do
+  for unit in $(unit_names); do
     render "$here/defaults/$unit.service" "$work/$unit.service" unit
     before=$changes
     install_file "$UNIT_DIR/$unit.service" root root 644 replace "$work/$unit.service"
@@ -940,6 +1026,7 @@ report() {
     log "start the daemons (no systemd):"
     [[ -n $CONF_SERVER ]] || log "  $CTLD_CMD"
     log "  $SLURMD_CMD"
+    [[ $RESTD == no ]] || log "  $RESTD_CMD"
   fi
 }
 
@@ -963,8 +1050,14 @@ main() {
   log "Slurm ${BUILD[SLURM_RELEASE]} at $PREFIX${ROOT:+ (root $ROOT)}; config $CONF_DIR; profile $PROFILE$([[ $FULL_INIT == yes ]] && echo ', full init')$([[ $DRY_RUN == yes ]] && echo ', dry run')"
   if [[ $FULL_INIT == yes ]]; then
     ensure_user "$SLURM_USER"
-  elif [[ $SYSTEMD == no && $SLURM_USER != root && -z $(lookup passwd "$SLURM_USER") ]]; then
-    die "SlurmUser '$SLURM_USER' does not exist: run with --full-init (creates it) or choose --slurm-user root"
+    [[ $RESTD == no ]] || ensure_user "$RESTD_USER" 'Slurm REST daemon'
+  else
+    [[ $SYSTEMD == yes || $SLURM_USER == root || -n $(lookup passwd "$SLURM_USER") ]] ||
+      die "SlurmUser '$SLURM_USER' does not exist: run with --full-init (creates it) or choose --slurm-user root"
+    [[ $JWT == no || $SLURM_USER == root || -n $(lookup passwd "$SLURM_USER") ]] ||
+      die "SlurmUser '$SLURM_USER' does not exist, and --jwt makes a key owned by it: run with --full-init (creates it)"
+    [[ $RESTD == no || -n $(lookup passwd "$RESTD_USER") ]] ||
+      die "user '$RESTD_USER' for slurmrestd does not exist: run with --full-init (creates it)"
   fi
   install_dirs
   install_keys
@@ -973,6 +1066,7 @@ main() {
   install_configs
   install_units
   install_module
+  register_cluster
   report
 }
 
