@@ -98,7 +98,7 @@ function buildTarget(target: string, o: BuildOptions = {}) {
     ...(o.output ? ['--output', `type=local,dest=${o.output}`] : []),
     ...(o.tag ? ['--load', '--tag', o.tag] : []),
     context];
-  const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 1_800_000 });
+  const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 4 * 3600_000, maxBuffer: 256 * 1024 * 1024 });
   return { status: r.status ?? -1, log: `${r.stdout}${r.stderr}` };
 }
 
