@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { needDocker, tempDir, testIf } from './helpers.ts';
 import type { BuildPlan } from '../tasks/lib/plan.ts';
 import {
-  LANE_DOCKERFILE, LANE_IMAGE, MAX_SOURCE_NODES, docker, mirrorProblems, needLane, nodeProblems, plansToRun, runLane,
+  DBUS_SYSTEM_SOCKET, LANE_DOCKERFILE, LANE_IMAGE, MAX_SOURCE_NODES, dbusProblems, docker, mirrorProblems, needLane, nodeProblems, plansToRun, runLane,
   slurmClosure, sourceNodes, toolchainProblems, viewProblems, type LaneResult,
 } from './spack-lane.ts';
 
@@ -71,6 +71,10 @@ for (const plan of plans) {
 
   laneTest(`${plan.id}: the mirror gets exactly Slurm's link/run closure`, () => {
     assert.equal(mirrorProblems(lane(plan)), []);
+  });
+
+  laneTest(`${plan.id}: Slurm's libdbus talks to the host's system bus at ${DBUS_SYSTEM_SOCKET}`, () => {
+    assert.equal(dbusProblems(lane(plan)), []);
   });
 
   laneTest(`${plan.id}: at most ${MAX_SOURCE_NODES} nodes built from source, no build-only tool among them`, () => {

@@ -48,7 +48,7 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
 `;
 
 interface LaneNode {
-  name: string; version: string; hash: string; external: boolean; installed: boolean; compilers: string[];
+  name: string; version: string; variants?: string; hash: string; external: boolean; installed: boolean; compilers: string[];
   linkrun: boolean; root: boolean;
 }
 interface LaneEnv { roots: string[]; nodes: LaneNode[] }
@@ -162,6 +162,15 @@ export function mirrorProblems(r: LaneResult): string[] {
     ...(extra.length ? [`${r.mirrorHashes.length} pushed, ${extra.length} beyond the closure: ${extra.sort().join(', ')}`] : []),
     ...(lacking.length ? [`closure not pushed: ${lacking.join(', ')}`] : []),
   ];
+}
+
+/** libdbus in Slurm's closure finds the host's system bus (not PREFIX/var/run/..., where no host has one). */
+export const DBUS_SYSTEM_SOCKET = '/var/run/dbus/system_bus_socket';
+export function dbusProblems(r: LaneResult): string[] {
+  const dbus = slurmClosure(r.envs.slurm ?? { roots: [], nodes: [] }).filter((n) => n.name === 'dbus');
+  if (dbus.length !== 1) return [`${dbus.length} dbus nodes in Slurm's closure`];
+  return (dbus[0]!.variants ?? '').includes(`system-socket=${DBUS_SYSTEM_SOCKET}`)
+    ? [] : [`dbus ${dbus[0]!.variants ?? '(no variants recorded)'}: its system bus is not ${DBUS_SYSTEM_SOCKET}`];
 }
 
 /** At most MAX_SOURCE_NODES nodes built from source for the slurm environment, no build-only tool among them. */

@@ -2,15 +2,21 @@
  * Spack's signed buildcache, for real: scripts/spack/push-buildcache.sh run by a real Spack with the mounts the
  * slurm stage gives it (the key only as the BuildKit secret gpg-key, SPACK_GNUPGHOME on a tmpfs), then a fresh
  * Spack that trusts the keys published in that mirror installs from it, and refuses it untrusted or tampered.
- * The Dockerfile and the one-file package it builds are in test/fixtures/spack-signing.
+ * The Dockerfile and the one-file package it builds are in test/fixtures/spack-signing. Spack 1.0's buildcache
+ * layout (v3): each spec has a clearsigned manifest (v3/manifests/spec/...) listing its blobs by checksum (the
+ * spec itself is a gzip blob); the published keys are uncompressed blobs.
  *
- * Spack cannot be downloaded here (no GitHub, no PyPI), so these tests need a local copy:
- *   SLURM_FACTORY_TEST_SPACK=/path/to/spack                   a Spack checkout
- *   SLURM_FACTORY_TEST_SPACK_PACKAGES=/path/to/spack-packages  Spack >= 1.0: its builtin package repository
+ * Spack cannot be downloaded here (no GitHub, no PyPI), so these tests need local copies; they run offline on
+ * the project's Debian 13 base stage (Python 3.13):
+ *   SLURM_FACTORY_TEST_SPACK=/path/to/spack                   a Spack 1.0 tree; with the clingo Python module
+ *                                                             for Python 3.13 in lib/spack/ (or see _CLINGO)
+ *   SLURM_FACTORY_TEST_SPACK_PACKAGES=/path/to/spack-packages  its builtin package repository
+ *   SLURM_FACTORY_TEST_SOURCE_MIRROR=/path/to/sources         a Spack source mirror with compiler-wrapper 1.1.0
+ *                                                             (Spack 1.0 builds it from source for every package)
  *   SLURM_FACTORY_TEST_BOOTSTRAP_MIRROR=/path/to/mirror       optional: `spack bootstrap mirror --binary-packages`
  *   SLURM_FACTORY_TEST_CLINGO=/path/to/dir                    optional: a directory with the clingo Python
  *                                                             module, used instead of bootstrapping it
- * Without SLURM_FACTORY_TEST_SPACK every test here is skipped, and says so.
+ * Without them every test here is skipped, and says so.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,11 +29,22 @@ import { MOTO_ENV, getObject, listObjects, needWorkingMoto, startMoto } from './
 import { walkFiles } from '../tasks/lib/publish.ts';
 import { publicKeyOf } from '../tasks/lib/signing.ts';
 
-const optional = ['SLURM_FACTORY_TEST_SPACK_PACKAGES', 'SLURM_FACTORY_TEST_BOOTSTRAP_MIRROR', 'SLURM_FACTORY_TEST_CLINGO'] as const;
+const required = ['SLURM_FACTORY_TEST_SPACK', 'SLURM_FACTORY_TEST_SPACK_PACKAGES', 'SLURM_FACTORY_TEST_SOURCE_MIRROR'] as const;
+const optional = ['SLURM_FACTORY_TEST_BOOTSTRAP_MIRROR', 'SLURM_FACTORY_TEST_CLINGO'] as const;
 const needLocalSpack: Requirement = () => {
-  const spack = process.env.SLURM_FACTORY_TEST_SPACK;
-  if (!spack) return 'needs a local Spack: set SLURM_FACTORY_TEST_SPACK=/path/to/spack (GitHub and PyPI are unreachable here)';
+  const missing = required.filter((v) => !process.env[v]);
+  if (missing.length > 0) {
+    return `needs a local Spack 1.0, its packages and a source mirror with compiler-wrapper: set ${missing.join(', ')} (GitHub and PyPI are unreachable here)`;
+  }
+  const spack = process.env.SLURM_FACTORY_TEST_SPACK!;
   if (!existsSync(join(spack, 'bin', 'spack'))) return `SLURM_FACTORY_TEST_SPACK=${spack} has no bin/spack`;
+  const packages = process.env.SLURM_FACTORY_TEST_SPACK_PACKAGES!;
+  if (!existsSync(join(packages, 'repos', 'spack_repo', 'builtin'))) {
+    return `SLURM_FACTORY_TEST_SPACK_PACKAGES=${packages} has no repos/spack_repo/builtin`;
+  }
+  if (!existsSync(process.env.SLURM_FACTORY_TEST_SOURCE_MIRROR!)) {
+    return `SLURM_FACTORY_TEST_SOURCE_MIRROR=${process.env.SLURM_FACTORY_TEST_SOURCE_MIRROR} does not exist`;
+  }
   const bad = optional.filter((v) => process.env[v] && !existsSync(process.env[v]!));
   return bad.length > 0 ? `${bad.map((v) => `${v}=${process.env[v]}`).join(', ')} does not exist` : null;
 };
@@ -48,11 +65,12 @@ let fingerprint = '';
 
 test.before(async () => {
   if (needLocalSpack() || needDocker()) return;
-  const base = await (await import('./fixture.ts')).ensureBaseImage('debian12');
-  // The project's own base stage (build tools, gnupg, patchelf) is what the Spack stages run on.
-  const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', base, '--target', 'base'], { env });
+  const base = await (await import('./fixture.ts')).ensureBaseImage('debian13');
+  // The project's own base stage (build tools, gnupg, patchelf) is what the Spack stages run on; Debian 13's
+  // Python 3.13 is the one the local clingo module is built for.
+  const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian13', '--base-image', base, '--target', 'base'], { env });
   if (r.status !== 0) throw new Error(`base stage: ${r.stderr.slice(-2000)}`);
-  baseStage = 'slurm-factory:24.11-gcc12.2.0-base';
+  baseStage = 'slurm-factory:24.11-gcc14.2.0-base';
   cpSync(join(repoRoot, 'test/fixtures/spack-signing'), context, { recursive: true });
   cpSync(join(repoRoot, 'scripts/spack/push-buildcache.sh'), join(context, 'push-buildcache.sh'));
   for (const [who, dir] of Object.entries(keys)) {
@@ -73,13 +91,14 @@ function buildTarget(target: string, o: BuildOptions = {}) {
     ...ctx('spack-packages-src', process.env.SLURM_FACTORY_TEST_SPACK_PACKAGES),
     ...ctx('spack-bootstrap-mirror', process.env.SLURM_FACTORY_TEST_BOOTSTRAP_MIRROR),
     ...ctx('clingo', process.env.SLURM_FACTORY_TEST_CLINGO),
+    ...ctx('source-mirror', process.env.SLURM_FACTORY_TEST_SOURCE_MIRROR),
     ...ctx('published-mirror', o.mirror),
     ...(o.sign ? ['--secret', `id=gpg-key,src=${join(keys.a, 'signing.private.asc')}`, '--build-arg', `SIGNING_KEY_FINGERPRINT=${fingerprint}`] : []),
     ...(o.rerun ? ['--no-cache-filter', target] : []),
     ...(o.output ? ['--output', `type=local,dest=${o.output}`] : []),
     ...(o.tag ? ['--load', '--tag', o.tag] : []),
     context];
-  const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 1_800_000 });
+  const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 4 * 3600_000, maxBuffer: 256 * 1024 * 1024 });
   return { status: r.status ?? -1, log: `${r.stdout}${r.stderr}` };
 }
 
@@ -128,40 +147,43 @@ spackTest('a fresh Spack trusts the published key and installs from the signed m
 spackTest('untrusted: without the published key trusted, Spack refuses the signed binaries', () => {
   const r = buildTarget('untrusted', { mirror: mirrors.signed, rerun: true });
   assert.is.not(r.status, 0, 'the install must fail');
-  assert.match(r.log, /==> .*verif/i, 'Spack refused it for want of a verified signature');
+  // Spack 1.0 verifies each spec manifest with gpg, whose refusal it passes on.
+  assert.match(r.log, /No public key/, `Spack refused it for want of a trusted key: ${r.log.slice(-3000)}`);
   assert.not.match(r.log, /hello from sf-hello/);
 });
 
-spackTest('tampered: one changed character in a signed spec is refused', () => {
+spackTest('tampered: one changed character in a signed spec manifest is refused', () => {
   const tampered = join(t.path, 'mirror-tampered');
   cpSync(mirrors.signed, tampered, { recursive: true });
-  const [spec] = clearsigned(tampered).filter((f) => f.text.includes('sf-hello'));
-  assert.ok(spec, 'a signed sf-hello spec to change');
-  const changed = spec.text.replace(/"version": ?"1\.0"/, '"version":"1.1"');
-  assert.is.not(changed, spec.text, 'the version field was found and changed');
-  writeFileSync(join(tampered, spec.rel), changed, 'latin1');
-  assert.is.not(gpgHome(join(t.path, 'gnupg-t'), join(keys.a, 'signing.public.asc'))('--verify', join(tampered, spec.rel)).status, 0, 'gpg refuses it too');
+  const [manifest] = clearsigned(tampered).filter((f) => /sf-hello/.test(f.rel) && /\.spec\.manifest\.json$/.test(f.rel));
+  assert.ok(manifest, `a signed sf-hello spec manifest to change: ${clearsigned(tampered).map((f) => f.rel).join(', ')}`);
+  // The first blob checksum the manifest lists (the spec's or the archive's): its last hex digit changed.
+  const changed = manifest.text.replace(/("checksum": ?"[0-9a-f]{63})([0-9a-f])"/, (_m, head: string, last: string) => `${head}${last === '0' ? '1' : '0'}"`);
+  assert.is.not(changed, manifest.text, 'a checksum was found and changed');
+  assert.is(changed.length, manifest.text.length, 'one character, not more');
+  writeFileSync(join(tampered, manifest.rel), changed, 'latin1');
+  assert.is.not(gpgHome(join(t.path, 'gnupg-t'), join(keys.a, 'signing.public.asc'))('--verify', join(tampered, manifest.rel)).status, 0, 'gpg refuses it too');
   const r = buildTarget('consumer', { mirror: tampered, rerun: true });
   assert.is.not(r.status, 0, 'the install must fail');
-  assert.match(r.log, /==> .*verif/i, 'Spack refused it for its signature');
+  assert.match(r.log, /BAD signature/, `Spack refused it for its signature: ${r.log.slice(-3000)}`);
   assert.not.match(r.log, /hello from sf-hello/);
 });
 
 spackTest('published: the signed mirror through `publish` to S3 and back is still one a fresh Spack installs from', async () => {
   // The publish task's own layout and upload order, against a real S3-protocol server; then every object
-  // under slurm/24.11/12.2.0/buildcache/ is read back and given to a fresh Spack as its mirror.
+  // under slurm/24.11/14.2.0/buildcache/ is read back and given to a fresh Spack as its mirror.
   const moto = await startMoto();
   Object.assign(process.env, MOTO_ENV);
   const s3 = await import('@aws-sdk/client-s3');
   const client = new s3.S3Client({ endpoint: moto.endpoint, forcePathStyle: true, region: 'us-east-1' });
   try {
     const home = join(t.path, 'home-publish');
-    cpSync(mirrors.signed, join(home, 'mirrors', 'slurm-24.11-gcc12.2.0'), { recursive: true });
+    cpSync(mirrors.signed, join(home, 'mirrors', 'slurm-24.11-gcc14.2.0'), { recursive: true });
     await client.send(new s3.CreateBucketCommand({ Bucket: 'sf-signing' }));
-    const p = runCli(['publish', '--bucket', 'sf-signing', '--endpoint', moto.endpoint, '--slurm', '24.11', '--gcc', '12.2.0',
+    const p = runCli(['publish', '--bucket', 'sf-signing', '--endpoint', moto.endpoint, '--slurm', '24.11', '--gcc', '14.2.0',
       '--buildcache', 'slurm-only', '--progress', 'none'], { env: { SLURM_FACTORY_HOME: home, ...MOTO_ENV } });
     assert.is(p.status, 0, p.stdout + p.stderr);
-    const root = 'slurm/24.11/12.2.0/buildcache/';
+    const root = 'slurm/24.11/14.2.0/buildcache/';
     const fetched = join(t.path, 'mirror-fetched');
     for (const key of (await listObjects(client, 'sf-signing', root)).keys()) {
       const dest = join(fetched, key.slice(root.length));

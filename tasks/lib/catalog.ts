@@ -103,6 +103,10 @@ export type Flavour = (typeof FLAVOURS)[number];
  * under other hashes (history rewritten: v1.0.0 443f356b, v1.0.1 abdad7e6, v1.0.2 5efd8eea in one), so they
  * cannot vouch for upstream's v1.0.1+ commits; the pin stays at v1.0.0 until a later tag's upstream hash is
  * confirmed (`git ls-remote https://github.com/spack/spack 'refs/tags/v1.0.2^{}'`), then goes in `commit`.
+ * Tried on 2026-11-29: bringing spack/spack itself onto the build machine was refused (its snapshot is 558,510,080
+ * bytes, over the 524,288,000 limit); of the other mirrored repositories named spack, DaiYuANg/spack is an
+ * unrelated project reusing the name (its v1.0.x tags are its own), Mu-L/spack and manuel-g-castro/spack have
+ * no v1.0 tags and no object 73eaea13. Third-party pins of 73eaea13 as v1.0.0 are many; of a later tag, none.
  */
 export const SPACK = {
   version: '1.0.0',
@@ -133,6 +137,19 @@ export const RUNTIME_DEPS: readonly string[] = [
   'munge', 'json-c', 'curl', 'openssl', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
   'libyaml', 'libjwt', 'mariadb-c-client', 'dbus', 'linux-pam', 'lua',
 ];
+/**
+ * Variants of Slurm's dependencies that Slurm does not use and that would only fatten its DAG: required in
+ * every environment (`packages: NAME: require:`), so the deps and slurm stages agree. hwloc's libxml2 (hwloc
+ * reads and writes its XML topologies with its own minimal parser; Slurm uses none), curl's nghttp2 (Slurm's
+ * HTTP clients, influxdb and elasticsearch, speak HTTP/1.1), expat's libbsd (arc4random for hash salts;
+ * glibc's getrandom serves). The overlay recipes (spack/repos) drop what a variant cannot: dbus's glib, X11
+ * and docs, linux-pam's libtirpc, mariadb-c-client's krb5, curl and pcre, munge's libgcrypt.
+ */
+export const PACKAGE_REQUIREMENTS: Readonly<Record<string, string>> = {
+  hwloc: '~libxml2',
+  curl: '~nghttp2',
+  expat: '~libbsd',
+};
 /** Extra build dependencies of the GPU flavour (+nvml: cuda, +rsmi: rocm-smi-lib); kept out of the view. */
 export const GPU_DEPS: readonly string[] = ['cuda', 'rocm-smi-lib'];
 

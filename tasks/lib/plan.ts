@@ -5,7 +5,7 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
+  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, PACKAGE_REQUIREMENTS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
   requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
   type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
@@ -88,6 +88,8 @@ export interface BuildPlan {
   buildTools: readonly string[];
   /** The project's own package repository, when this release's recipe comes from it; null for builtin. */
   overlayRepo: typeof OVERLAY_REPO | null;
+  /** Variant requirements on Slurm's dependencies, in every environment (catalog PACKAGE_REQUIREMENTS). */
+  packageRequirements: Readonly<Record<string, string>>;
 }
 
 /** Accepts `25.11` or `25.11.6`; anything else is a ConfigurationError naming what is allowed. */
@@ -237,6 +239,7 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     mirrors,
     buildTools: BUILD_TOOL_EXTERNALS,
     overlayRepo: release.recipe === 'overlay' ? OVERLAY_REPO : null,
+    packageRequirements: PACKAGE_REQUIREMENTS,
   };
 }
 
