@@ -24,7 +24,8 @@ import { needDocker, repoRoot, tempDir, testIf, type Requirement } from './helpe
 import { isBuildcache } from '../tasks/lib/publish.ts';
 import { targetTag } from '../tasks/lib/buildx.ts';
 import { planBuild } from '../tasks/lib/plan.ts';
-import { renderBuildContext, writeBuildContext } from '../tasks/lib/render.ts';
+import { renderBuildContext } from '../tasks/lib/render.ts';
+import { writeBuildContext } from '../tasks/lib/writer.ts';
 import { BUILD_ONLY, MAX_SOURCE_NODES } from './spack-lane.ts';
 
 const needLocalSpack: Requirement = () => {

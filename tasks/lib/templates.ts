@@ -234,6 +234,8 @@ export interface SpackYamlContext {
     mirrors: { name: string; url: string }[];
     /** Packages kept out of the slurm stage's view. */
     viewExclude: string[];
+    /** Variant requirements on Slurm's dependencies, one `packages:` entry each (catalog PACKAGE_REQUIREMENTS). */
+    packageRequirements: Readonly<Record<string, string>>;
   };
 }
 
@@ -245,6 +247,7 @@ export function spackYamlContext(p: BuildPlan, env: SpackEnvSpec): SpackYamlCont
       systemGcc: p.systemGcc, os: { name: p.os.name }, cacheKey: p.cacheKey,
       overlayRepo: p.overlayRepo ? { namespace: p.overlayRepo.namespace, path: p.overlayRepo.path } : null,
       mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })), viewExclude: [...p.viewExclude],
+      packageRequirements: { ...p.packageRequirements },
     },
   };
 }
