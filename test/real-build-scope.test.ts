@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { tempDir } from './helpers.ts';
-import { addVersion, apply, combinedSources, addLines, dropDependencies, dropDownloads, dropMethod, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
+import { addVersion, apply, combinedSources, addBuilderLines, addLines, dropDependencies, dropDownloads, dropMethod, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
 import { loadSources } from './fixtures/source-mirror/sources.ts';
 
 const t = tempDir('sf-rb-scope-');
@@ -85,6 +85,34 @@ test('addLines puts class-body lines before the first version(), at its indentat
   assert.throws(() => addLines('class X:\n    pass\n', ['x = 1']), /declares no version/);
 });
 
+test('addBuilderLines puts lines at the top of the named builder class body, nowhere else, and refuses a missing class', () => {
+  // Spack 1.0: a recipe with its own AutotoolsBuilder takes configure_directory from that class (expat's case).
+  const recipe = [
+    'class Expat(AutotoolsPackage, CMakePackage):',
+    '    version("2.5.0", sha256="' + 'a'.repeat(64) + '")',
+    '',
+    'class AutotoolsBuilder(autotools.AutotoolsBuilder):',
+    '    def configure_args(self):',
+    '        return []',
+    '',
+    'class CMakeBuilder(cmake.CMakeBuilder):',
+    '    def cmake_args(self):',
+    '        return []',
+    '',
+  ].join('\n');
+  const out = addBuilderLines(recipe, 'AutotoolsBuilder', ['@property', 'def configure_directory(self):', '    return "x"']);
+  assert.equal(out.split('\n').slice(3, 8), [
+    'class AutotoolsBuilder(autotools.AutotoolsBuilder):', '    @property', '    def configure_directory(self):', '        return "x"',
+    '    def configure_args(self):',
+  ]);
+  assert.is(out.replace('    @property\n    def configure_directory(self):\n        return "x"\n', ''), recipe);
+  assert.throws(() => addBuilderLines(recipe, 'MesonBuilder', ['x = 1']), /no class MesonBuilder/);
+  // The data: expat's configure_directory is on its builder, not on the package class (where Spack 1.0 ignores it).
+  const tv = loadTestVersions();
+  assert.ok(tv.builderLines?.expat?.AutotoolsBuilder?.some((l) => /def configure_directory/.test(l)));
+  assert.not.ok(tv.addLines.expat!.some((l) => /configure_directory/.test(l)));
+});
+
 test('test-versions.json: every Debian entry is in sources.json\'s unmatched list with the same sha256; repacks are labelled', () => {
   const tv = loadTestVersions();
   const sources = loadSources(join(import.meta.dirname, 'fixtures/source-mirror/sources.json'));
@@ -131,13 +159,14 @@ test('apply copies the trees, never touches the originals, and refuses a directo
   const include = 'include:\n  - path: base\n';
   writeFileSync(join(spack, 'etc', 'spack', 'defaults', 'include.yaml'), include);
   const tv = loadTestVersions();
-  const names = new Set([...tv.versions, ...tv.local].map((v) => v.name).concat(Object.keys(tv.dropDependencies), tv.dropDownloads));
+  const names = new Set([...tv.versions, ...tv.local].map((v) => v.name).concat(Object.keys(tv.dropDependencies), tv.dropDownloads, Object.keys(tv.builderLines ?? {})));
   for (const name of names) {
     const f = recipePath(pkgs, name);
     mkdirSync(join(f, '..'), { recursive: true });
     const deps = (tv.dropDependencies[name] ?? []).map((d) => `    depends_on("${d}")\n`).join('');
     const methods = (tv.dropMethods[name] ?? []).map((m) => `    @run_after("install")\n    def ${m}(self):\n        pass\n`).join('');
-    writeFileSync(f, `class P:\n    version("0.0.1", sha256="${'0'.repeat(64)}")\n${deps}    patch("https://x.org/a.patch", sha256="1")\n${methods}`);
+    const builders = Object.keys(tv.builderLines?.[name] ?? {}).map((c) => `\nclass ${c}(base.${c}):\n    def configure_args(self):\n        return []\n`).join('');
+    writeFileSync(f, `class P:\n    version("0.0.1", sha256="${'0'.repeat(64)}")\n${deps}    patch("https://x.org/a.patch", sha256="1")\n${methods}${builders}`);
   }
   const out = join(t.path, 'out');
   const r = apply({ spack, spackPackages: pkgs, out });
@@ -152,6 +181,7 @@ test('apply copies the trees, never touches the originals, and refuses a directo
   assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'readline'), 'utf8').includes('https://'));
   assert.ok(readFileSync(recipePath(pkgs, 'readline'), 'utf8').includes('https://'), 'the original recipe keeps its patch');
   assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'lua'), 'utf8').includes('add_luarocks'));
+  assert.match(readFileSync(recipePath(join(out, 'spack-packages'), 'expat'), 'utf8'), /class AutotoolsBuilder\(base\.AutotoolsBuilder\):\n    @property\n    def configure_directory\(self\):\n        return join_path\(self\.pkg\.stage\.source_path, "expat"\)\n/);
   assert.throws(() => apply({ spack: pkgs, spackPackages: pkgs, out }), /not a Spack tree/);
 });
 

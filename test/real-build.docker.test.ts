@@ -27,7 +27,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needDocker, repoRoot, tempDir, testIf, type Requirement } from './helpers.ts';
 import { apply } from './fixtures/real-build/scope.ts';
@@ -94,6 +94,27 @@ realTest('the unmodified Dockerfile compiles Slurm and its closure offline and e
   for (const want of ['sbin/slurmctld', 'sbin/slurmd', 'bin/srun', 'lib/slurm/select_cons_tres.so', 'lib/slurm/mpi_pmix.so']) {
     assert.ok(list.stdout.split('\n').some((l) => l.endsWith(want)), `the tarball has no ${want}`);
   }
+  // Compiled, not fake-installed: the daemons and plugins are ELF objects GCC 14.2.0 (Debian 13's) made, linked
+  // against the Spack-built closure ($ORIGIN-relative after relocation), and the manifest names the Spack
+  // installations they came from (slurm@24-11-6-1 and its runtime closure, each with its hash).
+  const x = join(work, 'unpacked');
+  mkdirSync(x, { recursive: true });
+  assert.is(spawnSync('tar', ['-xzf', join(builds, TARBALL), '-C', x]).status, 0);
+  const root = readdirSync(x).length === 1 && existsSync(join(x, readdirSync(x)[0]!, 'view')) ? join(x, readdirSync(x)[0]!) : x;
+  for (const f of ['view/sbin/slurmctld', 'view/sbin/slurmd', 'view/bin/srun', 'view/lib/slurm/mpi_pmix.so']) {
+    const head = readFileSync(join(root, f)).subarray(0, 4);
+    assert.equal([...head], [0x7f, 0x45, 0x4c, 0x46], `${f} is an ELF file`);
+    const comment = spawnSync('readelf', ['-p', '.comment', join(root, f)], { encoding: 'utf8' }).stdout;
+    assert.match(comment, /GCC: \(Debian 14\.2\.0/, `${f} was compiled by the base image's GCC 14.2.0`);
+    const dyn = spawnSync('readelf', ['-d', join(root, f)], { encoding: 'utf8' }).stdout;
+    assert.match(dyn, /RUNPATH.*\$ORIGIN/, `${f} finds the closure through $ORIGIN`);
+    assert.not.match(dyn, /spack-root|__spack_path_placeholder__/, `${f} keeps no Spack install path`);
+  }
+  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as { slurm: { spackVersion: string; hash: string | null }; specs: { name: string; hash?: string }[] };
+  assert.is(manifest.slurm.spackVersion, '24-11-6-1');
+  assert.match(manifest.slurm.hash ?? '', /^[a-z0-9]{32}$/);
+  const names = new Set(manifest.specs.map((e) => e.name));
+  for (const dep of ['munge', 'pmix', 'hwloc', 'libjwt', 'json-c', 'openssl', 'lua']) assert.ok(names.has(dep), `the manifest lists the Spack-built ${dep}`);
 });
 
 realTest('verify runs the Spack-built Slurm as a live one-node cluster on Debian 13', () => {

@@ -157,6 +157,43 @@ test('pushes leave build dependencies out, signed or not', () => {
   for (const l of pushes) assert.match(l, /--without-build-dependencies/);
 });
 
+test('the local binary cache takes every node the moment it is installed; a signed push replaces those entries', () => {
+  // autopush (Spack >= 0.22, post_install hook): a stage failing on its 40th node keeps the 39 before it.
+  const plan = planBuild({ slurm: '25.11', gcc: '13.4.0', mirrors: ['https://cache.example.org/buildcache'] });
+  for (const env of spackEnvironments(plan)) {
+    const m = YAML.parse(renderSpackYaml(plan, env)).spack.mirrors;
+    assert.is(m['local-buildcache'].autopush, true, env.stage);
+    for (const other of ['host-buildcache', 'host-sourcecache', 'source-mirror', 'mirror1']) assert.is(m[other].autopush, undefined, `${env.stage}: ${other}`);
+  }
+  // autopush writes unsigned entries; without --force a signed push would skip them and leave the cache unsigned.
+  const script = readFileSync(join(repoRootDir, 'scripts/spack/push-buildcache.sh'), 'utf8');
+  const pushes = script.split('\n').filter((l) => /buildcache push/.test(l) && !l.trim().startsWith('#'));
+  assert.match(pushes.find((l) => /--key/.test(l)) ?? '', /--force/);
+});
+
+test('ccache: apt builds compile through it on a cache mount keyed like the binary cache, never in the package', () => {
+  for (const [os, gcc] of [['debian13', 'system'], ['ubuntu24.04', '13.4.0']] as const) {
+    const plan = planBuild({ slurm: '25.11', gcc, os });
+    assert.ok(BASE_PACKAGES.apt.includes('ccache'));
+    assert.is(plan.cacheIds.ccache, `slurm-factory-ccache-${plan.cacheKey}`);
+    assert.is(plan.cacheIds.buildcache, `slurm-factory-buildcache-${plan.cacheKey}`);
+    for (const env of spackEnvironments(plan)) assert.is(YAML.parse(renderSpackYaml(plan, env)).spack.config.ccache, true, env.stage);
+    const text = stageTexts(renderDockerfile(plan));
+    assert.match(text.base!, /^\s+ccache \\$/m);
+    assert.match(text.spack!, /CCACHE_DIR=\/var\/cache\/ccache/);
+    const mount = `--mount=type=cache,id=${plan.cacheIds.ccache},target=/var/cache/ccache,sharing=locked`;
+    for (const st of [...(plan.gcc.source === 'spack' ? ['compiler'] : []), 'deps', 'slurm']) assert.ok(text[st]!.includes(mount), `${os}: ${st} mounts the ccache`);
+    // The package stage copies the view: nothing of ccache (cache or binary) goes near it.
+    assert.not.match(text.package!, /ccache/);
+  }
+  // EL ships ccache only in EPEL: no ccache, no config, no mount.
+  const el = planBuild({ slurm: '25.11', gcc: '13.4.0', os: 'rockylinux9' });
+  assert.is(el.ccache, false);
+  assert.not.ok(BASE_PACKAGES.dnf.includes('ccache'));
+  for (const env of spackEnvironments(el)) assert.is(YAML.parse(renderSpackYaml(el, env)).spack.config.ccache, undefined);
+  assert.not.match(renderDockerfile(el), /ccache/);
+});
+
 test('the spack stage registers the build-only tools of the base image as non-buildable externals', () => {
   for (const gcc of ['12.5.0', '10.5.0']) {
     const plan = planBuild({ slurm: '25.11', gcc });

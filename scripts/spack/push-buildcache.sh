@@ -10,6 +10,9 @@
 # Pushes the environment's roots and their link and run dependencies, externals left out: everything
 # `spack install --cache-only` needs, and no more. Spack 1.0's default push also takes build dependencies
 # (the compiler, cmake, autotools, ...), hence --without-build-dependencies.
+#
+# The environments push every node unsigned the moment it is installed (`autopush` on local-buildcache, so a
+# failed stage keeps what it finished): a signed push therefore uses --force, replacing those unsigned entries.
 set -euo pipefail
 
 env_dir=${1:?usage: push-buildcache ENV_DIR [MIRROR]}
@@ -20,7 +23,7 @@ if [[ -s "$key_file" && -n "${SIGNING_KEY_FINGERPRINT:-}" ]]; then
   export SPACK_GNUPGHOME=/run/spack-gnupg
   chmod 700 "$SPACK_GNUPGHOME"
   spack gpg trust "$key_file"
-  spack -e "$env_dir" buildcache push --without-build-dependencies --key "$SIGNING_KEY_FINGERPRINT" --update-index "$mirror"
+  spack -e "$env_dir" buildcache push --force --without-build-dependencies --key "$SIGNING_KEY_FINGERPRINT" --update-index "$mirror"
   if [[ "$mirror" == *://* ]]; then
     spack gpg publish --rebuild-index --mirror-url "$mirror" "$SIGNING_KEY_FINGERPRINT"
   else

@@ -186,13 +186,15 @@ export const BUILD_TOOL_EXTERNALS: readonly string[] = [
 
 /**
  * What the base stage installs: a host compiler, Spack's own requirements (python3, git, patch, archivers,
- * gnupg), and the package stage's tools (patchelf, file, binutils, Lmod to check the module).
+ * gnupg), and the package stage's tools (patchelf, file, binutils, Lmod to check the module); on apt, ccache
+ * (Spack's config:ccache; a build-only tool, never in the package).
  */
 export const BASE_PACKAGES: Record<'apt' | 'dnf', readonly string[]> = {
   apt: [
     'build-essential', 'gfortran', 'python3', 'git', 'curl', 'ca-certificates', 'patch', 'file', 'patchelf',
     'binutils', 'unzip', 'xz-utils', 'bzip2', 'zstd', 'gnupg', 'lmod', 'procps', 'findutils',
     'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'make',
+    'ccache',
   ],
   dnf: [
     'gcc', 'gcc-c++', 'gcc-gfortran', 'make', 'python3', 'git', 'ca-certificates', 'patch', 'file', 'patchelf',

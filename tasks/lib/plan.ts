@@ -72,7 +72,10 @@ export interface BuildPlan {
     spackSources: string;
     spackMisc: string;
     buildcache: string;
+    ccache: string;
   };
+  /** Compile through ccache (config:ccache): only where the distro's own repositories ship it (apt; EL has it in EPEL). */
+  ccache: boolean;
   cacheKey: string;
   spack: typeof SPACK;
   specs: {
@@ -230,7 +233,9 @@ export function planBuild(opts: BuildOptions): BuildPlan {
       spackSources: 'slurm-factory-spack-sources',
       spackMisc: `slurm-factory-spack-misc-${cacheKey}`,
       buildcache: `slurm-factory-buildcache-${cacheKey}`,
+      ccache: `slurm-factory-ccache-${cacheKey}`,
     },
+    ccache: os.packageManager === 'apt',
     cacheKey,
     spack: SPACK,
     specs: { compiler: compilerSpec, deps, slurm: slurmSpec },
