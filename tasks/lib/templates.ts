@@ -142,6 +142,8 @@ export interface DockerfileContext {
     os: { name: string; glibc: string; packageManager: string };
     /** Spack's release and pinned commits (inputs stage), its generic target (spack stage). */
     spack: { version: string; tag: string; gitUrl: string; commit: string; target: string; packages: { gitUrl: string; commit: string } };
+    /** Compile through ccache (apt distros): the spack stage's ENV and the stages' cache mount. */
+    ccache: boolean;
     /** BuildKit cache-mount ids: distro packages, Spack sources, misc cache, binary cache. */
     cacheIds: BuildPlan['cacheIds'];
     /** Base image + GCC: the host buildcache directory the comments name. */
@@ -171,7 +173,7 @@ export function dockerfileContext(p: BuildPlan): DockerfileContext {
       gcc: { version: p.gcc.version, source: p.gcc.source }, systemGcc: p.systemGcc, flavour: p.flavour,
       baseImage: p.baseImage, os: { name: p.os.name, glibc: p.os.glibc, packageManager: p.os.packageManager },
       spack: spackPins(p),
-      cacheIds: { ...p.cacheIds }, cacheKey: p.cacheKey, specs: { deps: [...p.specs.deps] },
+      ccache: p.ccache, cacheIds: { ...p.cacheIds }, cacheKey: p.cacheKey, specs: { deps: [...p.specs.deps] },
       artifacts: { tarball: p.artifacts.tarball },
       compilerArtifacts: p.compilerArtifacts && { tarball: p.compilerArtifacts.tarball, sha256: p.compilerArtifacts.sha256 },
       buildTools: p.buildTools, mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })),
@@ -233,6 +235,8 @@ export interface SpackYamlContext {
     /** Extra binary mirrors (`--mirror`). */
     mirrors: { name: string; url: string }[];
     /** Packages kept out of the slurm stage's view. */
+    /** config:ccache (apt distros). */
+    ccache: boolean;
     viewExclude: string[];
     /** Variant requirements on Slurm's dependencies, one `packages:` entry each (catalog PACKAGE_REQUIREMENTS). */
     packageRequirements: Readonly<Record<string, string>>;
@@ -247,7 +251,7 @@ export function spackYamlContext(p: BuildPlan, env: SpackEnvSpec): SpackYamlCont
       systemGcc: p.systemGcc, os: { name: p.os.name }, cacheKey: p.cacheKey,
       overlayRepo: p.overlayRepo ? { namespace: p.overlayRepo.namespace, path: p.overlayRepo.path } : null,
       mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })), viewExclude: [...p.viewExclude],
-      packageRequirements: { ...p.packageRequirements },
+      packageRequirements: { ...p.packageRequirements }, ccache: p.ccache,
     },
   };
 }
