@@ -17,12 +17,13 @@ import { dirname, join, relative, resolve } from 'node:path';
 export const task: Task = {
   name: 'bake',
   summary: 'Build a matrix (Slurm x GCC x CPU/GPU) with docker buildx bake; shared stages are built once',
-  usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--print]',
+  usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--arch x86_64,aarch64] [--print]',
   example: 'npx zx Taskfile.ts bake --slurm 24.11,25.11 --gcc 13.4.0 --print',
   details: `  GROUP              bake groups or targets to build (default: default = the whole matrix given)
   --slurm LIST       Slurm versions (default: every version in the catalog)
   --gcc LIST         GCC toolchains (default: 13.4.0)
   --gpu              GPU flavour only; --flavours cpu,gpu for both (default cpu)
+  --arch LIST        CPU architectures, x86_64 and/or aarch64 (default x86_64); each target gets its platforms
   --os NAME / --base-image IMG / --jobs N / --mirror URL   as for build
   --file PATH        where to write the bake file (default dockerfiles/docker-bake.hcl)
   --set SPEC         passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'
@@ -34,7 +35,7 @@ export const task: Task = {
   async run(argv) {
     const args = parseArgs('bake', argv, {
       string: ['os', 'base-image', 'jobs', 'file', 'builder'],
-      csv: ['slurm', 'gcc', 'flavours'],
+      csv: ['slurm', 'gcc', 'flavours', 'arch'],
       list: ['mirror', 'set', 'cache-from', 'cache-to'],
       boolean: ['gpu', 'print', 'render-only'],
       positionals: ['groups?...'],
@@ -51,7 +52,7 @@ export const task: Task = {
     const plans = planMatrix({
       slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.flags.gpu ? ['gpu'] : args.lists.flavours,
       os: args.strings.os, baseImage: args.strings['base-image'], jobs: jobs === undefined ? undefined : Number(jobs),
-      mirrors: args.lists.mirror,
+      mirrors: args.lists.mirror, arches: args.lists.arch,
     });
     const config = resolveConfig();
     const bakeFile = args.strings.file ? resolve(args.strings.file) : join(repoRoot, 'dockerfiles', 'docker-bake.hcl');

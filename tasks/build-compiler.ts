@@ -41,14 +41,14 @@ export const task: Task = {
     const config = resolveConfig();
     const contextDir = join(repoRoot, plan.contextDir);
     ensureBuildContext(contextDir, plan);
-    const outDir = join(config.home, 'compilers', plan.gcc.version);
+    const outDir = join(config.home, 'compilers', plan.gcc.version + plan.arch.suffix);
     const tmp = args.flags.tarball ? join(config.home, 'compilers', `.tmp-${plan.gcc.version}-${process.pid}`) : undefined;
     const bx = buildxArgs({
       contextDir, dockerfile: join(contextDir, 'Dockerfile'),
       target: args.flags.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
       contexts: { ...hostCacheContexts(config, plan.cacheKey, !args.flags.print), ...contexts },
-      progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot),
+      progress, builder: args.strings.builder, sourceDateEpoch: sourceDateEpoch(repoRoot), platform: plan.arch.platform,
     });
     if (args.flags.print) {
       console.log(`docker ${shellQuote(bx)}`);

@@ -95,6 +95,7 @@ export const task: Task = {
       contexts: allContexts, signKeyFile: signKey ? resolve(signKey) : undefined, signingFingerprint: fingerprint,
       noCache: args.flags['no-cache'], shmSize: shm, progress, builder: args.strings.builder,
       cacheFrom: args.lists['cache-from'], cacheTo: args.lists['cache-to'], sourceDateEpoch: sourceDateEpoch(repoRoot),
+      platform: plan.arch.platform,
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
     if (exportDir) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(detectAttestationSupport(args.strings.builder)));

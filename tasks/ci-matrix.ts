@@ -29,6 +29,9 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
     gcc: p.gcc.requested === 'system' ? 'system' : p.gcc.version,
     flavour: p.flavour,
     os: p.os.name,
+    arch: p.arch.name,
+    // aarch64 jobs run natively on GitHub's Arm runners (no emulation for a Spack build of hours).
+    runner: p.arch.runner,
     // Layers are shared by every Slurm version on one toolchain.
     cache_scope: toolchainKey(p),
   }));
@@ -50,7 +53,7 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
   steps.push({
     name: 'build',
     run: [
-      'npx zx Taskfile.ts build ${{ matrix.slurm }} --gcc ${{ matrix.gcc }} --os ${{ matrix.os }}',
+      'npx zx Taskfile.ts build ${{ matrix.slurm }} --gcc ${{ matrix.gcc }} --os ${{ matrix.os }} --arch ${{ matrix.arch }}',
       "${{ matrix.flavour == 'gpu' && '--gpu' || '' }}",
       ...(o.signSecret ? [`--sign-key "${KEY_FILE}"`] : []),
       '--cache-from type=gha,scope=${{ matrix.cache_scope }}',
@@ -86,7 +89,7 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
   jobs.build = {
     name: '${{ matrix.id }}',
     ...(o.schedule ? { if: "github.event_name != 'schedule'" } : {}),
-    'runs-on': 'ubuntu-24.04',
+    'runs-on': '${{ matrix.runner }}',
     'timeout-minutes': 360,
     ...(o.publish ? { permissions: { contents: 'read', 'id-token': 'write' } } : {}),
     strategy: { 'fail-fast': false, matrix: { include } },
@@ -137,11 +140,12 @@ function workflowOptions(s: Record<string, string | undefined>): CiWorkflowOptio
 export const task: Task = {
   name: 'ci-matrix',
   summary: 'Write a GitHub Actions workflow with one build job per matrix entry',
-  usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--schedule CRON] [--publish-bucket B --aws-role ARN --aws-region R] [--sign-secret NAME] [--out FILE]',
+  usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--arch x86_64,aarch64] [--schedule CRON] [--publish-bucket B --aws-role ARN --aws-region R] [--sign-secret NAME] [--out FILE]',
   example: 'npx zx Taskfile.ts ci-matrix --gcc 10.5.0,13.4.0 --out .github/workflows/slurm-matrix.yml',
   details: `  --slurm LIST      Slurm versions (default: all)
   --gcc LIST        GCC toolchains (default 13.4.0)
   --flavours LIST   cpu, gpu (default cpu)
+  --arch LIST       x86_64, aarch64 (default x86_64); aarch64 jobs run on GitHub's Arm runners (ubuntu-24.04-arm)
   --os NAME         target distro for every entry
   --schedule CRON   also run on this schedule: a job runs 'outdated' and fails when a newer Slurm patch
                     release is out (builds run on dispatch and tags, not on the schedule)
@@ -153,7 +157,7 @@ export const task: Task = {
   --out FILE        write there (default: print)`,
   async run(argv) {
     const args = parseArgs('ci-matrix', argv, {
-      string: ['out', 'os', 'schedule', 'publish-bucket', 'aws-role', 'aws-region', 'sign-secret'], csv: ['slurm', 'gcc', 'flavours'],
+      string: ['out', 'os', 'schedule', 'publish-bucket', 'aws-role', 'aws-region', 'sign-secret'], csv: ['slurm', 'gcc', 'flavours', 'arch'],
     });
     const opts = workflowOptions(args.strings);
     const source = { what: '--out', given: args.strings.out, fix: 'give --out a file path in a writable directory' };
@@ -163,7 +167,7 @@ export const task: Task = {
         throw new ConfigurationError(`--out '${args.strings.out}' is a directory`, { remediation: 'give the path of the workflow file, e.g. .github/workflows/slurm-matrix.yml' });
       }
     }
-    const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os }), opts);
+    const text = renderCiWorkflow(planMatrix({ slurm: args.lists.slurm, gcc: args.lists.gcc, flavours: args.lists.flavours, os: args.strings.os, arches: args.lists.arch }), opts);
     if (!args.strings.out) { process.stdout.write(text); return 0; }
     const out = resolve(args.strings.out);
     await replaceUserFile(out, text, source);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 export const task: Task = {
   name: 'verify',
   summary: 'Prove a tarball runs: checksum, signature, glibc floor, then a live one-node Slurm per image',
-  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
+  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--arch A] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
   example: 'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
   details: `  <tarball>          a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it
   --key FILE         ASCII-armored public key: the .asc beside the tarball (and .provenance.json.asc) must be
@@ -16,6 +16,9 @@ export const task: Task = {
                      SBOM must list every ELF file of view/ in exactly one component.
   --image IMAGE      run the cluster check in this image (repeatable; default: every catalog distro whose
                      glibc is at least the package's floor)
+  --arch A           x86_64 or aarch64 (arm64): run the images for this platform (default: the architecture
+                     in the package's manifest; a different one is refused). A foreign architecture runs under
+                     emulation (scripts/setup-arm64.sh registers qemu for arm64 on an x86_64 host)
   --prefix DIR       where to unpack inside each container (default /shared/apps/slurm)
   --full             also run every other daemon: slurmdbd on the distro's MariaDB (installed in the
                      container; sacct shows the job) and slurmrestd with JWT (ping, diag, a job over REST,
@@ -26,7 +29,7 @@ export const task: Task = {
   --no-checksum      continue when the .sha256 is missing (a mismatch still fails)`,
   async run(argv) {
     const args = parseArgs('verify', argv, {
-      string: ['key', 'prefix', 'db-host'], list: ['image'], boolean: ['keep', 'no-checksum', 'full'], positionals: ['tarball'],
+      string: ['key', 'prefix', 'db-host', 'arch'], list: ['image'], boolean: ['keep', 'no-checksum', 'full'], positionals: ['tarball'],
     });
     const tarball = resolve(args.positionals.tarball!);
     if (!existsSync(tarball) || !statSync(tarball).isFile()) {
@@ -78,7 +81,19 @@ export const task: Task = {
     // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
     const { verifySupplyChain } = await import('./lib/provenance.ts');
     lines.push(...await verifySupplyChain(tarball, key === undefined ? undefined : readFileSync(key, 'utf8')));
-    console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, glibc floor ${floor}`);
+    // The architecture the package is built for (manifests before the arch axis are x86_64): its images run
+    // with that --platform, and each container must report it (uname -m), natively or under emulation.
+    const { findArch, archNameList } = await import('./lib/catalog.ts');
+    const builtFor = findArch(typeof manifest.arch === 'string' ? manifest.arch : 'x86_64');
+    const arch = args.strings.arch !== undefined ? findArch(args.strings.arch) : builtFor;
+    if (!arch || !builtFor) {
+      throw new ConfigurationError(`--arch '${args.strings.arch ?? manifest.arch}' is not a known architecture`, { remediation: `use one of ${archNameList().join(', ')}` });
+    }
+    if (arch.name !== builtFor.name) {
+      throw new ConfigurationError(`--arch ${arch.name} does not match the package, which is built for ${builtFor.name}`, { remediation: `leave --arch out, or give --arch ${builtFor.name}` });
+    }
+    const platform = arch.platform;
+    console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, ${arch.name} (${platform}), glibc floor ${floor}`);
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 
     const images = args.lists.image!.length > 0 ? args.lists.image! : supportedTargets(floor).map((o) => o.image);
@@ -95,7 +110,14 @@ export const task: Task = {
     for (const image of images) {
       const steps: { step: string; ok: boolean | null; detail: string }[] = [];
       rows.push({ image, steps });
-      const g = await q`docker run --rm --entrypoint getconf ${image} GNU_LIBC_VERSION`;
+      const u = await q`docker run --rm --platform ${platform} --entrypoint uname ${image} -m`;
+      if (u.exitCode !== 0 || u.stdout.trim() !== arch.name) {
+        const why = u.exitCode !== 0 ? (u.stderr || u.stdout).trim().split('\n').pop() : `it runs as ${u.stdout.trim()}`;
+        steps.push({ step: 'arch', ok: false, detail: `${image} does not run as ${platform}: ${why}${/exec format/i.test(why ?? '') ? ' (no emulation: run scripts/setup-arm64.sh as root)' : ''}` });
+        continue;
+      }
+      steps.push({ step: 'arch', ok: true, detail: `${image} runs as ${platform} (uname -m: ${arch.name})` });
+      const g = await q`docker run --rm --platform ${platform} --entrypoint getconf ${image} GNU_LIBC_VERSION`;
       const glibc = g.exitCode === 0 ? parseGlibcVersion(g.stdout) : null;
       if (!glibc) {
         steps.push({ step: 'glibc', ok: false, detail: `cannot run ${image}: ${(g.stderr || g.stdout).trim().split('\n').pop()}` });
@@ -107,7 +129,7 @@ export const task: Task = {
       }
       steps.push({ step: 'glibc', ok: true, detail: `${image} has glibc ${glibc} >= floor ${floor}` });
       const name = `sf-verify-${process.pid}-${rows.length}`;
-      const started = await q`docker run -d --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
+      const started = await q`docker run -d --platform ${platform} --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
       if (started.exitCode !== 0) {
         steps.push({ step: 'container', ok: false, detail: started.stderr.trim().split('\n').pop() ?? '' });
         continue;

@@ -2,7 +2,7 @@
  * Matrix builds: the list of BuildPlans for Slurm versions x GCC toolchains x flavours, and the
  * docker-bake.hcl that builds them with the shared stages (base ... deps) expressed once per toolchain.
  */
-import { DEFAULT_GCC, FLAVOURS, slurmSeriesList, type Flavour } from './catalog.ts';
+import { DEFAULT_ARCH, DEFAULT_GCC, FLAVOURS, slurmSeriesList, type Flavour } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
 import { planBuild, type BuildOptions, type BuildPlan } from './plan.ts';
 
@@ -14,6 +14,8 @@ export interface MatrixOptions {
   baseImage?: string;
   jobs?: number;
   mirrors?: string[];
+  /** CPU architectures (x86_64, aarch64); default x86_64. */
+  arches?: string[];
 }
 
 export function planMatrix(o: MatrixOptions): BuildPlan[] {
@@ -25,10 +27,11 @@ export function planMatrix(o: MatrixOptions): BuildPlan[] {
       throw new ConfigurationError(`flavour '${f}' is not known`, { remediation: `use ${FLAVOURS.join(' or ')} (e.g. --flavours cpu,gpu)` });
     }
   }
+  const arches = o.arches && o.arches.length > 0 ? o.arches : [DEFAULT_ARCH];
   const plans: BuildPlan[] = [];
   const seen = new Set<string>();
-  for (const g of gcc) for (const s of slurm) for (const f of flavours as Flavour[]) {
-    const opts: BuildOptions = { slurm: s, gcc: g, gpu: f === 'gpu', os: o.os, baseImage: o.baseImage, jobs: o.jobs, mirrors: o.mirrors };
+  for (const a of arches) for (const g of gcc) for (const s of slurm) for (const f of flavours as Flavour[]) {
+    const opts: BuildOptions = { slurm: s, gcc: g, gpu: f === 'gpu', os: o.os, baseImage: o.baseImage, jobs: o.jobs, mirrors: o.mirrors, arch: a };
     const p = planBuild(opts);
     if (seen.has(p.id)) continue;
     seen.add(p.id);
@@ -42,7 +45,7 @@ export function bakeName(s: string): string {
   return s.replace(/[^A-Za-z0-9_-]+/g, '-');
 }
 
-/** The toolchain a plan's shared stages belong to: base image + GCC + flavour (GPU deps differ). */
+/** The toolchain a plan's shared stages belong to: base image + GCC + flavour (GPU deps differ); cacheKey carries the arch. */
 export function toolchainKey(p: BuildPlan): string {
   return bakeName(`${p.cacheKey}-${p.flavour}`);
 }
@@ -92,11 +95,12 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
   // Each toolchain reads its own host buildcache, BUILDCACHE_DIR/<base image + GCC>, as build does.
   const hostBuildcache = (p: BuildPlan) => `\${BUILDCACHE_DIR}/${p.cacheKey}`;
   for (const [key, p] of toolchains) {
-    w(`# Toolchain: GCC ${p.gcc.version} (${p.gcc.source}) on ${p.baseImage}, ${p.flavour}.`);
+    w(`# Toolchain: GCC ${p.gcc.version} (${p.gcc.source}) on ${p.baseImage}, ${p.flavour}, ${p.arch.name}.`);
     w(`target "deps-${key}" {`);
     w(`  context    = ${hclString(o.contextOf(p))}`);
     w('  dockerfile = "Dockerfile"');
     w('  target     = "deps"');
+    w(`  platforms  = [${hclString(p.arch.platform)}]`);
     w(`  args       = { BASE_IMAGE = ${hclString(p.baseImage)} }`);
     w('  contexts = {');
     w(`    host-buildcache  = "${hostBuildcache(p)}"`);
@@ -107,11 +111,12 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
     w();
   }
   for (const p of plans) {
-    w(`# Slurm ${p.slurm.release} with GCC ${p.gcc.version}, ${p.flavour}: ${p.tarballName}`);
+    w(`# Slurm ${p.slurm.release} with GCC ${p.gcc.version}, ${p.flavour}, ${p.arch.name}: ${p.tarballName}`);
     w(`target "${bakeName(p.id)}" {`);
     w(`  context    = ${hclString(o.contextOf(p))}`);
     w('  dockerfile = "Dockerfile"');
     w('  target     = "export"');
+    w(`  platforms  = [${hclString(p.arch.platform)}]`);
     w(`  args       = { BASE_IMAGE = ${hclString(p.baseImage)}, SOURCE_DATE_EPOCH = "\${SOURCE_DATE_EPOCH}" }`);
     w('  contexts = {');
     w(`    host-buildcache  = "${hostBuildcache(p)}"`);
@@ -131,6 +136,7 @@ export function renderBakeFile(plans: BuildPlan[], o: BakeFileOptions): string {
     add(bakeName(`slurm-${p.slurm.series}`), t);
     add(bakeName(`gcc-${p.gcc.version}`), t);
     add(p.flavour, t);
+    add(p.arch.name, t);
   }
   for (const [g, targets] of groups) {
     w(`group "${g}" {`);

@@ -5,9 +5,9 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
-  requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
-  type Flavour, type OsTarget, type SlurmRelease,
+  BUILD_TOOL_EXTERNALS, OVERLAY_REPO, RUNTIME_DEPS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
+  requiredPlugins, gccVersionList, osNameList, slurmSeriesList, DEFAULT_ARCH, archNameList, findArch,
+  type ArchTarget, type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
 import type { PackageInputs } from './package-inputs.ts';
@@ -26,6 +26,8 @@ export interface BuildOptions {
   jobs?: number;
   /** Extra Spack binary mirrors (`--mirror`). */
   mirrors?: string[];
+  /** CPU architecture (`--arch`): x86_64 (default) or aarch64 (arm64). */
+  arch?: string;
 }
 
 /** Stage names, in pipeline order. The outside-input stages come first and can be replaced by named contexts. */
@@ -49,6 +51,8 @@ export interface BuildPlan {
   /** The base image's own GCC version, used to build GCC (or everything, when source is system). */
   systemGcc: string;
   flavour: Flavour;
+  /** The CPU architecture everything is built for: BuildKit `--platform`, Spack target, name suffix. */
+  arch: ArchTarget;
   os: OsTarget;
   baseImage: string;
   baseImageOverridden: boolean;
@@ -70,7 +74,8 @@ export interface BuildPlan {
     buildcache: string;
   };
   cacheKey: string;
-  spack: typeof SPACK;
+  /** The pinned Spack, with `target` the generic target of `arch` (x86_64_v2 or aarch64). */
+  spack: Omit<typeof SPACK, 'target'> & { target: string };
   specs: {
     compiler: string | null;
     deps: string[];
@@ -181,20 +186,28 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     return { name: `mirror${i + 1}`, url };
   });
 
+  const arch = findArch(opts.arch ?? DEFAULT_ARCH);
+  if (!arch) {
+    throw new ConfigurationError(`architecture '${opts.arch}' is not a known target`, {
+      remediation: `use one of ${archNameList().join(', ')} (arm64 and amd64 are accepted as aliases)`,
+    });
+  }
   const flavour: Flavour = opts.gpu ? 'gpu' : 'cpu';
-  const suffix = flavour === 'gpu' ? '-gpu' : '';
+  // x86_64 names are what they always were; aarch64 appends -aarch64 to names, tags and cache ids.
+  const suffix = (flavour === 'gpu' ? '-gpu' : '') + arch.suffix;
   const baseImage = opts.baseImage ?? os.image;
   const id = `slurm-${release.series}-gcc${gccVersion}${suffix}`;
-  const imageKey = sanitize(baseImage);
+  const imageKey = sanitize(baseImage) + arch.suffix;
   const cacheKey = `${imageKey}-gcc${gccVersion}`;
+  const gpuDeps = flavour === 'gpu' ? arch.gpu.deps : [];
 
   const compilerSpec = source === 'spack'
     ? `gcc@${gccVersion} +binutils languages=c,c++,fortran %gcc@${os.systemGcc}`
     : null;
-  const deps = [...RUNTIME_DEPS, ...(flavour === 'gpu' ? GPU_DEPS : [])];
+  const deps = [...RUNTIME_DEPS, ...gpuDeps];
   const variants = [
     ...SLURM_VARIANTS, ...(release.recipe === 'overlay' ? SLURM_OVERLAY_VARIANTS : []),
-    ...(flavour === 'gpu' ? SLURM_GPU_VARIANTS : []),
+    ...(flavour === 'gpu' ? arch.gpu.variants : []),
   ];
   const slurmSpec = `slurm@${release.spackVersion} ${variants.join(' ')} sysconfdir=/etc/slurm %gcc@${gccVersion}`;
 
@@ -205,12 +218,13 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     gcc: { version: gccVersion, source, requested: requestedGcc },
     systemGcc: os.systemGcc,
     flavour,
+    arch,
     os,
     baseImage,
     baseImageOverridden: opts.baseImage !== undefined,
     id,
     imageTag: `slurm-factory:${release.series}-gcc${gccVersion}${suffix}`,
-    compilerTag: `slurm-factory:compiler-${gccVersion}`,
+    compilerTag: `slurm-factory:compiler-${gccVersion}${arch.suffix}`,
     tarballName: `${id}-software.tar.gz`,
     moduleName: `slurm/${release.series}-gcc${gccVersion}`,
     moduleFile: `modules/slurm/${release.series}-gcc${gccVersion}.lua`,
@@ -224,9 +238,9 @@ export function planBuild(opts: BuildOptions): BuildPlan {
       buildcache: `slurm-factory-buildcache-${cacheKey}`,
     },
     cacheKey,
-    spack: SPACK,
+    spack: { ...SPACK, target: arch.spackTarget },
     specs: { compiler: compilerSpec, deps, slurm: slurmSpec },
-    viewExclude: flavour === 'gpu' ? [...GPU_DEPS, 'gcc'] : ['gcc'],
+    viewExclude: flavour === 'gpu' ? [...gpuDeps, 'gcc'] : ['gcc'],
     jobs: opts.jobs ?? null,
     mirrors,
     buildTools: BUILD_TOOL_EXTERNALS,
@@ -253,6 +267,7 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     tarballName: plan.tarballName,
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
-    requiredPlugins: requiredPlugins(plan.flavour),
+    requiredPlugins: requiredPlugins(plan.flavour, { arch: plan.arch.name }),
+    arch: plan.arch.name,
   };
 }
