@@ -74,6 +74,8 @@ test('GPU on aarch64 is NVML only: cuda, +nvml, gpu_nvml required; no ROCm anywh
   const paths = packageInputs(arm).requiredPlugins.map((r) => r.path);
   assert.ok(paths.includes('lib/slurm/gpu_nvml.so'));
   assert.not.ok(paths.includes('lib/slurm/gpu_rsmi.so'));
+  assert.ok(paths.includes('sbin/slurmd') && paths.includes('lib/slurm/auth_munge.so'), 'the CPU plugins stay required');
+  assert.is(paths.length, requiredPlugins('gpu').length - 1, 'exactly one fewer than x86_64 GPU: gpu_rsmi');
   assert.equal(arm.viewExclude, ['cuda', 'gcc']);
   // x86_64 GPU unchanged: NVML and RSMI.
   const x86 = planBuild({ slurm: '25.11', gpu: true });

@@ -278,7 +278,9 @@ export function requiredPlugins(flavour: Flavour, opts: { lua?: boolean; arch?: 
   const gpu = (findArch(opts.arch ?? DEFAULT_ARCH) ?? ARCHITECTURES[0]!).gpu.plugins;
   return [
     ...cpu,
-    { path: 'lib/slurm/gpu_nvml.so', configure: '--with-nvml (cuda, +nvml)' },
-    { path: 'lib/slurm/gpu_rsmi.so', configure: '--with-rsmi (rocm-smi-lib, +rsmi)' },
-  ].filter((p) => gpu.some((g) => p.path === `lib/slurm/${g}.so`));
+    ...[
+      { path: 'lib/slurm/gpu_nvml.so', configure: '--with-nvml (cuda, +nvml)' },
+      { path: 'lib/slurm/gpu_rsmi.so', configure: '--with-rsmi (rocm-smi-lib, +rsmi)' },
+    ].filter((p) => gpu.some((g) => p.path === `lib/slurm/${g}.so`)),
+  ];
 }
