@@ -15,7 +15,10 @@ import { planBuild, packageInputs } from '../tasks/lib/plan.ts';
 import { planMatrix, renderBakeFile } from '../tasks/lib/matrix.ts';
 import { renderBuildContext, renderArgs } from '../tasks/lib/render.ts';
 import { renderCiWorkflow } from '../tasks/ci-matrix.ts';
-import { repoRoot, runCli, tempDir } from './helpers.ts';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { bash, buildSpackTree, sampleInputs, writePackageDir } from './spack-tree.ts';
 
 test('x86_64 stays the default and keeps every name it had', () => {
   const p = planBuild({ slurm: '25.11', gcc: '13.4.0' });
@@ -176,6 +179,40 @@ test('elf-arch.py: passes a view of the right architecture, fails naming every f
     assert.match(r.stderr, /unknown architecture 'mips': use one of aarch64, x86_64/);
   } finally {
     t.cleanup();
+  }
+});
+
+const withPackageTools = testIf(test, [needCommand('gcc', 'apt-get install gcc'), needCommand('patchelf', 'apt-get install patchelf'),
+  needCommand('readelf', 'apt-get install binutils'), needCommand('python3', 'apt-get install python3')]);
+
+withPackageTools('the real package stage: an x86_64 view packs as arch x86_64; declared aarch64 it fails, naming the files', () => {
+  const tmp = tempDir('sf-arch-pkg-');
+  try {
+    const pack = (name: string, arch?: 'x86_64' | 'aarch64') => {
+      const tree = buildSpackTree(join(tmp.path, `tree-${name}`));  // the stage changes its view in place
+      const inputs = { ...sampleInputs({ requiredPlugins: [] }), ...(arch ? { arch } : {}) };
+      const pkg = join(tmp.path, `package-${name}`);
+      writePackageDir(pkg, inputs);
+      const out = join(tmp.path, `out-${name}`);
+      const r = bash(join(pkg, 'scripts/package-view.sh'), ['--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink,
+        '--specs', tree.packageSpecsFile, '--assets', join(pkg, 'assets'), '--out', out, '--gpg-key', join(tmp.path, 'no-key')],
+      { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } });
+      return { ...r, tarball: join(out, inputs.tarballName) };
+    };
+    const old = pack('no-arch');  // a build-info from before the axis: x86_64
+    assert.is(old.status, 0, old.output);
+    assert.match(old.output, /elf-arch: all \d+ ELF files are x86_64/);
+    const manifest = JSON.parse(execFileSync('tar', ['-xzOf', old.tarball, 'manifest.json'], { encoding: 'utf8' }));
+    assert.is(manifest.arch, 'x86_64');
+    assert.is(manifest.platform, 'linux/amd64');
+    const arm = pack('aarch64', 'aarch64');
+    assert.is(arm.status, 1, arm.output);
+    assert.match(arm.output, /^FAIL sbin\/slurmd: x86_64 64-bit LSB, not aarch64$/m);
+    assert.match(arm.output, /^FAIL lib\/slurm\/plugin_a\.so: x86_64 64-bit LSB, not aarch64$/m);
+    assert.match(arm.output, /elf-arch: error: 8 of 8 ELF files are not aarch64 64-bit LSB/);
+    assert.not.ok(existsSync(arm.tarball), 'no tarball is written');
+  } finally {
+    tmp.cleanup();
   }
 });
 
