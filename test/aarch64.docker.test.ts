@@ -84,7 +84,7 @@ armTest('the cross-built fixture: every ELF file of the install tree is aarch64,
   assert.is(machine, 'aarch64');
   assert.is(version, 'slurm 24.11.5');
   const [elves, bad] = counts!.split(' ').map(Number);
-  assert.ok(elves! > 300, `${elves} ELF files`);
+  assert.ok(elves! >= 150, `${elves} ELF files (89 plugins, the daemons and clients, 53 prefixes' libraries: 193 when written)`);
   assert.is(bad, 0, 'no ELF file of another architecture');
   assert.is(targets, "['aarch64']");
 });
