@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real tools the test suite drives (all from Debian's mirror), then the Docker engine.
 # Idempotent; CI runs it on a fresh machine as root. Developers can run it once with sudo.
+# Then arm64 emulation (setup-arm64.sh: binfmt_misc, qemu-user-static) for the aarch64 tests.
 # --no-docker: the Debian packages only (how test/ci-deps.docker.test.ts proves it in a clean Debian 12 root).
 # Works on a Debian 12 machine that never saw trixie: python3-moto exists only in trixie, so the trixie suite
 # (pinned at 100, see lib/apt-trixie.sh) is added before the first apt-get install.
@@ -56,6 +57,9 @@ main() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   [[ $with_docker == no ]] || "$here/setup-docker.sh"
+  # arm64 under emulation (binfmt_misc + qemu-user-static) for the aarch64 tests; a machine where it cannot
+  # (no binfmt_misc) still gets the rest, and those tests skip naming setup-arm64.sh.
+  [[ $with_docker == no ]] || "$here/setup-arm64.sh" || log "arm64 emulation unavailable: the aarch64 tests will skip"
 }
 
 main "$@"

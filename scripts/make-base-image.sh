@@ -2,12 +2,15 @@
 # Build a minimal Debian base image for the Docker tests without any container registry:
 # debootstrap (minbase) from Debian's mirror, then `docker import`.
 #
-# Usage: scripts/make-base-image.sh debian11|debian12|debian13
+# Usage: scripts/make-base-image.sh debian11|debian12|debian13 [--arch amd64|arm64]
 #   (debian11, glibc 2.31, is the 'too old' distro of the verify tests)
 #
-#   - does nothing if the image slurm-factory-base:<name> already exists;
-#   - the debootstrapped rootfs is cached as ${SLURM_FACTORY_CACHE:-/var/cache/slurm-factory}/rootfs-<suite>.tar,
-#     so a rerun on the same machine (e.g. after `docker image rm`) skips debootstrap;
+#   - does nothing if the image slurm-factory-base:<name> (arm64: slurm-factory-base:<name>-arm64) already exists;
+#   - --arch arm64 (or aarch64) debootstraps Debian's arm64 packages and imports the image as linux/arm64; the
+#     second stage of debootstrap runs arm64 binaries, so it needs qemu-user-static registered with binfmt_misc
+#     (scripts/setup-arm64.sh). amd64 (x86_64) is the default and keeps the old tag;
+#   - the debootstrapped rootfs is cached as ${SLURM_FACTORY_CACHE:-/var/cache/slurm-factory}/rootfs-<suite>.tar
+#     (arm64: rootfs-<suite>-arm64.tar), so a rerun on the same machine (e.g. after `docker image rm`) skips debootstrap;
 #   - apt sources inside: main + <suite>-updates + <suite>-security (deb822, /etc/apt/sources.list.d/debian.sources),
 #     checked with `apt-get update` in the rootfs before the tarball is cached;
 #   - the image gets CMD ["/bin/bash"] and labels org.slurm-factory.os, .suite, .glibc (read from the rootfs).
@@ -25,14 +28,29 @@ case "$name" in
   debian11) suite=bullseye ;;
   debian12) suite=bookworm ;;
   debian13) suite=trixie ;;
-  *) die "usage: $0 debian11|debian12|debian13 (got '${name}')" ;;
+  *) die "usage: $0 debian11|debian12|debian13 [--arch amd64|arm64] (got '${name}')" ;;
 esac
+arch=amd64
+case "${2:-}" in
+  '') ;;
+  --arch) arch=${3:-} ;;
+  --arch=*) arch=${2#--arch=} ;;
+  *) die "usage: $0 ${name} [--arch amd64|arm64] (got '${2}')" ;;
+esac
+case "$arch" in
+  amd64|x86_64) arch=amd64 ;;
+  arm64|aarch64) arch=arm64 ;;
+  *) die "unknown architecture '${arch}': use amd64 (x86_64) or arm64 (aarch64)" ;;
+esac
+# The x86_64 names stay as they were; arm64 images and rootfs tarballs carry the architecture.
+suffix=""
+[[ $arch == amd64 ]] || suffix="-${arch}"
 
-image="slurm-factory-base:${name}"
+image="slurm-factory-base:${name}${suffix}"
 mirror=${MIRROR:-http://deb.debian.org/debian}
 security_mirror=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 cache=${SLURM_FACTORY_CACHE:-/var/cache/slurm-factory}
-tarball="${cache}/rootfs-${suite}.tar"
+tarball="${cache}/rootfs-${suite}${suffix}.tar"
 
 command -v docker >/dev/null 2>&1 || die "no docker client (run scripts/setup-docker.sh as root)"
 docker info >/dev/null 2>&1 || die "no Docker engine answers 'docker info' (run scripts/setup-docker.sh as root)"
@@ -47,7 +65,10 @@ started=$SECONDS
 if [[ -s "$tarball" ]]; then
   log "using cached rootfs ${tarball} (delete it to debootstrap again)"
 else
-  [[ $(id -u) -eq 0 ]] || die "debootstrap needs root (run: sudo $0 ${name})"
+  [[ $(id -u) -eq 0 ]] || die "debootstrap needs root (run: sudo $0 ${name} --arch ${arch})"
+  if [[ $arch != "$(dpkg --print-architecture)" ]] && ! "$(dirname "${BASH_SOURCE[0]}")/setup-arm64.sh" --check; then
+    die "debootstrap --arch ${arch} runs ${arch} binaries: register qemu-user-static first (sudo scripts/setup-arm64.sh)"
+  fi
   keyring=/usr/share/keyrings/debian-archive-keyring.gpg
   if ! command -v debootstrap >/dev/null 2>&1 || [[ ! -s "$keyring" ]]; then
     log "installing debootstrap and debian-archive-keyring with apt-get"
@@ -55,14 +76,14 @@ else
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap debian-archive-keyring >/dev/null
   fi
   mkdir -p "$cache"
-  work=$(mktemp -d "${cache}/debootstrap-${suite}.XXXXXX")
+  work=$(mktemp -d "${cache}/debootstrap-${suite}${suffix}.XXXXXX")
   # shellcheck disable=SC2064 # expand $work now: the trap must remove this directory
   trap "rm -rf '${work}'" EXIT
   root="${work}/rootfs"
 
-  log "debootstrap --variant=minbase ${suite} from ${mirror} (takes a minute or two)"
+  log "debootstrap --arch ${arch} --variant=minbase ${suite} from ${mirror} (a minute or two; arm64 under emulation longer)"
   t0=$SECONDS
-  debootstrap --variant=minbase --components=main --keyring="$keyring" "$suite" "$root" "$mirror" >"${work}/debootstrap.log" 2>&1 \
+  debootstrap --arch "$arch" --variant=minbase --components=main --keyring="$keyring" "$suite" "$root" "$mirror" >"${work}/debootstrap.log" 2>&1 \
     || { tail -n 30 "${work}/debootstrap.log" >&2; die "debootstrap ${suite} failed (log above)"; }
   log "debootstrap done in $((SECONDS - t0)) s"
 
@@ -118,13 +139,13 @@ glibc=${libc6%%-*}
 version_id=$(tar -xOf "$tarball" ./etc/os-release | sed -n 's/^VERSION_ID="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p')
 [[ -n "$version_id" ]] || version_id=${name#debian}
 
-log "docker import -> ${image} (os=${name} debian ${version_id}, glibc ${glibc})"
-docker import \
+log "docker import -> ${image} (os=${name} debian ${version_id}, linux/${arch}, glibc ${glibc})"
+docker import --platform "linux/${arch}" \
   --change 'CMD ["/bin/bash"]' \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  --change "LABEL org.slurm-factory.os=${name} org.slurm-factory.suite=${suite} org.slurm-factory.os-version=${version_id} org.slurm-factory.glibc=${glibc} org.slurm-factory.libc6=${libc6} org.slurm-factory.mirror=${mirror}" \
+  --change "LABEL org.slurm-factory.os=${name} org.slurm-factory.suite=${suite} org.slurm-factory.os-version=${version_id} org.slurm-factory.glibc=${glibc} org.slurm-factory.arch=${arch} org.slurm-factory.libc6=${libc6} org.slurm-factory.mirror=${mirror}" \
   "$tarball" "$image" >/dev/null
 
-docker run --rm "$image" bash -c 'test -x /usr/bin/apt-get && . /etc/os-release && echo "$PRETTY_NAME"' >&2 \
+docker run --rm --platform "linux/${arch}" "$image" bash -c 'test -x /usr/bin/apt-get && . /etc/os-release && echo "$PRETTY_NAME $(uname -m)"' >&2 \
   || die "the imported image ${image} does not run"
 log "built ${image} in $((SECONDS - started)) s"

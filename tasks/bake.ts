@@ -19,7 +19,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 export const task = defineTask({
   name: 'bake',
   summary: 'Build a matrix (Slurm x GCC x CPU/GPU) with docker buildx bake; shared stages are built once',
-  usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--print]',
+  usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--arch x86_64,aarch64] [--print]',
   example: 'npx zx Taskfile.ts bake --slurm 24.11,25.11 --gcc 13.4.0 --print',
   positionals: [{ name: 'groups', arg: 'GROUP ...', help: 'bake groups or targets to build (default: default = the whole matrix given)', optional: true, rest: true }],
   options: {
@@ -27,6 +27,7 @@ export const task = defineTask({
     gcc: { type: 'csv', help: 'GCC toolchains (default: 13.4.0)' },
     gpu: { type: 'boolean', help: 'GPU flavour only; --flavours cpu,gpu for both (default cpu)' },
     flavours: { type: 'csv', help: 'cpu, gpu or both (default cpu)' },
+    arch: { type: 'csv', help: 'CPU architectures, x86_64 and/or aarch64 (default x86_64); each target gets its platforms' },
     ...TARGET_OPTIONS,
     file: { type: 'string', arg: 'PATH', help: 'where to write the bake file (default dockerfiles/docker-bake.hcl)' },
     set: { type: 'list', arg: 'SPEC', help: "passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'" },
@@ -49,7 +50,7 @@ export const task = defineTask({
     const fingerprint = signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
     const plans = planMatrix({
       slurm: opts.slurm, gcc: opts.gcc, flavours: opts.gpu ? ['gpu'] : opts.flavours,
-      os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror,
+      os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror, arches: opts.arch,
     });
     const config = resolveConfig();
     const epoch = sourceDateEpoch(config, repoRoot);

@@ -6,7 +6,7 @@ import { planBuild } from './lib/plan.ts';
 import { repoRoot } from './lib/render.ts';
 import { ensureBuildContext } from './lib/writer.ts';
 import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote } from './lib/buildx.ts';
-import { TARGET_OPTIONS } from './lib/plan-options.ts';
+import { ARCH_OPTION, TARGET_OPTIONS } from './lib/plan-options.ts';
 import { requireDocker } from './lib/docker.ts';
 import { runBuildx, withScratchDir } from './lib/build-run.ts';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -15,12 +15,13 @@ import { join } from 'node:path';
 export const task = defineTask({
   name: 'build-compiler',
   summary: 'Build only the compiler stage: GCC, gcc-runtime and binutils into the binary cache',
-  usage: 'build-compiler <gcc> [--os N | --base-image I] [--jobs N] [--mirror URL] [--tarball] [--print]',
+  usage: 'build-compiler <gcc> [--os N | --base-image I] [--arch A] [--jobs N] [--mirror URL] [--tarball] [--print]',
   example: 'npx zx Taskfile.ts build-compiler 10.5.0 --tarball',
   positionals: [{ name: 'gcc', help: "a catalog GCC that the base image does not already have (see 'list')" }],
   options: {
     os: { ...TARGET_OPTIONS.os, help: 'target distro (its glibc is the floor of everything built with this GCC)' },
     'base-image': { ...TARGET_OPTIONS['base-image'], help: 'build on this image; --os names its family' },
+    arch: ARCH_OPTION,
     jobs: TARGET_OPTIONS.jobs,
     mirror: TARGET_OPTIONS.mirror,
     tarball: { type: 'boolean', help: 'also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)' },
@@ -30,7 +31,7 @@ export const task = defineTask({
     print: { type: 'boolean', help: 'print the docker buildx command and build nothing' },
   },
   async run({ opts, pos }) {
-    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: pos.gcc, os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror });
+    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: pos.gcc, os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror, arch: opts.arch });
     if (plan.gcc.source === 'system') {
       throw new ConfigurationError(`GCC ${plan.gcc.version} is the system compiler of ${plan.os.name}: there is nothing to build`, {
         remediation: `build with it directly ('build <slurm> --gcc ${pos.gcc} --os ${plan.os.name}'), or pick another --os`,
@@ -51,7 +52,7 @@ export const task = defineTask({
       target: opts.tarball ? 'compiler-export' : 'compiler',
       exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
       contexts: { ...hostCacheContexts(config, plan.cacheKey), ...contexts },
-      progress, builder: opts.builder, sourceDateEpoch: epoch,
+      progress, builder: opts.builder, sourceDateEpoch: epoch, platform: plan.arch.platform,
     });
     if (opts.print) {
       console.log(`docker ${shellQuote(bx)}`);

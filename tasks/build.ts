@@ -85,6 +85,7 @@ export const task = defineTask({
       contexts: allContexts, signKeyFile: signKey ? resolve(signKey) : undefined, signingFingerprint: fingerprint,
       noCache: opts['no-cache'], shmSize: shm, progress, builder: opts.builder,
       cacheFrom: opts['cache-from'], cacheTo: opts['cache-to'], sourceDateEpoch: epoch,
+      platform: plan.arch.platform,
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
     const attest = exportDir ? detectAttestationSupport(opts.builder) : undefined;

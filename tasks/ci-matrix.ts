@@ -42,13 +42,14 @@ function workflowOptions(s: Record<'schedule' | 'publish-bucket' | 'aws-role' | 
 export const task = defineTask({
   name: 'ci-matrix',
   summary: 'Write a GitHub Actions workflow with one build job per matrix entry',
-  usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--schedule CRON] [--publish-bucket B --aws-role ARN --aws-region R] [--sign-secret NAME] [--out FILE]',
+  usage: 'ci-matrix [--slurm LIST] [--gcc LIST] [--flavours cpu,gpu] [--arch x86_64,aarch64] [--schedule CRON] [--publish-bucket B --aws-role ARN --aws-region R] [--sign-secret NAME] [--out FILE]',
   example: 'npx zx Taskfile.ts ci-matrix --gcc 10.5.0,13.4.0 --out .github/workflows/slurm-matrix.yml',
   positionals: [],
   options: {
     slurm: { type: 'csv', help: 'Slurm versions (default: all)' },
     gcc: { type: 'csv', help: 'GCC toolchains (default 13.4.0)' },
     flavours: { type: 'csv', help: 'cpu, gpu (default cpu)' },
+    arch: { type: 'csv', help: "x86_64, aarch64 (default x86_64); aarch64 jobs run on GitHub's Arm runners (ubuntu-24.04-arm)" },
     os: { type: 'string', arg: 'NAME', help: 'target distro for every entry' },
     schedule: {
       type: 'string', arg: 'CRON',
@@ -72,7 +73,7 @@ export const task = defineTask({
         throw new ConfigurationError(`--out '${opts.out}' is a directory`, { remediation: 'give the path of the workflow file, e.g. .github/workflows/slurm-matrix.yml' });
       }
     }
-    const text = renderCiWorkflow(planMatrix({ slurm: opts.slurm, gcc: opts.gcc, flavours: opts.flavours, os: opts.os }), workflow);
+    const text = renderCiWorkflow(planMatrix({ slurm: opts.slurm, gcc: opts.gcc, flavours: opts.flavours, os: opts.os, arches: opts.arch }), workflow);
     if (!opts.out) { process.stdout.write(text); return 0; }
     const out = resolve(opts.out);
     await replaceUserFile(out, text, source);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 export const task = defineTask({
   name: 'verify',
   summary: 'Prove a tarball runs: checksum, signature, glibc floor, then a live one-node Slurm per image',
-  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
+  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--arch A] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
   example: 'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
   positionals: [{ name: 'tarball', help: 'a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it' }],
   options: {
@@ -24,6 +24,14 @@ export const task = defineTask({
     image: {
       type: 'list', arg: 'IMAGE',
       help: ['run the cluster check in this image (repeatable; default: every catalog distro whose', "glibc is at least the package's floor)"],
+    },
+    arch: {
+      type: 'string', arg: 'A',
+      help: [
+        'x86_64 or aarch64 (arm64): run the images for this platform (default: the architecture',
+        "in the package's manifest; a different one is refused). A foreign architecture runs under",
+        'emulation (scripts/setup-arm64.sh registers qemu for arm64 on an x86_64 host)',
+      ],
     },
     prefix: { type: 'string', arg: 'DIR', help: 'where to unpack inside each container (default /shared/apps/slurm)' },
     full: {
@@ -89,7 +97,19 @@ export const task = defineTask({
     // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
     const { verifySupplyChain } = await import('./lib/provenance.ts');
     lines.push(...await verifySupplyChain(tarball, keyText));
-    console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, glibc floor ${floor}`);
+    // The architecture the package is built for (manifests before the arch axis are x86_64): its images run
+    // with that --platform, and each container must report it (uname -m), natively or under emulation.
+    const { findArch, archNameList } = await import('./lib/catalog.ts');
+    const builtFor = findArch(typeof manifest.arch === 'string' ? manifest.arch : 'x86_64');
+    const arch = opts.arch !== undefined ? findArch(opts.arch) : builtFor;
+    if (!arch || !builtFor) {
+      throw new ConfigurationError(`--arch '${opts.arch ?? manifest.arch}' is not a known architecture`, { remediation: `use one of ${archNameList().join(', ')}` });
+    }
+    if (arch.name !== builtFor.name) {
+      throw new ConfigurationError(`--arch ${arch.name} does not match the package, which is built for ${builtFor.name}`, { remediation: `leave --arch out, or give --arch ${builtFor.name}` });
+    }
+    const platform = arch.platform;
+    console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, ${arch.name} (${platform}), glibc floor ${floor}`);
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 
     const images = opts.image.length > 0 ? opts.image : supportedTargets(floor).map((o) => o.image);
@@ -106,7 +126,14 @@ export const task = defineTask({
     for (const image of images) {
       const steps: { step: string; ok: boolean | null; detail: string }[] = [];
       rows.push({ image, steps });
-      const g = await q`docker run --rm --entrypoint getconf ${image} GNU_LIBC_VERSION`;
+      const u = await q`docker run --rm --platform ${platform} --entrypoint uname ${image} -m`;
+      if (u.exitCode !== 0 || u.stdout.trim() !== arch.name) {
+        const why = u.exitCode !== 0 ? (u.stderr || u.stdout).trim().split('\n').pop() : `it runs as ${u.stdout.trim()}`;
+        steps.push({ step: 'arch', ok: false, detail: `${image} does not run as ${platform}: ${why}${/exec format/i.test(why ?? '') ? ' (no emulation: run scripts/setup-arm64.sh as root)' : ''}` });
+        continue;
+      }
+      steps.push({ step: 'arch', ok: true, detail: `${image} runs as ${platform} (uname -m: ${arch.name})` });
+      const g = await q`docker run --rm --platform ${platform} --entrypoint getconf ${image} GNU_LIBC_VERSION`;
       const glibc = g.exitCode === 0 ? parseGlibcVersion(g.stdout) : null;
       if (!glibc) {
         steps.push({ step: 'glibc', ok: false, detail: `cannot run ${image}: ${(g.stderr || g.stdout).trim().split('\n').pop()}` });
@@ -118,7 +145,7 @@ export const task = defineTask({
       }
       steps.push({ step: 'glibc', ok: true, detail: `${image} has glibc ${glibc} >= floor ${floor}` });
       const name = `sf-verify-${process.pid}-${rows.length}`;
-      const started = await q`docker run -d --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
+      const started = await q`docker run -d --platform ${platform} --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
       if (started.exitCode !== 0) {
         steps.push({ step: 'container', ok: false, detail: started.stderr.trim().split('\n').pop() ?? '' });
         continue;

@@ -124,7 +124,7 @@ test('ci-matrix writes a workflow with one job per matrix entry', () => {
   const wf = YAML.parse(r.stdout);
   const include = wf.jobs.build.strategy.matrix.include;
   assert.is(include.length, 8);
-  assert.equal(include[0], { id: 'slurm-24.11-gcc10.5.0', slurm: '24.11', gcc: '10.5.0', flavour: 'cpu', os: 'rockylinux8', cache_scope: 'rockylinux-8-gcc10-5-0-cpu' });
+  assert.equal(include[0], { id: 'slurm-24.11-gcc10.5.0', slurm: '24.11', gcc: '10.5.0', flavour: 'cpu', os: 'rockylinux8', arch: 'x86_64', runner: 'ubuntu-24.04', cache_scope: 'rockylinux-8-gcc10-5-0-cpu' });
   assert.match(wf.jobs.build.steps.find((s: { name?: string }) => s.name === 'build').run, /npx zx Taskfile\.ts build \$\{\{ matrix\.slurm \}\} --gcc \$\{\{ matrix\.gcc \}\}/);
 });
 

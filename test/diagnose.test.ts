@@ -31,6 +31,7 @@ const CASES: [name: string, rule: string, stage: string | null, cause: RegExp, f
   ['spack-fetch', 'spack-fetch', 'deps', /^Spack could not download the source of munge@0\.5\.15 /, /--context source-mirror=DIR/],
   ['sigkill', 'out-of-memory', 'deps', /^a build step was killed by SIGKILL \(exit code 137\), as the kernel's out-of-memory killer does$/, /--jobs 2/],
   ['gcc-killed', 'out-of-memory', 'base', /^the compiler's cc1 was killed \(SIGKILL\)/, /--jobs 2/],
+  ['exec-format', 'foreign-arch', null, /^the builder cannot run programs of the build's platform \(exec \/bin\/sh: exec format error\)$/, /scripts\/setup-arm64\.sh/],
   ['enospc-step', 'disk-full', 'deps', /^a disk filled up \(head: error writing 'standard output': No space left on device\)$/, /npx zx Taskfile\.ts clean builds logs --dry-run/],
 ];
 

@@ -25,7 +25,22 @@ function fixtureRevision(): string {
   return h.digest('hex').slice(0, 10);
 }
 export const SLURM_FIXTURE_IMAGE = `slurm-factory-fixture:slurm-${SLURM_FIXTURE_VERSION}-debian12-${fixtureRevision()}`;
-export const baseImageTag = (name: BaseImageName) => `slurm-factory-base:${name}`;
+export const baseImageTag = (name: BaseImageName, arch: 'amd64' | 'arm64' = 'amd64') =>
+  `slurm-factory-base:${name}${arch === 'arm64' ? '-arm64' : ''}`;
+
+/**
+ * The arm64 fixture (test/fixtures/debian-slurm-arm64): the same Slurm cross-compiled for aarch64. Its tag hashes
+ * both directories, as its build.sh does (it reuses the x86 fixture's scripts unchanged).
+ */
+function arm64FixtureRevision(): string {
+  const h = createHash('sha256');
+  for (const sub of ['debian-slurm-arm64', 'debian-slurm']) {
+    const dir = join(repoRoot, 'test/fixtures', sub);
+    for (const f of ['Dockerfile', ...readdirSync(dir).filter((f) => f.endsWith('.sh')).sort()]) h.update(readFileSync(join(dir, f)));
+  }
+  return h.digest('hex').slice(0, 10);
+}
+export const SLURM_ARM64_FIXTURE_IMAGE = `slurm-factory-fixture:slurm-${SLURM_FIXTURE_VERSION}-debian12-arm64-${arm64FixtureRevision()}`;
 
 /** Where the fixture image keeps things (see test/fixtures/debian-slurm/README.md). */
 export const fixtureLayout = {
@@ -63,9 +78,14 @@ function once(tag: string, make: () => Promise<void>): Promise<string> {
   return p;
 }
 
-export function ensureBaseImage(name: BaseImageName): Promise<string> {
+export function ensureBaseImage(name: BaseImageName, arch: 'amd64' | 'arm64' = 'amd64'): Promise<string> {
   if (name !== 'debian12' && name !== 'debian13') return Promise.reject(new Error(`no base image recipe for '${name}'`));
-  return once(baseImageTag(name), () => runScript('scripts/make-base-image.sh', [name]));
+  return once(baseImageTag(name, arch), () => runScript('scripts/make-base-image.sh', arch === 'amd64' ? [name] : [name, '--arch', arch]));
+}
+
+/** The arm64 Slurm fixture (~15-20 min the first time: a cross compile); needs arm64 emulation (needArm64Emulation). */
+export function ensureArm64SlurmFixture(): Promise<string> {
+  return once(SLURM_ARM64_FIXTURE_IMAGE, () => runScript('test/fixtures/debian-slurm-arm64/build.sh', []));
 }
 
 export function ensureSlurmFixture(): Promise<string> {

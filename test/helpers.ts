@@ -84,3 +84,9 @@ export function gpgHome(home: string, ...publicKeys: string[]) {
   }
   return gpg;
 }
+
+/** arm64 binaries run here (binfmt_misc + qemu-user-static, registered by scripts/setup-arm64.sh). */
+export const needArm64Emulation: Requirement = () =>
+  spawnSync('bash', [join(repoRoot, 'scripts/setup-arm64.sh'), '--check'], { stdio: 'ignore' }).status === 0
+    ? null
+    : 'arm64 binaries do not run here (no qemu-aarch64 in binfmt_misc): run scripts/setup-arm64.sh as root';

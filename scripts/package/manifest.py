@@ -143,6 +143,10 @@ def cmd_write(args):
             "hash": slurm_spec["hash"] if slurm_spec else None,
         },
         "flavour": info["flavour"],
+        # The CPU architecture every ELF file is built for (the package stage checked it); a build-info from
+        # before the architecture axis is x86_64. `verify` picks images of this platform.
+        "arch": info.get("arch", "x86_64"),
+        "platform": {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(info.get("arch", "x86_64")),
         "gcc": {"version": info["gcc"], "source": info["compilerSource"]},
         "os": {"name": info["os"], "family": info["osFamily"]},
         "baseImage": info["baseImage"],

@@ -14,7 +14,8 @@ Usage: package-view.sh --build-info FILE --view DIR --specs FILE --assets DIR --
 Steps (each logged):
   1. prune     prune-view.sh: delete static/libtool archives, docs, host GPU libraries and stubs (explicit rules)
   2. relocate  relocate-view.sh: $ORIGIN-relative RUNPATHs, relative symlinks, ${pcfiledir} in .pc files
-  3. audit     audit-view.sh: fail listing file and entry if anything still depends on a path outside the view
+  3. audit     audit-view.sh: fail listing file and entry if anything still depends on a path outside the view;
+               elf-arch.py: every ELF file is built for the build's architecture (build-info arch, default x86_64)
   4. glibc     glibc-floor.sh: the highest GLIBC_x.y any ELF file needs
   5. manifest  plugin-manifest.py: every plugin in lib/slurm with its libraries; the catalog's required
                plugins (build-info requiredPlugins) must all be there; manifest.py: build info + every installed
@@ -112,6 +113,12 @@ bash "$here/relocate-view.sh" --view "$view" --specs "$specs" --report "$work/re
 
 step "3/7 audit"
 bash "$here/audit-view.sh" --view "$view" || die "the view is not relocatable (problems listed above)"
+# A build-info written before the architecture axis has no arch: those builds were all x86_64.
+arch=x86_64
+if python3 -c 'import json,sys; sys.exit(0 if "arch" in json.load(open(sys.argv[1])) else 1)' "$build_info"; then
+  arch=$(info arch)
+fi
+python3 "$here/elf-arch.py" --view "$view" --arch "$arch" || die "the view has ELF files for another architecture than ${arch} (above)"
 
 step "4/7 glibc floor"
 floor_line=$(bash "$here/glibc-floor.sh" --view "$view" --with-file)

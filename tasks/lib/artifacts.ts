@@ -16,6 +16,8 @@ export interface BuildKey {
   slurm: string;
   gcc: string;
   gpu: boolean;
+  /** Set only for a non-default architecture (`aarch64`): names carry `-aarch64`; x86_64 names carry nothing. */
+  arch?: string;
 }
 
 /** Each side file of a tarball, named by what it is; its file name is always `<tarball><suffix>`. */
@@ -91,21 +93,28 @@ export interface CompilerArtifacts {
 
 const SERIES = String.raw`\d+\.\d+(?:\.\d+)?`;
 const GCC = String.raw`\d+(?:\.\d+)*|system`;
-const ID_RE = new RegExp(`^slurm-(${SERIES})-gcc(${GCC})(-gpu)?$`);
+const ARCH = 'aarch64';
+const ID_RE = new RegExp(`^slurm-(${SERIES})-gcc(${GCC})(-gpu)?(?:-(${ARCH}))?$`);
 const TARBALL_SUFFIX = '-software.tar.gz';
-const COMPILER_RE = /^gcc-(\d+(?:\.\d+)*)-compiler\.tar\.gz$/;
+const COMPILER_RE = /^gcc-(\d+(?:\.\d+)*)(?:-(aarch64))?-compiler\.tar\.gz$/;
 
 function checkKey(k: BuildKey): void {
   if (!new RegExp(`^(?:${SERIES})$`).test(k.slurm) || !new RegExp(`^(?:${GCC})$`).test(k.gcc)) {
     // A bug, not user input: the plan only passes catalog versions.
     throw new Error(`artifact names: slurm '${k.slurm}' / gcc '${k.gcc}' is not a version`);
   }
+  if (k.arch !== undefined && k.arch !== ARCH) throw new Error(`artifact names: arch '${k.arch}' is not ${ARCH} (x86_64 has no suffix)`);
+}
+
+/** `-aarch64` for aarch64, '' for the default architecture. */
+export function archSuffix(arch: string | undefined): string {
+  return arch && arch !== 'x86_64' ? `-${arch}` : '';
 }
 
 /** The build id, `slurm-<slurm>-gcc<gcc>[-gpu]`. */
 export function buildId(k: BuildKey): string {
   checkKey(k);
-  return `slurm-${k.slurm}-gcc${k.gcc}${k.gpu ? '-gpu' : ''}`;
+  return `slurm-${k.slurm}-gcc${k.gcc}${k.gpu ? '-gpu' : ''}${archSuffix(k.arch)}`;
 }
 
 /** `<tarball><suffix>` of one side file. Works on a path as well as a name. */
@@ -122,10 +131,11 @@ export function buildArtifacts(k: BuildKey): BuildArtifacts {
   return { id, mirrorDir: id, tarball, sidecars };
 }
 
-export function compilerArtifacts(gcc: string): CompilerArtifacts {
+export function compilerArtifacts(gcc: string, arch?: string): CompilerArtifacts {
   if (!/^\d+(?:\.\d+)*$/.test(gcc)) throw new Error(`artifact names: gcc '${gcc}' is not a version`);
-  const tarball = `gcc-${gcc}-compiler.tar.gz`;
-  return { gcc, dir: `compilers/${gcc}`, tarball, sha256: `${tarball}.sha256` };
+  const a = archSuffix(arch);
+  const tarball = `gcc-${gcc}${a}-compiler.tar.gz`;
+  return { gcc, dir: `compilers/${gcc}${a}`, tarball, sha256: `${tarball}.sha256` };
 }
 
 // ------------------------------------------------------------------------------------------ name -> fields
@@ -133,7 +143,7 @@ export function compilerArtifacts(gcc: string): CompilerArtifacts {
 /** Fields of a build id (a mirror directory's name); null when it is not one. */
 export function parseBuildId(id: string): BuildKey | null {
   const m = ID_RE.exec(id);
-  return m ? { slurm: m[1]!, gcc: m[2]!, gpu: m[3] !== undefined } : null;
+  return m ? { slurm: m[1]!, gcc: m[2]!, gpu: m[3] !== undefined, ...(m[4] ? { arch: m[4] } : {}) } : null;
 }
 
 /** Fields of a tarball name (no directory); null when it is not one of ours. */
@@ -155,7 +165,7 @@ export function parseSidecarName(name: string): (BuildKey & { tarball: string; s
 }
 
 /** Fields of a compiler tarball name; null when it is not one. */
-export function parseCompilerTarballName(name: string): { gcc: string } | null {
+export function parseCompilerTarballName(name: string): { gcc: string; arch?: string } | null {
   const m = COMPILER_RE.exec(name);
-  return m ? { gcc: m[1]! } : null;
+  return m ? { gcc: m[1]!, ...(m[2] ? { arch: m[2] } : {}) } : null;
 }

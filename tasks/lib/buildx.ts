@@ -28,6 +28,8 @@ export interface BuildxOptions {
   buildArgs?: Record<string, string>;
   /** Seconds since the epoch for every timestamp the package stage writes. */
   sourceDateEpoch?: number;
+  /** BuildKit platform of every stage (the plan's architecture): linux/amd64 or linux/arm64. */
+  platform?: string;
 }
 
 /** The --progress values of build and build-compiler (declared as their choices). */
@@ -38,6 +40,7 @@ export function buildxArgs(o: BuildxOptions): string[] {
   const a = ['buildx', 'build'];
   if (o.builder) a.push('--builder', o.builder);
   a.push('--file', o.dockerfile, '--target', o.target);
+  if (o.platform) a.push('--platform', o.platform);
   const args = { ...(o.buildArgs ?? {}), ...(o.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) } : {}) };
   for (const [k, v] of Object.entries(args).sort()) a.push('--build-arg', `${k}=${v}`);
   for (const [k, v] of Object.entries(o.contexts).sort()) a.push('--build-context', `${k}=${v}`);

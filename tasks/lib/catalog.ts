@@ -95,6 +95,51 @@ export const FLAVOURS = ['cpu', 'gpu'] as const;
 export type Flavour = (typeof FLAVOURS)[number];
 
 /**
+ * The CPU architecture axis (`--arch`). Every catalog OS publishes both (Docker Hub's debian, ubuntu and
+ * rockylinux images are multi-arch manifests, so the same reference is pulled per `platform`, and a distro
+ * release has the same glibc on both: the glibc floors of OS_TARGETS hold per architecture).
+ * - `spackTarget`: the generic Spack (archspec) target everything is compiled for (`granularity: generic`).
+ *   x86_64 keeps `x86_64_v2` (SSE4.2/POPCNT, every x86-64 server CPU since 2009); `x86_64_v3` (AVX2) would
+ *   exclude Atom-class and pre-Haswell nodes still found in clusters, for little gain in a daemon. aarch64 uses
+ *   plain `aarch64` (Armv8.0-A): it runs on every 64-bit Arm server (Graviton 1's Cortex-A72, Ampere Altra's
+ *   Neoverse N1, Graviton 3/4 and Grace's Neoverse V1/V2). `neoverse_n1`/`neoverse_v2` are not generic
+ *   targets and would tie the package to one core family; `armv8.2a`+ would drop Graviton 1 and A72 boards,
+ *   and their main gain, LSE atomics, GCC >= 10 already picks at run time (-moutline-atomics is its default).
+ * - `gpu`: the GPU flavour's Slurm variants and Spack deps. aarch64 GPUs are NVIDIA (Grace Hopper, Jetson):
+ *   NVML only; AMD ships no ROCm for Arm, so no `+rsmi` / rocm-smi-lib there.
+ * - `suffix`: what artifact names, image tags and cache ids append; empty for x86_64 so its names never change.
+ */
+export interface ArchTarget {
+  /** `--arch` value, also `uname -m` and the manifest's `arch`. */
+  name: 'x86_64' | 'aarch64';
+  /** Docker/BuildKit platform (`--platform`, bake `platforms`). */
+  platform: 'linux/amd64' | 'linux/arm64';
+  /** Debian's architecture name (dpkg), also the suffix of the test base images. */
+  debianArch: 'amd64' | 'arm64';
+  spackTarget: string;
+  suffix: '' | '-aarch64';
+  gpu: { variants: readonly string[]; deps: readonly string[]; plugins: readonly string[] };
+  /** GitHub-hosted runner label for `ci-matrix` jobs of this architecture. */
+  runner: string;
+}
+
+export const ARCHITECTURES: readonly ArchTarget[] = [
+  { name: 'x86_64', platform: 'linux/amd64', debianArch: 'amd64', spackTarget: 'x86_64_v2', suffix: '',
+    gpu: { variants: ['+nvml', '+rsmi'], deps: ['cuda', 'rocm-smi-lib'], plugins: ['gpu_nvml', 'gpu_rsmi'] }, runner: 'ubuntu-24.04' },
+  { name: 'aarch64', platform: 'linux/arm64', debianArch: 'arm64', spackTarget: 'aarch64', suffix: '-aarch64',
+    gpu: { variants: ['+nvml'], deps: ['cuda'], plugins: ['gpu_nvml'] }, runner: 'ubuntu-24.04-arm' },
+];
+export const DEFAULT_ARCH = 'x86_64';
+export function archNameList(): string[] {
+  return ARCHITECTURES.map((a) => a.name);
+}
+/** `--arch` accepts the catalog names and the Debian/Docker aliases (arm64, amd64). */
+export function findArch(name: string): ArchTarget | undefined {
+  const n = name.trim().toLowerCase();
+  return ARCHITECTURES.find((a) => a.name === n || a.debianArch === n || a.platform === n);
+}
+
+/**
  * Spack itself and the builtin package repository, each pinned to a full commit hash: BuildKit fetches that
  * exact commit, so the hash is the checksum of the source (a moved tag cannot change what is built).
  * v1.0.0 is upstream's tag commit 73eaea13 ("Backports v1.0.0 (#50798)", 2025-07-20): independent public
@@ -223,7 +268,7 @@ export const RECIPE_HAS_LUA = RUNTIME_DEPS.some((d) => /^lua(@|$|-)/.test(d));
  * What every build of a flavour must contain (SLURM_VARIANTS and RUNTIME_DEPS above are why): the package stage
  * fails naming the first missing one and its configure check, and `verify` dlopens all of lib/slurm.
  */
-export function requiredPlugins(flavour: Flavour, opts: { lua?: boolean } = {}): RequiredPlugin[] {
+export function requiredPlugins(flavour: Flavour, opts: { lua?: boolean; arch?: string } = {}): RequiredPlugin[] {
   const lua = opts.lua ?? RECIPE_HAS_LUA;
   const cpu: RequiredPlugin[] = [
     { path: 'lib/slurm/accounting_storage_mysql.so', configure: '--with-mysql_config (MariaDB/MySQL client, +mariadb)' },
@@ -249,9 +294,12 @@ export function requiredPlugins(flavour: Flavour, opts: { lua?: boolean } = {}):
     );
   }
   if (flavour === 'cpu') return cpu;
+  const gpu = (findArch(opts.arch ?? DEFAULT_ARCH) ?? ARCHITECTURES[0]!).gpu.plugins;
   return [
     ...cpu,
-    { path: 'lib/slurm/gpu_nvml.so', configure: '--with-nvml (cuda, +nvml)' },
-    { path: 'lib/slurm/gpu_rsmi.so', configure: '--with-rsmi (rocm-smi-lib, +rsmi)' },
+    ...[
+      { path: 'lib/slurm/gpu_nvml.so', configure: '--with-nvml (cuda, +nvml)' },
+      { path: 'lib/slurm/gpu_rsmi.so', configure: '--with-rsmi (rocm-smi-lib, +rsmi)' },
+    ].filter((p) => gpu.some((g) => p.path === `lib/slurm/${g}.so`)),
   ];
 }

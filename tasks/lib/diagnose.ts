@@ -9,7 +9,7 @@ import { readPlainProgress } from './buildx.ts';
 import { INPUT_STAGES } from './plan.ts';
 
 export interface Diagnosis {
-  /** Which rule matched: disk-full, out-of-memory, base-image, git-input, missing-context, spack-bootstrap,
+  /** Which rule matched: disk-full, out-of-memory, foreign-arch, base-image, git-input, missing-context, spack-bootstrap,
    *  spack-checksum or spack-fetch. */
   rule: string;
   /** What went wrong, in a few words, naming the value (image, stage, package, directory). */
@@ -82,6 +82,17 @@ function outOfMemory(out: string): Diagnosis | null {
     rule: 'out-of-memory',
     cause: `${killed}, as the kernel's out-of-memory killer does`,
     fix: 'run fewer compile jobs at once (--jobs 2, say) or give the builder more memory, then rerun: finished steps are cached',
+  };
+}
+
+/** A RUN of another architecture (`--arch aarch64` on x86_64) where the kernel has no emulator registered. */
+function foreignArch(out: string): Diagnosis | null {
+  const line = lineOf(out, /exec format error/);
+  if (!line) return null;
+  return {
+    rule: 'foreign-arch',
+    cause: `the builder cannot run programs of the build's platform (${line})`,
+    fix: 'register emulation on this builder (arm64 on x86_64: sudo scripts/setup-arm64.sh, which sets up binfmt_misc and qemu-user-static), or build on a builder of that architecture (--builder NAME)',
   };
 }
 
@@ -173,7 +184,7 @@ function spackFetch(out: string): Diagnosis | null {
 
 /** The rules, in order: a full disk or a killed process explains the messages that follow from it. */
 const RULES: ((out: string, log: string, facts: BuildFacts) => Diagnosis | null)[] = [
-  diskFull, outOfMemory, baseImage, missingContext, gitInput, spackBootstrap, spackChecksum, spackFetch,
+  diskFull, outOfMemory, foreignArch, baseImage, missingContext, gitInput, spackBootstrap, spackChecksum, spackFetch,
 ];
 
 export function diagnose(log: string, facts: BuildFacts = {}): Diagnosis | null {

@@ -3,7 +3,7 @@
  * that builds them (templates/docker-bake.hcl.hbs: the shared stages, base ... deps, once per toolchain, in a
  * base target its builds inherit), and the GitHub Actions workflow that builds them one job per entry.
  */
-import { DEFAULT_GCC, FLAVOURS, slurmSeriesList, type Flavour } from './catalog.ts';
+import { DEFAULT_ARCH, DEFAULT_GCC, FLAVOURS, slurmSeriesList, type Flavour } from './catalog.ts';
 import { ConfigurationError } from './errors.ts';
 import { planBuild, type BuildOptions, type BuildPlan } from './plan.ts';
 import { TEMPLATE, renderTemplate, type BakeFileContext } from './templates.ts';
@@ -17,6 +17,8 @@ export interface MatrixOptions {
   baseImage?: string;
   jobs?: number;
   mirrors?: string[];
+  /** CPU architectures (x86_64, aarch64); default x86_64. */
+  arches?: string[];
 }
 
 export function planMatrix(o: MatrixOptions): BuildPlan[] {
@@ -28,10 +30,11 @@ export function planMatrix(o: MatrixOptions): BuildPlan[] {
       throw new ConfigurationError(`flavour '${f}' is not known`, { remediation: `use ${FLAVOURS.join(' or ')} (e.g. --flavours cpu,gpu)` });
     }
   }
+  const arches = o.arches && o.arches.length > 0 ? o.arches : [DEFAULT_ARCH];
   const plans: BuildPlan[] = [];
   const seen = new Set<string>();
-  for (const g of gcc) for (const s of slurm) for (const f of flavours as Flavour[]) {
-    const opts: BuildOptions = { slurm: s, gcc: g, gpu: f === 'gpu', os: o.os, baseImage: o.baseImage, jobs: o.jobs, mirrors: o.mirrors };
+  for (const a of arches) for (const g of gcc) for (const s of slurm) for (const f of flavours as Flavour[]) {
+    const opts: BuildOptions = { slurm: s, gcc: g, gpu: f === 'gpu', os: o.os, baseImage: o.baseImage, jobs: o.jobs, mirrors: o.mirrors, arch: a };
     const p = planBuild(opts);
     if (seen.has(p.id)) continue;
     seen.add(p.id);
@@ -45,7 +48,7 @@ export function bakeName(s: string): string {
   return s.replace(/[^A-Za-z0-9_-]+/g, '-');
 }
 
-/** The toolchain a plan's shared stages belong to: base image + GCC + flavour (GPU deps differ). */
+/** The toolchain a plan's shared stages belong to: base image + GCC + flavour (GPU deps differ); cacheKey carries the arch. */
 export function toolchainKey(p: BuildPlan): string {
   return bakeName(`${p.cacheKey}-${p.flavour}`);
 }
@@ -73,17 +76,18 @@ export function bakeFileContext(plans: BuildPlan[], o: BakeFileOptions): BakeFil
     add(bakeName(`slurm-${p.slurm.series}`), t);
     add(bakeName(`gcc-${p.gcc.version}`), t);
     add(p.flavour, t);
+    add(p.arch.name, t);
   }
   return {
     buildsDir: o.buildsDir, buildcacheDir: o.buildcacheDir, sourcecacheDir: o.sourcecacheDir,
     sourceDateEpoch: o.sourceDateEpoch === undefined ? '' : String(o.sourceDateEpoch),
     toolchains: [...toolchains].map(([key, p]) => ({
       key, gccVersion: p.gcc.version, gccSource: p.gcc.source, flavour: p.flavour, baseImage: p.baseImage,
-      cacheKey: p.cacheKey, context: o.contextOf(p),
+      cacheKey: p.cacheKey, context: o.contextOf(p), arch: p.arch.name, platform: p.arch.platform,
     })),
     builds: plans.map((p) => ({
       name: bakeName(p.id), id: p.id, toolchain: toolchainKey(p), context: o.contextOf(p), slurmRelease: p.slurm.release,
-      gccVersion: p.gcc.version, flavour: p.flavour, tarballName: p.artifacts.tarball,
+      gccVersion: p.gcc.version, flavour: p.flavour, arch: p.arch.name, tarballName: p.artifacts.tarball,
     })),
     groups: [...groups].map(([name, targets]) => ({ name, targets })),
   };
@@ -114,6 +118,9 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
     gcc: p.gcc.requested === 'system' ? 'system' : p.gcc.version,
     flavour: p.flavour,
     os: p.os.name,
+    arch: p.arch.name,
+    // aarch64 jobs run natively on GitHub's Arm runners (no emulation for a Spack build of hours).
+    runner: p.arch.runner,
     // Layers are shared by every Slurm version on one toolchain.
     cache_scope: toolchainKey(p),
   }));
@@ -135,7 +142,7 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
   steps.push({
     name: 'build',
     run: [
-      'npx zx Taskfile.ts build ${{ matrix.slurm }} --gcc ${{ matrix.gcc }} --os ${{ matrix.os }}',
+      'npx zx Taskfile.ts build ${{ matrix.slurm }} --gcc ${{ matrix.gcc }} --os ${{ matrix.os }} --arch ${{ matrix.arch }}',
       "${{ matrix.flavour == 'gpu' && '--gpu' || '' }}",
       ...(o.signSecret ? [`--sign-key "${KEY_FILE}"`] : []),
       '--cache-from type=gha,scope=${{ matrix.cache_scope }}',
@@ -171,7 +178,7 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
   jobs.build = {
     name: '${{ matrix.id }}',
     ...(o.schedule ? { if: "github.event_name != 'schedule'" } : {}),
-    'runs-on': 'ubuntu-24.04',
+    'runs-on': '${{ matrix.runner }}',
     'timeout-minutes': 360,
     ...(o.publish ? { permissions: { contents: 'read', 'id-token': 'write' } } : {}),
     strategy: { 'fail-fast': false, matrix: { include } },

@@ -36,4 +36,6 @@ export interface PackageInputs {
   cgroupDisabledSupported: boolean;
   /** Files the view must contain (catalog `requiredPlugins`): the package stage's plugin manifest checks them. */
   requiredPlugins: { path: string; configure: string; links?: string }[];
+  /** `x86_64` or `aarch64`: the package stage checks every ELF file is built for it; the manifest records it (absent: x86_64). */
+  arch?: 'x86_64' | 'aarch64';
 }

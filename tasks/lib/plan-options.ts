@@ -17,13 +17,19 @@ export const TARGET_OPTIONS = {
   mirror: { type: 'list', arg: 'URL', help: 'extra Spack binary mirror, signatures checked (repeatable)' },
 } as const satisfies OptionSpecs;
 
+/** The architecture of one build (bake and ci-matrix take a list instead). */
+export const ARCH_OPTION = {
+  type: 'string', arg: 'A', help: 'CPU architecture: x86_64 (default) or aarch64 (arm64; emulated on an x86_64 builder)',
+} as const;
+
 /** The plan options of one build: the toolchain, the flavour and the target. */
 export const PLAN_OPTIONS = {
   gcc: { type: 'string', arg: 'X', help: "GCC toolchain from the catalog, or 'system' for the base image's own (default 13.4.0)" },
-  gpu: { type: 'boolean', help: 'GPU flavour: Slurm with NVML and RSMI support (drivers come from the host)' },
+  gpu: { type: 'boolean', help: 'GPU flavour: Slurm with NVML and RSMI support (drivers come from the host; aarch64: NVML only)' },
+  arch: ARCH_OPTION,
   ...TARGET_OPTIONS,
 } as const satisfies OptionSpecs;
 
 export function planOptions(slurm: string, o: OptionValues<typeof PLAN_OPTIONS>): BuildOptions {
-  return { slurm, gcc: o.gcc, gpu: o.gpu, os: o.os, baseImage: o['base-image'], jobs: o.jobs, mirrors: o.mirror };
+  return { slurm, gcc: o.gcc, gpu: o.gpu, os: o.os, baseImage: o['base-image'], jobs: o.jobs, mirrors: o.mirror, arch: o.arch };
 }

@@ -5,9 +5,9 @@
  */
 import {
   DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  BUILD_TOOL_EXTERNALS, GPU_DEPS, OVERLAY_REPO, PACKAGE_REQUIREMENTS, RUNTIME_DEPS, SLURM_GPU_VARIANTS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
-  requiredPlugins, gccVersionList, osNameList, slurmSeriesList,
-  type Flavour, type OsTarget, type SlurmRelease,
+  BUILD_TOOL_EXTERNALS, OVERLAY_REPO, PACKAGE_REQUIREMENTS, RUNTIME_DEPS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
+  requiredPlugins, gccVersionList, osNameList, slurmSeriesList, DEFAULT_ARCH, archNameList, findArch,
+  type ArchTarget, type Flavour, type OsTarget, type SlurmRelease,
 } from './catalog.ts';
 import { PACKAGE_SIDECARS, buildArtifacts, compilerArtifacts, type BuildArtifacts, type CompilerArtifacts } from './artifacts.ts';
 import { ConfigurationError } from './errors.ts';
@@ -27,6 +27,8 @@ export interface BuildOptions {
   jobs?: number;
   /** Extra Spack binary mirrors (`--mirror`). */
   mirrors?: string[];
+  /** CPU architecture (`--arch`): x86_64 (default) or aarch64 (arm64). */
+  arch?: string;
 }
 
 /** Stage names, in pipeline order. The outside-input stages come first and can be replaced by named contexts. */
@@ -50,6 +52,8 @@ export interface BuildPlan {
   /** The base image's own GCC version, used to build GCC (or everything, when source is system). */
   systemGcc: string;
   flavour: Flavour;
+  /** The CPU architecture everything is built for: BuildKit `--platform`, Spack target, name suffix. */
+  arch: ArchTarget;
   os: OsTarget;
   baseImage: string;
   baseImageOverridden: boolean;
@@ -77,7 +81,8 @@ export interface BuildPlan {
   /** Compile through ccache (config:ccache): only where the distro's own repositories ship it (apt; EL has it in EPEL). */
   ccache: boolean;
   cacheKey: string;
-  spack: typeof SPACK;
+  /** The pinned Spack, with `target` the generic target of `arch` (x86_64_v2 or aarch64). */
+  spack: Omit<typeof SPACK, 'target'> & { target: string };
   specs: {
     compiler: string | null;
     deps: string[];
@@ -190,21 +195,29 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     return { name: `mirror${i + 1}`, url };
   });
 
+  const arch = findArch(opts.arch ?? DEFAULT_ARCH);
+  if (!arch) {
+    throw new ConfigurationError(`architecture '${opts.arch}' is not a known target`, {
+      remediation: `use one of ${archNameList().join(', ')} (arm64 and amd64 are accepted as aliases)`,
+    });
+  }
   const flavour: Flavour = opts.gpu ? 'gpu' : 'cpu';
-  const suffix = flavour === 'gpu' ? '-gpu' : '';
+  // x86_64 names are what they always were; aarch64 appends -aarch64 to names, tags and cache ids.
+  const suffix = (flavour === 'gpu' ? '-gpu' : '') + arch.suffix;
   const baseImage = opts.baseImage ?? os.image;
-  const artifacts = buildArtifacts({ slurm: release.series, gcc: gccVersion, gpu: flavour === 'gpu' });
+  const artifacts = buildArtifacts({ slurm: release.series, gcc: gccVersion, gpu: flavour === 'gpu', ...(arch.suffix ? { arch: arch.name } : {}) });
   const id = artifacts.id;
-  const imageKey = sanitize(baseImage);
+  const imageKey = sanitize(baseImage) + arch.suffix;
   const cacheKey = `${imageKey}-gcc${gccVersion}`;
+  const gpuDeps = flavour === 'gpu' ? arch.gpu.deps : [];
 
   const compilerSpec = source === 'spack'
     ? `gcc@${gccVersion} +binutils languages=c,c++,fortran %gcc@${os.systemGcc}`
     : null;
-  const deps = [...RUNTIME_DEPS, ...(flavour === 'gpu' ? GPU_DEPS : [])];
+  const deps = [...RUNTIME_DEPS, ...gpuDeps];
   const variants = [
     ...SLURM_VARIANTS, ...(release.recipe === 'overlay' ? SLURM_OVERLAY_VARIANTS : []),
-    ...(flavour === 'gpu' ? SLURM_GPU_VARIANTS : []),
+    ...(flavour === 'gpu' ? arch.gpu.variants : []),
   ];
   const slurmSpec = `slurm@${release.spackVersion} ${variants.join(' ')} sysconfdir=/etc/slurm %gcc@${gccVersion}`;
 
@@ -215,14 +228,15 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     gcc: { version: gccVersion, source, requested: requestedGcc },
     systemGcc: os.systemGcc,
     flavour,
+    arch,
     os,
     baseImage,
     baseImageOverridden: opts.baseImage !== undefined,
     id,
     imageTag: `slurm-factory:${release.series}-gcc${gccVersion}${suffix}`,
-    compilerTag: `slurm-factory:compiler-${gccVersion}`,
+    compilerTag: `slurm-factory:compiler-${gccVersion}${arch.suffix}`,
     artifacts,
-    compilerArtifacts: source === 'spack' ? compilerArtifacts(gccVersion) : null,
+    compilerArtifacts: source === 'spack' ? compilerArtifacts(gccVersion, arch.suffix ? arch.name : undefined) : null,
     moduleName: `slurm/${release.series}-gcc${gccVersion}`,
     moduleFile: `modules/slurm/${release.series}-gcc${gccVersion}.lua`,
     contextDir: `dockerfiles/${id}`,
@@ -237,9 +251,9 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     },
     ccache: os.packageManager === 'apt',
     cacheKey,
-    spack: SPACK,
+    spack: { ...SPACK, target: arch.spackTarget },
     specs: { compiler: compilerSpec, deps, slurm: slurmSpec },
-    viewExclude: flavour === 'gpu' ? [...GPU_DEPS, 'gcc'] : ['gcc'],
+    viewExclude: flavour === 'gpu' ? [...gpuDeps, 'gcc'] : ['gcc'],
     jobs: opts.jobs ?? null,
     mirrors,
     buildTools: BUILD_TOOL_EXTERNALS,
@@ -268,6 +282,7 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     sidecars: Object.fromEntries(PACKAGE_SIDECARS.map((s) => [s, plan.artifacts.sidecars[s]])) as PackageInputs['sidecars'],
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
-    requiredPlugins: requiredPlugins(plan.flavour),
+    requiredPlugins: requiredPlugins(plan.flavour, { arch: plan.arch.name }),
+    arch: plan.arch.name,
   };
 }

@@ -12,7 +12,7 @@
  *
  * S3 layout under the optional prefix:
  *   compilers/{gcc}/buildcache/...        Spack buildcache of the GCC toolchain
- *   slurm/{slurm}/{gcc}[-gpu]/buildcache/ Spack buildcache with Slurm and its dependencies (mirrors/<build id>)
+ *   slurm/{slurm}/{gcc}[-gpu][-aarch64]/buildcache/ Spack buildcache with Slurm and its dependencies (mirrors/<build id>)
  *   builds/{slurm}/{gcc}/<tarball>{,<side files>}   (artifacts.ts PUBLISHED_SIDECARS)
  *   keys/<FINGERPRINT>.asc                the public key that signed the tarballs (--public-key)
  *
@@ -21,7 +21,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { ConfigurationError, SlurmFactoryError, VerifyError } from './errors.ts';
-import { PUBLISHED_SIDECARS, SIGNED_BY, parseBuildId, parseTarballName, sidecarOf } from './artifacts.ts';
+import { PUBLISHED_SIDECARS, SIGNED_BY, archSuffix, parseBuildId, parseTarballName, sidecarOf } from './artifacts.ts';
 
 type BuildcacheMode = 'all' | 'slurm-only' | 'none';
 /** 0 data, 1 metadata, 2 index, 3 index hash (see above). */
@@ -97,7 +97,7 @@ function buildIdentity(tarballPath: string): { slurm: string; gcc: string; gpu: 
   return { slurm, gcc, gpu };
 }
 
-interface BuildMirror { slurm: string; gcc: string; gpu: boolean; dir: string }
+interface BuildMirror { slurm: string; gcc: string; gpu: boolean; arch?: string; dir: string }
 
 /** The per-build Spack mirrors in `mirrorsDir` (each named by its build id). */
 function findBuildMirrors(mirrorsDir: string): BuildMirror[] {
@@ -310,7 +310,7 @@ export function planPublish(o: PlanOptions): PublishPlan {
 
   if (o.buildcache !== 'none') {
     // Each build exported its own self-contained mirror (Slurm and its link/run dependencies, with its own
-    // index) into mirrors/<build>; it is published as slurm/{slurm}/{gcc}[-gpu]/buildcache.
+    // index) into mirrors/<build>; it is published as slurm/{slurm}/{gcc}[-gpu][-aarch64]/buildcache.
     const mirrors = findBuildMirrors(join(o.home, 'mirrors')).filter(wanted);
     const compilersOnly = o.buildcache === 'all' && gccFilter.some((g) => o.compilerDirs?.[g] ?? compilerBuildcacheDir(o.home, g));
     if (mirrors.length === 0 && !compilersOnly) {
@@ -323,7 +323,7 @@ export function planPublish(o: PlanOptions): PublishPlan {
         notes.push(`${m.dir} holds no Spack binaries; slurm ${m.slurm} gcc ${m.gcc} buildcache skipped`);
         continue;
       }
-      const root = keyRoot(o.prefix, 'slurm', m.slurm, `${m.gcc}${m.gpu ? '-gpu' : ''}`, 'buildcache');
+      const root = keyRoot(o.prefix, 'slurm', m.slurm, `${m.gcc}${m.gpu ? '-gpu' : ''}${archSuffix(m.arch)}`, 'buildcache');
       const name = `slurm ${m.slurm} gcc ${m.gcc}${m.gpu ? ' gpu' : ''} buildcache`;
       add({ name, kind: 'slurm-buildcache', root, localRoot: m.dir }, planBuildcache(m.dir, root, name));
     }

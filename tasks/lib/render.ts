@@ -113,6 +113,7 @@ export function dockerfileHeader(plan: BuildPlan): string {
 export function renderArgs(plan: BuildPlan): string[] {
   const a = [plan.slurm.series, '--gcc', plan.gcc.requested === 'system' ? 'system' : plan.gcc.version];
   if (plan.flavour === 'gpu') a.push('--gpu');
+  if (plan.arch.suffix) a.push('--arch', plan.arch.name);
   if (plan.baseImageOverridden) a.push('--base-image', plan.baseImage, '--os', plan.os.name);
   else a.push('--os', plan.os.name);
   if (plan.jobs !== null) a.push('--jobs', String(plan.jobs));

@@ -297,6 +297,9 @@ export interface BakeFileContext {
     baseImage: string;
     /** Subdirectory of BUILDCACHE_DIR this toolchain reads (base image + GCC). */
     cacheKey: string;
+    /** CPU architecture and its BuildKit platform (`platforms` of the toolchain's targets). */
+    arch: string;
+    platform: string;
     /** The build context its deps target builds from (the first of its plans; deps is the same in all). */
     context: string;
   }[];
@@ -312,6 +315,7 @@ export interface BakeFileContext {
     slurmRelease: string;
     gccVersion: string;
     flavour: string;
+    arch: string;
     tarballName: string;
   }[];
   /** Groups (default, all, slurm-<series>, gcc-<version>, cpu, gpu) and their target names. */

@@ -42,10 +42,11 @@ target "_common" {
   }
 }
 
-# Toolchain: GCC 10.5.0 (spack) on rockylinux:8, cpu.
+# Toolchain: GCC 10.5.0 (spack) on rockylinux:8, cpu, x86_64.
 target "_toolchain-rockylinux-8-gcc10-5-0-cpu" {
-  inherits = ["_common"]
-  args     = { BASE_IMAGE = "rockylinux:8" }
+  inherits  = ["_common"]
+  platforms = ["linux/amd64"]
+  args      = { BASE_IMAGE = "rockylinux:8" }
   contexts = {
     host-buildcache = "${BUILDCACHE_DIR}/rockylinux-8-gcc10.5.0"
   }
@@ -57,10 +58,11 @@ target "deps-rockylinux-8-gcc10-5-0-cpu" {
   tags     = [stage_tag("deps", "rockylinux-8-gcc10-5-0-cpu")]
 }
 
-# Toolchain: GCC 10.5.0 (spack) on rockylinux:8, gpu.
+# Toolchain: GCC 10.5.0 (spack) on rockylinux:8, gpu, x86_64.
 target "_toolchain-rockylinux-8-gcc10-5-0-gpu" {
-  inherits = ["_common"]
-  args     = { BASE_IMAGE = "rockylinux:8" }
+  inherits  = ["_common"]
+  platforms = ["linux/amd64"]
+  args      = { BASE_IMAGE = "rockylinux:8" }
   contexts = {
     host-buildcache = "${BUILDCACHE_DIR}/rockylinux-8-gcc10.5.0"
   }
@@ -72,10 +74,11 @@ target "deps-rockylinux-8-gcc10-5-0-gpu" {
   tags     = [stage_tag("deps", "rockylinux-8-gcc10-5-0-gpu")]
 }
 
-# Toolchain: GCC 13.4.0 (spack) on ubuntu:24.04, cpu.
+# Toolchain: GCC 13.4.0 (spack) on ubuntu:24.04, cpu, x86_64.
 target "_toolchain-ubuntu-24-04-gcc13-4-0-cpu" {
-  inherits = ["_common"]
-  args     = { BASE_IMAGE = "ubuntu:24.04" }
+  inherits  = ["_common"]
+  platforms = ["linux/amd64"]
+  args      = { BASE_IMAGE = "ubuntu:24.04" }
   contexts = {
     host-buildcache = "${BUILDCACHE_DIR}/ubuntu-24.04-gcc13.4.0"
   }
@@ -87,10 +90,11 @@ target "deps-ubuntu-24-04-gcc13-4-0-cpu" {
   tags     = [stage_tag("deps", "ubuntu-24-04-gcc13-4-0-cpu")]
 }
 
-# Toolchain: GCC 13.4.0 (spack) on ubuntu:24.04, gpu.
+# Toolchain: GCC 13.4.0 (spack) on ubuntu:24.04, gpu, x86_64.
 target "_toolchain-ubuntu-24-04-gcc13-4-0-gpu" {
-  inherits = ["_common"]
-  args     = { BASE_IMAGE = "ubuntu:24.04" }
+  inherits  = ["_common"]
+  platforms = ["linux/amd64"]
+  args      = { BASE_IMAGE = "ubuntu:24.04" }
   contexts = {
     host-buildcache = "${BUILDCACHE_DIR}/ubuntu-24.04-gcc13.4.0"
   }
@@ -102,7 +106,7 @@ target "deps-ubuntu-24-04-gcc13-4-0-gpu" {
   tags     = [stage_tag("deps", "ubuntu-24-04-gcc13-4-0-gpu")]
 }
 
-# Slurm 24.11.6 with GCC 10.5.0, cpu: slurm-24.11-gcc10.5.0-software.tar.gz
+# Slurm 24.11.6 with GCC 10.5.0, cpu, x86_64: slurm-24.11-gcc10.5.0-software.tar.gz
 target "slurm-24-11-gcc10-5-0" {
   inherits = ["_toolchain-rockylinux-8-gcc10-5-0-cpu"]
   context  = "dockerfiles/slurm-24.11-gcc10.5.0"
@@ -114,7 +118,7 @@ target "slurm-24-11-gcc10-5-0" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-24.11-gcc10.5.0"]
 }
 
-# Slurm 24.11.6 with GCC 10.5.0, gpu: slurm-24.11-gcc10.5.0-gpu-software.tar.gz
+# Slurm 24.11.6 with GCC 10.5.0, gpu, x86_64: slurm-24.11-gcc10.5.0-gpu-software.tar.gz
 target "slurm-24-11-gcc10-5-0-gpu" {
   inherits = ["_toolchain-rockylinux-8-gcc10-5-0-gpu"]
   context  = "dockerfiles/slurm-24.11-gcc10.5.0-gpu"
@@ -126,7 +130,7 @@ target "slurm-24-11-gcc10-5-0-gpu" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-24.11-gcc10.5.0-gpu"]
 }
 
-# Slurm 25.11.6 with GCC 10.5.0, cpu: slurm-25.11-gcc10.5.0-software.tar.gz
+# Slurm 25.11.6 with GCC 10.5.0, cpu, x86_64: slurm-25.11-gcc10.5.0-software.tar.gz
 target "slurm-25-11-gcc10-5-0" {
   inherits = ["_toolchain-rockylinux-8-gcc10-5-0-cpu"]
   context  = "dockerfiles/slurm-25.11-gcc10.5.0"
@@ -138,7 +142,7 @@ target "slurm-25-11-gcc10-5-0" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-25.11-gcc10.5.0"]
 }
 
-# Slurm 25.11.6 with GCC 10.5.0, gpu: slurm-25.11-gcc10.5.0-gpu-software.tar.gz
+# Slurm 25.11.6 with GCC 10.5.0, gpu, x86_64: slurm-25.11-gcc10.5.0-gpu-software.tar.gz
 target "slurm-25-11-gcc10-5-0-gpu" {
   inherits = ["_toolchain-rockylinux-8-gcc10-5-0-gpu"]
   context  = "dockerfiles/slurm-25.11-gcc10.5.0-gpu"
@@ -150,7 +154,7 @@ target "slurm-25-11-gcc10-5-0-gpu" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-25.11-gcc10.5.0-gpu"]
 }
 
-# Slurm 24.11.6 with GCC 13.4.0, cpu: slurm-24.11-gcc13.4.0-software.tar.gz
+# Slurm 24.11.6 with GCC 13.4.0, cpu, x86_64: slurm-24.11-gcc13.4.0-software.tar.gz
 target "slurm-24-11-gcc13-4-0" {
   inherits = ["_toolchain-ubuntu-24-04-gcc13-4-0-cpu"]
   context  = "dockerfiles/slurm-24.11-gcc13.4.0"
@@ -162,7 +166,7 @@ target "slurm-24-11-gcc13-4-0" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-24.11-gcc13.4.0"]
 }
 
-# Slurm 24.11.6 with GCC 13.4.0, gpu: slurm-24.11-gcc13.4.0-gpu-software.tar.gz
+# Slurm 24.11.6 with GCC 13.4.0, gpu, x86_64: slurm-24.11-gcc13.4.0-gpu-software.tar.gz
 target "slurm-24-11-gcc13-4-0-gpu" {
   inherits = ["_toolchain-ubuntu-24-04-gcc13-4-0-gpu"]
   context  = "dockerfiles/slurm-24.11-gcc13.4.0-gpu"
@@ -174,7 +178,7 @@ target "slurm-24-11-gcc13-4-0-gpu" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-24.11-gcc13.4.0-gpu"]
 }
 
-# Slurm 25.11.6 with GCC 13.4.0, cpu: slurm-25.11-gcc13.4.0-software.tar.gz
+# Slurm 25.11.6 with GCC 13.4.0, cpu, x86_64: slurm-25.11-gcc13.4.0-software.tar.gz
 target "slurm-25-11-gcc13-4-0" {
   inherits = ["_toolchain-ubuntu-24-04-gcc13-4-0-cpu"]
   context  = "dockerfiles/slurm-25.11-gcc13.4.0"
@@ -186,7 +190,7 @@ target "slurm-25-11-gcc13-4-0" {
   output   = ["type=local,dest=${BUILDS_DIR}/slurm-25.11-gcc13.4.0"]
 }
 
-# Slurm 25.11.6 with GCC 13.4.0, gpu: slurm-25.11-gcc13.4.0-gpu-software.tar.gz
+# Slurm 25.11.6 with GCC 13.4.0, gpu, x86_64: slurm-25.11-gcc13.4.0-gpu-software.tar.gz
 target "slurm-25-11-gcc13-4-0-gpu" {
   inherits = ["_toolchain-ubuntu-24-04-gcc13-4-0-gpu"]
   context  = "dockerfiles/slurm-25.11-gcc13.4.0-gpu"
@@ -216,6 +220,10 @@ group "gcc-10-5-0" {
 
 group "cpu" {
   targets = ["slurm-24-11-gcc10-5-0", "slurm-25-11-gcc10-5-0", "slurm-24-11-gcc13-4-0", "slurm-25-11-gcc13-4-0"]
+}
+
+group "x86_64" {
+  targets = ["slurm-24-11-gcc10-5-0", "slurm-24-11-gcc10-5-0-gpu", "slurm-25-11-gcc10-5-0", "slurm-25-11-gcc10-5-0-gpu", "slurm-24-11-gcc13-4-0", "slurm-24-11-gcc13-4-0-gpu", "slurm-25-11-gcc13-4-0", "slurm-25-11-gcc13-4-0-gpu"]
 }
 
 group "gpu" {
