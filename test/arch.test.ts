@@ -16,7 +16,7 @@ import { planMatrix, renderBakeFile, renderCiWorkflow } from '../tasks/lib/matri
 import { renderBuildContext, renderArgs } from '../tasks/lib/render.ts';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { needCommand, repoRoot, runCli, withTempDir, testIf } from './helpers.ts';
 import { bash, buildSpackTree, sampleInputs, writePackageDir } from './spack-tree.ts';
 
 test('x86_64 stays the default and keeps every name it had', () => {
@@ -155,9 +155,8 @@ function elfHeader(path: string, machine: number, cls = 2) {
 }
 
 test('elf-arch.py: passes a view of the right architecture, fails naming every foreign ELF file', () => {
-  const t = tempDir('sf-elf-arch-');
-  try {
-    const view = join(t.path, 'view');
+  withTempDir((t) => {
+    const view = join(t, 'view');
     mkdirSync(join(view, 'lib/slurm'), { recursive: true });
     mkdirSync(join(view, 'sbin'));
     copyFileSync('/bin/true', join(view, 'sbin/true-x86'));         // a real x86_64 executable of this host
@@ -181,25 +180,22 @@ test('elf-arch.py: passes a view of the right architecture, fails naming every f
     r = run('mips');
     assert.is(r.status, 1);
     assert.match(r.stderr, /unknown architecture 'mips': use one of aarch64, x86_64/);
-  } finally {
-    t.cleanup();
-  }
+  }, 'sf-elf-arch-');
 });
 
 const withPackageTools = testIf(test, [needCommand('gcc', 'apt-get install gcc'), needCommand('patchelf', 'apt-get install patchelf'),
   needCommand('readelf', 'apt-get install binutils'), needCommand('python3', 'apt-get install python3')]);
 
 withPackageTools('the real package stage: an x86_64 view packs as arch x86_64; declared aarch64 it fails, naming the files', () => {
-  const tmp = tempDir('sf-arch-pkg-');
-  try {
+  withTempDir((tmp) => {
     const pack = (name: string, arch?: 'x86_64' | 'aarch64') => {
-      const tree = buildSpackTree(join(tmp.path, `tree-${name}`));  // the stage changes its view in place
+      const tree = buildSpackTree(join(tmp, `tree-${name}`));  // the stage changes its view in place
       const inputs = { ...sampleInputs({ requiredPlugins: [] }), ...(arch ? { arch } : {}) };
-      const pkg = join(tmp.path, `package-${name}`);
+      const pkg = join(tmp, `package-${name}`);
       writePackageDir(pkg, inputs);
-      const out = join(tmp.path, `out-${name}`);
+      const out = join(tmp, `out-${name}`);
       const r = bash(join(pkg, 'scripts/package-view.sh'), ['--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink,
-        '--specs', tree.packageSpecsFile, '--assets', join(pkg, 'assets'), '--out', out, '--gpg-key', join(tmp.path, 'no-key')],
+        '--specs', tree.packageSpecsFile, '--assets', join(pkg, 'assets'), '--out', out, '--gpg-key', join(tmp, 'no-key')],
       { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } });
       return { ...r, tarball: join(out, inputs.tarballName) };
     };
@@ -215,9 +211,7 @@ withPackageTools('the real package stage: an x86_64 view packs as arch x86_64; d
     assert.match(arm.output, /^FAIL lib\/slurm\/plugin_a\.so: x86_64 64-bit LSB, not aarch64$/m);
     assert.match(arm.output, /elf-arch: error: 8 of 8 ELF files are not aarch64 64-bit LSB/);
     assert.not.ok(existsSync(arm.tarball), 'no tarball is written');
-  } finally {
-    tmp.cleanup();
-  }
+  }, 'sf-arch-pkg-');
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from './helpers.ts';
+import { withTempDir } from './helpers.ts';
 import { buildMirrorDir, moveArtifacts } from '../tasks/lib/build-run.ts';
 import { buildArtifacts } from '../tasks/lib/artifacts.ts';
 
@@ -19,10 +19,9 @@ function write(path: string, text: string) {
 }
 
 test('an export lands whole: sidecars and tarball in builds/, its mirror replaces the old one, binaries merged', () => {
-  const t = tempDir();
-  try {
-    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
-    const exp = join(t.path, 'export');
+  withTempDir((t) => {
+    const dirs = { builds: join(t, 'builds'), buildcache: join(t, 'buildcache'), mirrors: join(t, 'mirrors') };
+    const exp = join(t, 'export');
     for (const f of [name, `${name}.sha256`, `${name}.manifest.json`]) write(join(exp, f), `new ${f}`);
     write(join(exp, 'mirror', 'v3', 'manifests', 'index', 'index.manifest.json'), 'new index');
     write(join(exp, 'buildcache', 'blobs', 'sha256', 'aa', 'aa1'), 'blob');
@@ -42,14 +41,13 @@ test('an export lands whole: sidecars and tarball in builds/, its mirror replace
     assert.not.ok(existsSync(join(mirror, 'v3', 'manifests', 'spec', 'old.spec.manifest.json')), 'the old mirror is replaced, not merged');
     assert.equal(readdirSync(dirs.mirrors), ['slurm-25.11-gcc13.4.0'], 'no leftover directory');
     assert.ok(existsSync(join(dirs.buildcache, 'blobs', 'sha256', 'aa', 'aa1')));
-  } finally { t.cleanup(); }
+  });
 });
 
 test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'s provenance is removed, BuildKit\'s is renamed', () => {
-  const t = tempDir();
-  try {
-    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
-    const exp = join(t.path, 'export');
+  withTempDir((t) => {
+    const dirs = { builds: join(t, 'builds'), buildcache: join(t, 'buildcache'), mirrors: join(t, 'mirrors') };
+    const exp = join(t, 'export');
     for (const f of [name, `${name}.sha256`, `${name}.manifest.json`, `${name}.cdx.json`, 'provenance.json']) write(join(exp, f), `new ${f}`);
     for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`, `${name}.buildkit-provenance.json.asc`]) write(join(dirs.builds, f), 'from an earlier build');
     writeFileSync(join(exp, 'provenance.json'), 'new provenance.json', { mode: 0o600 });
@@ -59,21 +57,20 @@ test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'
     assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.buildkit-provenance.json`, `${name}.cdx.json`, `${name}.manifest.json`, `${name}.sha256`]);
     assert.is(readFileSync(join(dirs.builds, `${name}.cdx.json`), 'utf8'), `new ${name}.cdx.json`);
     assert.is(readFileSync(join(dirs.builds, `${name}.buildkit-provenance.json`), 'utf8'), 'new provenance.json');
-  } finally { t.cleanup(); }
+  });
 });
 
 test('a rebuild removes every side file of the earlier build it does not bring, a hand-made manifest signature too', () => {
-  const t = tempDir();
-  try {
-    const dirs = { builds: join(t.path, 'builds'), buildcache: join(t.path, 'buildcache'), mirrors: join(t.path, 'mirrors') };
-    const exp = join(t.path, 'export');
+  withTempDir((t) => {
+    const dirs = { builds: join(t, 'builds'), buildcache: join(t, 'buildcache'), mirrors: join(t, 'mirrors') };
+    const exp = join(t, 'export');
     for (const f of [name, `${name}.sha256`, `${name}.manifest.json`]) write(join(exp, f), `new ${f}`);
     // `sign` run by hand on the earlier build's manifest: over the new manifest it is a bad signature, and
     // publish would refuse the new build for it.
     for (const s of Object.values(artifacts.sidecars)) write(join(dirs.builds, s), 'from an earlier build');
     moveArtifacts(exp, dirs, artifacts);
     assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.manifest.json`, `${name}.sha256`]);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('the GPU build has its own mirror beside the CPU one', () => {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderPackageFiles } from '../tasks/lib/package-files.ts';
-import { needCommand, needDocker, repoRoot, tempDir, testIf } from './helpers.ts';
+import { needCommand, needDocker, repoRoot, withTempDir, testIf } from './helpers.ts';
 import { scratchRoot, unpacked } from './install-tree.ts';
 import { bash, sampleInputs, writePackageDir } from './spack-tree.ts';
 
@@ -115,10 +115,9 @@ test('node templates ship verbatim in the installer\'s one syntax; build facts a
 });
 
 asRoot('slurm_install.sh renders the build facts: Slurm release and series, GCC, flavour (GresTypes for GPU)', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     for (const [series, flavour] of [['24.11', 'cpu'], ['23.11', 'gpu']] as const) {
-      const { root, installer } = scratchRoot(join(tmp.path, `${series}-${flavour}`), series);
+      const { root, installer } = scratchRoot(join(tmp, `${series}-${flavour}`), series);
       const env = join(installer, '..', 'build.env');
       writeFileSync(env, readFileSync(env, 'utf8').replace(/^FLAVOUR=.*$/m, `FLAVOUR=${flavour}`));
       const r = bash(installer, ['--root', root, '--full-init', '--container', '--slurm-user', 'root']);
@@ -134,17 +133,14 @@ asRoot('slurm_install.sh renders the build facts: Slurm release and series, GCC,
         assert.not.match(readFileSync(join(root, 'etc/slurm', f), 'utf8'), /@[A-Z_]+@|\{\{|#@/, f);
       }
     }
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 withShellcheck('every shipped script is shellcheck-clean and parses', () => {
-  const tmp = tempDir();
-  try {
-    writePackageDir(tmp.path, sampleInputs());
-    const scripts = [...readdirSync(join(tmp.path, 'scripts')).filter((f) => f.endsWith('.sh')).map((f) => join(tmp.path, 'scripts', f)),
-      join(tmp.path, 'assets/data/slurm_assets/slurm_install.sh')];
+  withTempDir((tmp) => {
+    writePackageDir(tmp, sampleInputs());
+    const scripts = [...readdirSync(join(tmp, 'scripts')).filter((f) => f.endsWith('.sh')).map((f) => join(tmp, 'scripts', f)),
+      join(tmp, 'assets/data/slurm_assets/slurm_install.sh')];
     assert.ok(scripts.length >= 8, scripts.join(' '));
     // cwd = repo: the `# shellcheck source=scripts/package/common.sh` directives resolve there.
     const r = spawnSync('shellcheck', ['-x', ...scripts], { cwd: repoRoot, encoding: 'utf8' });
@@ -157,17 +153,14 @@ withShellcheck('every shipped script is shellcheck-clean and parses', () => {
       assert.is(h.status, 0, `${s} --help: ${h.stderr}`);
       assert.match(h.stdout, /^Usage: /m, `${s} --help`);
     }
-    const py = spawnSync('python3', [join(tmp.path, 'scripts/manifest.py'), '--help'], { encoding: 'utf8' });
+    const py = spawnSync('python3', [join(tmp, 'scripts/manifest.py'), '--help'], { encoding: 'utf8' });
     assert.is(py.status, 0, py.stderr);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test('slurm_install.sh --help documents every option', () => {
-  const tmp = tempDir();
-  try {
-    const { installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { installer } = scratchRoot(tmp);
     const r = bash(installer, ['--help']);
     assert.is(r.status, 0);
     for (const opt of ['--prefix', '--full-init', '--dry-run', '--force', '--container', '--no-systemd', '--root', '--lmod-dir',
@@ -178,20 +171,17 @@ test('slurm_install.sh --help documents every option', () => {
     const bad = bash(installer, ['--bogus']);
     assert.is(bad.status, 2);
     assert.match(bad.stderr, /unknown argument '--bogus'/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('configless: --enable-configless on the controller; --conf-server links the compiled-in PluginDir and runs slurmd without a local config', () => {
-  const tmp = tempDir();
-  try {
-    const { root, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, installer } = scratchRoot(tmp);
     const ctl = bash(installer, ['--root', root, '--full-init', '--enable-configless']);
     assert.is(ctl.status, 0, ctl.output);
     assert.ok(confLines(readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8')).includes('SlurmctldParameters=enable_configless'));
 
-    const node = scratchRoot(join(tmp.path, 'node'));
+    const node = scratchRoot(join(tmp, 'node'));
     const compiled = '/opt/spack-root/__spack_path_placeholder__/linux-x86_64/slurm-24.11.5-abcdefghijklmnopqrstuvwxyz234567/lib/slurm';
     const buildEnv = join(node.root, 'srv/site/slurm-24.11/data/slurm_assets/build.env');
     writeFileSync(buildEnv, `${readFileSync(buildEnv, 'utf8')}COMPILED_PLUGIN_DIR=${compiled}\n`);
@@ -215,34 +205,28 @@ asRoot('configless: --enable-configless on the controller; --conf-server links t
     assert.match(repoint.stdout, /repoint .*slurm-24\.11\.5-\w+\/lib\/slurm -> .* \(was \/old\/prefix\/lib\/slurm\)/);
     assert.is(readlinkSync(join(node.root, compiled)), `${node.prefix}/lib/slurm`);
     // A tree packed before the record existed says what to do instead of failing later.
-    const noRecord = scratchRoot(join(tmp.path, 'old'));
+    const noRecord = scratchRoot(join(tmp, 'old'));
     const old = bash(noRecord.installer, ['--root', noRecord.root, '--conf-server', 'head1']);
     assert.is(old.status, 1);
     assert.match(old.stderr, /build\.env does not record the PluginDir Slurm was compiled with/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test('--conf-server takes HOST or HOST:PORT and names a bad value', () => {
-  const tmp = tempDir();
-  try {
-    const { root, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, installer } = scratchRoot(tmp);
     for (const bad of ['head1:', 'head 1', '-x', 'host:port']) {
       const r = bash(installer, ['--root', root, '--conf-server', bad, '--dry-run']);
       assert.is(r.status, 2, `${bad}: ${r.output}`);
       assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.ok(r.stderr.includes(`--conf-server '${bad}' is not HOST or HOST:PORT`), r.stderr);
     }
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('--dry-run lists what it would do and changes nothing', () => {
-  const tmp = tempDir();
-  try {
-    const { root, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, installer } = scratchRoot(tmp);
     const before = snapshot(root);
     const r = bash(installer, ['--root', root, '--full-init', '--dry-run']);
     assert.is(r.status, 0, r.output);
@@ -251,15 +235,12 @@ asRoot('--dry-run lists what it would do and changes nothing', () => {
       assert.ok(r.stdout.includes(what), `missing "${what}" in:\n${r.stdout}`);
     }
     assert.equal([...snapshot(root)], [...before]);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('--full-init into a scratch root: users, dirs, keys, configs and units for a non-default prefix; a second run changes nothing', () => {
-  const tmp = tempDir();
-  try {
-    const { root, prefix, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, prefix, installer } = scratchRoot(tmp);
     const r = bash(installer, ['--root', root, '--full-init', '--cluster-name', 'lab', '--controller', 'head1', '--node-name', 'node1']);
     assert.is(r.status, 0, r.output);
     const slurm = passwdEntry(root, 'slurm');
@@ -320,20 +301,17 @@ asRoot('--full-init into a scratch root: users, dirs, keys, configs and units fo
     assert.equal([...snapshot(root)], [...before]);
 
     // A second, independent install gets its own random password and keys.
-    const other = scratchRoot(join(tmp.path, 'other'));
+    const other = scratchRoot(join(tmp, 'other'));
     assert.is(bash(other.installer, ['--root', other.root, '--full-init']).status, 0);
     const pass2 = confLines(readFileSync(join(other.root, 'etc/slurm/slurmdbd.conf'), 'utf8')).find((l) => l.startsWith('StoragePass='));
     assert.is.not(pass2, `StoragePass=${pass}`);
     assert.not.ok(readFileSync(join(other.root, 'etc/slurm/slurm.key')).equals(readFileSync(join(root, 'etc/slurm/slurm.key'))));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('existing configs are kept unless --force; keys are never replaced; wrong modes are repaired', () => {
-  const tmp = tempDir();
-  try {
-    const { root, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, installer } = scratchRoot(tmp);
     assert.is(bash(installer, ['--root', root, '--full-init']).status, 0);
     const confPath = join(root, 'etc/slurm/slurm.conf');
     const original = readFileSync(confPath, 'utf8');
@@ -353,16 +331,13 @@ asRoot('existing configs are kept unless --force; keys are never replaced; wrong
     assert.match(force.stdout, /update \/etc\/slurm\/slurm\.conf/);
     assert.is(readFileSync(confPath, 'utf8'), original);
     assert.ok(readFileSync(join(root, 'etc/slurm/slurm.key')).equals(key), 'slurm.key kept under --force');
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('--container: linuxproc, task/none, cgroup per Slurm version, no units, runtime dirs; --print-commands', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     for (const series of ['24.11', '23.11'] as const) {
-      const { root, prefix, installer } = scratchRoot(join(tmp.path, series), series);
+      const { root, prefix, installer } = scratchRoot(join(tmp, series), series);
       const r = bash(installer, ['--root', root, '--full-init', '--container', '--slurm-user', 'root']);
       assert.is(r.status, 0, r.output);
       assert.is(passwdEntry(root, 'slurm'), null, 'no slurm user with --slurm-user root');
@@ -379,7 +354,7 @@ asRoot('--container: linuxproc, task/none, cgroup per Slurm version, no units, r
       const again = bash(installer, ['--root', root, '--full-init', '--container', '--slurm-user', 'root']);
       assert.match(again.stdout, /nothing to do/);
     }
-    const { root, prefix, installer } = scratchRoot(join(tmp.path, 'cmds'));
+    const { root, prefix, installer } = scratchRoot(join(tmp, 'cmds'));
     const p = bash(installer, ['--root', root, '--print-commands']);
     assert.is(p.status, 0, p.output);
     assert.equal(p.stdout.trim().split('\n'), [
@@ -391,17 +366,14 @@ asRoot('--container: linuxproc, task/none, cgroup per Slurm version, no units, r
     const noUser = bash(installer, ['--root', root, '--no-systemd']);
     assert.is(noUser.status, 1);
     assert.match(noUser.stderr, /SlurmUser 'slurm' does not exist: run with --full-init/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('--accounting, --db-password-file, --prefix given as the unpack directory, --proctrack override', () => {
-  const tmp = tempDir();
-  try {
-    const { root, prefix, installer } = scratchRoot(tmp.path);
-    writeFileSync(join(tmp.path, 'dbpass'), 'S3cret-from-vault\n');
-    const r = bash(installer, ['--root', root, '--full-init', '--accounting', '--db-password-file', join(tmp.path, 'dbpass'),
+  withTempDir((tmp) => {
+    const { root, prefix, installer } = scratchRoot(tmp);
+    writeFileSync(join(tmp, 'dbpass'), 'S3cret-from-vault\n');
+    const r = bash(installer, ['--root', root, '--full-init', '--accounting', '--db-password-file', join(tmp, 'dbpass'),
       '--prefix', prefix.replace(/\/view$/, ''), '--proctrack', 'proctrack/linuxproc', '--db-host', 'db1', '--dbd-host', 'dbd1']);
     assert.is(r.status, 0, r.output);
     const conf = confLines(readFileSync(join(root, 'etc/slurm/slurm.conf'), 'utf8'));
@@ -415,17 +387,14 @@ asRoot('--accounting, --db-password-file, --prefix given as the unpack directory
     const missing = bash(installer, ['--root', root, '--prefix', '/nowhere']);
     assert.is(missing.status, 1);
     assert.match(missing.stderr, /no Slurm at '.*\/nowhere': bin\/scontrol is missing/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('--jwt, --restd, --job-submit-lua: AuthAltTypes in both configs, the key, a slurmrestd unit and user, the site script', () => {
-  const tmp = tempDir();
-  try {
-    const { root, prefix, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, prefix, installer } = scratchRoot(tmp);
     writeFileSync(join(root, prefix, 'lib/slurm/job_submit_lua.so'), '');
-    const site = join(tmp.path, 'site.lua');
+    const site = join(tmp, 'site.lua');
     const lua = 'function slurm_job_submit(job_desc, part_list, submit_uid)\n  return slurm.SUCCESS\nend\n';
     writeFileSync(site, lua);
     const args = ['--root', root, '--full-init', '--accounting', '--restd', '--job-submit-lua', site];
@@ -459,25 +428,25 @@ asRoot('--jwt, --restd, --job-submit-lua: AuthAltTypes in both configs, the key,
     assert.is(readFileSync(join(root, 'etc/slurm/job_submit.lua'), 'utf8'), lua + '-- v2\n');
 
     // Without the switches: commented out, no key unless --full-init, no unit.
-    const plain = scratchRoot(join(tmp.path, 'plain'));
+    const plain = scratchRoot(join(tmp, 'plain'));
     const noUser = bash(plain.installer, ['--root', plain.root, '--jwt']);
     assert.is(noUser.status, 1);
     assert.match(noUser.stderr, /SlurmUser 'slurm' does not exist, and --jwt makes a key owned by it: run with --full-init/);
     const p = bash(plain.installer, ['--root', plain.root, '--jwt', '--slurm-user', 'root']);
     assert.is(p.status, 0, p.output);
     assert.ok(existsSync(join(plain.root, 'etc/slurm/jwt_hs256.key')) && !existsSync(join(plain.root, 'etc/slurm/slurm.key')), '--jwt makes only its key');
-    const plain2 = scratchRoot(join(tmp.path, 'plain2'));
+    const plain2 = scratchRoot(join(tmp, 'plain2'));
     assert.is(bash(plain2.installer, ['--root', plain2.root, '--full-init']).status, 0);
     const c2 = confLines(readFileSync(join(plain2.root, 'etc/slurm/slurm.conf'), 'utf8'));
     assert.not.ok(c2.some((l) => l.startsWith('AuthAltTypes') || l.startsWith('JobSubmitPlugins')), c2.join('\n'));
     assert.not.ok(existsSync(join(plain2.root, 'etc/systemd/system/slurmrestd.service')));
 
     // A file that is no job_submit.lua, a missing one, a build without Lua: one line each.
-    writeFileSync(join(tmp.path, 'notes.txt'), 'root:x:0:0\n');
-    const bad = bash(installer, ['--root', root, '--job-submit-lua', join(tmp.path, 'notes.txt')]);
+    writeFileSync(join(tmp, 'notes.txt'), 'root:x:0:0\n');
+    const bad = bash(installer, ['--root', root, '--job-submit-lua', join(tmp, 'notes.txt')]);
     assert.is(bad.status, 2);
     assert.match(bad.stderr.trim(), /^slurm_install: --job-submit-lua '.*notes\.txt' defines no slurm_job_submit function: it is not a job_submit\.lua \(see --help\)$/);
-    const missing = bash(installer, ['--root', root, '--job-submit-lua', join(tmp.path, 'nope.lua')]);
+    const missing = bash(installer, ['--root', root, '--job-submit-lua', join(tmp, 'nope.lua')]);
     assert.is(missing.status, 2);
     assert.match(missing.stderr, /--job-submit-lua '.*nope\.lua' is not a readable file/);
     const noLua = bash(plain2.installer, ['--root', plain2.root, '--job-submit-lua', site]);
@@ -486,15 +455,12 @@ asRoot('--jwt, --restd, --job-submit-lua: AuthAltTypes in both configs, the key,
     const cs = bash(installer, ['--root', root, '--conf-server', 'head1', '--job-submit-lua', site]);
     assert.is(cs.status, 2);
     assert.match(cs.stderr, /--job-submit-lua is for the controller/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('a tree that ships PMIx: slurmd gets PMIX_INSTALL_PREFIX in its unit and start command', () => {
-  const tmp = tempDir();
-  try {
-    const { root, prefix, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, prefix, installer } = scratchRoot(tmp);
     writeFileSync(join(root, prefix, 'lib/libpmix.so.2'), '');
     const r = bash(installer, ['--root', root]);
     assert.is(r.status, 0, r.output);
@@ -504,15 +470,12 @@ asRoot('a tree that ships PMIx: slurmd gets PMIX_INSTALL_PREFIX in its unit and 
     const cmds = bash(installer, ['--root', root, '--print-commands']).stdout.trim().split('\n');
     assert.is(cmds[2], `PMIX_INSTALL_PREFIX=${prefix} SLURM_CONF=/etc/slurm/slurm.conf ${prefix}/sbin/slurmd -d ${prefix}/sbin/slurmstepd`);
     assert.is(cmds[1], `SLURM_CONF=/etc/slurm/slurm.conf ${prefix}/sbin/slurmctld`);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 withImage('on a real Debian system (container): useradd, owners, units, and a second run that changes nothing', () => {
-  const tmp = tempDir();
-  try {
-    const tree = join(tmp.path, 'slurm');
+  withTempDir((tmp) => {
+    const tree = join(tmp, 'slurm');
     unpacked(tree);
     const script = [
       'set -euo pipefail',
@@ -544,9 +507,7 @@ withImage('on a real Debian system (container): useradd, owners, units, and a se
     assert.match(state!, /^PluginDir=\/opt\/site-slurm\/view\/lib\/slurm$/m);
     assert.match(state!, /^SlurmctldHost=ctr1$/m);
     assert.match(state!, /^ExecStart=\/opt\/site-slurm\/view\/sbin\/slurmd --systemd -d \/opt\/site-slurm\/view\/sbin\/slurmstepd/m);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { planMatrix, renderBakeFile, bakeName } from '../tasks/lib/matrix.ts';
-import { hasCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { hasCommand, repoRoot, runCli, withTempDir, testIf } from './helpers.ts';
 
 const needBuildx = () => (hasCommand('docker') && spawnSync('docker', ['buildx', 'version']).status === 0 ? null : 'docker buildx is not installed (scripts/setup-docker.sh)');
 const withBuildx = testIf(test, [needBuildx]);
@@ -28,11 +28,10 @@ test('the bake file links each Slurm target to one shared deps target per toolch
 });
 
 withBuildx('real `docker buildx bake --print` accepts the generated file: targets, groups and --set', () => {
-  const t = tempDir();
-  try {
-    const file = join(t.path, 'docker-bake.hcl');
+  withTempDir((t) => {
+    const file = join(t, 'docker-bake.hcl');
     const r = runCli(['bake', '--slurm', '24.11,25.11', '--gcc', '10.5.0,13.4.0', '--flavours', 'cpu,gpu', '--file', file,
-      '--set', '*.args.BASE_IMAGE=registry.site/base:1', '--print', 'all'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home') } });
+      '--set', '*.args.BASE_IMAGE=registry.site/base:1', '--print', 'all'], { env: { SLURM_FACTORY_HOME: join(t, 'home') } });
     assert.is(r.status, 0, r.stderr);
     const printed = JSON.parse(r.stdout);
     const combos = Object.keys(printed.target).filter((n) => n.startsWith('slurm-'));
@@ -44,11 +43,11 @@ withBuildx('real `docker buildx bake --print` accepts the generated file: target
       // Each toolchain reads its own host buildcache, the one its builds write back to.
       const gcc = /gcc(\d+-\d+-\d+)/.exec(n)![1]!.replace(/-/g, '.');
       const hostCache: string = printed.target[n].contexts['host-buildcache'];
-      assert.ok(hostCache.startsWith(`${join(t.path, 'home', 'buildcache')}/`) && hostCache.endsWith(`-gcc${gcc}`), hostCache);
-      assert.match(printed.target[n].output[0], new RegExp(`dest=${join(t.path, 'home', 'builds')}/slurm-`));
+      assert.ok(hostCache.startsWith(`${join(t, 'home', 'buildcache')}/`) && hostCache.endsWith(`-gcc${gcc}`), hostCache);
+      assert.match(printed.target[n].output[0], new RegExp(`dest=${join(t, 'home', 'builds')}/slurm-`));
       // Inherited from its toolchain's base target and _common, merged with its own args and contexts.
       assert.is(printed.target[n].dockerfile, 'Dockerfile');
-      assert.is(printed.target[n].contexts['host-sourcecache'], join(t.path, 'home', 'sourcecache'));
+      assert.is(printed.target[n].contexts['host-sourcecache'], join(t, 'home', 'sourcecache'));
       assert.ok('SOURCE_DATE_EPOCH' in printed.target[n].args, 'its own args kept beside the inherited BASE_IMAGE');
     }
     for (const [n, target] of Object.entries(printed.target as Record<string, { target: string; tags?: string[]; args: Record<string, string> }>)) {
@@ -73,7 +72,7 @@ withBuildx('real `docker buildx bake --print` accepts the generated file: target
     assert.is(byHand.status, 0, byHand.stderr);
     assert.equal(Object.keys(JSON.parse(byHand.stdout).target).filter((n) => n.startsWith('slurm-')).sort(),
       ['slurm-24-11-gcc10-5-0', 'slurm-24-11-gcc10-5-0-gpu', 'slurm-25-11-gcc10-5-0', 'slurm-25-11-gcc10-5-0-gpu']);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('the bake file says a toolchain once: a base target per toolchain that its deps and Slurm targets inherit', () => {
@@ -88,14 +87,13 @@ test('the bake file says a toolchain once: a base target per toolchain that its 
 });
 
 withBuildx('bake --sign-key: every target gets the key as a BuildKit secret and its fingerprint as an argument, never the key itself', async () => {
-  const t = tempDir();
-  try {
+  await withTempDir(async (t) => {
     const { generateKey } = await import('../tasks/lib/signing.ts');
     const key = await generateKey({ name: 'bake print test' });
-    const keyFile = join(t.path, 'sign.asc');
+    const keyFile = join(t, 'sign.asc');
     writeFileSync(keyFile, key.privateKey);
-    const file = join(t.path, 'docker-bake.hcl');
-    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+    const file = join(t, 'docker-bake.hcl');
+    const env = { SLURM_FACTORY_HOME: join(t, 'home') };
     const r = runCli(['bake', '--slurm', '24.11,25.11', '--gcc', '13.4.0', '--file', file, '--sign-key', keyFile, '--print'], { env });
     assert.is(r.status, 0, r.stderr);
     const printed = JSON.parse(r.stdout);
@@ -107,15 +105,15 @@ withBuildx('bake --sign-key: every target gets the key as a BuildKit secret and 
     const body = key.privateKey.split('\n').find((l) => l.length > 60)!;
     assert.not.ok(readFileSync(file, 'utf8').includes(body) || r.stdout.includes(body) || r.stderr.includes(body), 'the key never appears');
     // A missing file or one that is no private key: one line, exit 2, no bake file written.
-    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
-    for (const [k, re] of [[join(t.path, 'nope.asc'), /^error: --sign-key '.*nope\.asc' does not exist; /], [join(t.path, 'pub.asc'), /^error: --sign-key '.*pub\.asc' is not an ASCII-armored OpenPGP private key/]] as const) {
-      const bad = runCli(['bake', '--slurm', '24.11', '--file', join(t.path, 'other.hcl'), '--sign-key', k], { env });
+    writeFileSync(join(t, 'pub.asc'), key.publicKey);
+    for (const [k, re] of [[join(t, 'nope.asc'), /^error: --sign-key '.*nope\.asc' does not exist; /], [join(t, 'pub.asc'), /^error: --sign-key '.*pub\.asc' is not an ASCII-armored OpenPGP private key/]] as const) {
+      const bad = runCli(['bake', '--slurm', '24.11', '--file', join(t, 'other.hcl'), '--sign-key', k], { env });
       assert.is(bad.status, 2, bad.stderr);
       assert.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
       assert.match(bad.stderr, re);
-      assert.not.ok(existsSync(join(t.path, 'other.hcl')));
+      assert.not.ok(existsSync(join(t, 'other.hcl')));
     }
-  } finally { t.cleanup(); }
+  });
 });
 
 test('ci-matrix writes a workflow with one job per matrix entry', () => {
@@ -195,9 +193,8 @@ test('ci-matrix: bad schedule, role, region, bucket, secret name or a partial pu
 });
 
 test('build-compiler: the exact buildx call, and clean errors for bad values', () => {
-  const t = tempDir();
-  try {
-    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+  withTempDir((t) => {
+    const env = { SLURM_FACTORY_HOME: join(t, 'home') };
     const r = runCli(['build-compiler', '10.5.0', '--tarball', '--print'], { env });
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stdout, /^docker buildx build --file \S+\/dockerfiles\/slurm-25\.11-gcc10\.5\.0\/Dockerfile --target compiler-export .*--output type=local,dest=\S+\/compilers\/\.tmp-10\.5\.0-\d+ /);
@@ -214,7 +211,7 @@ test('build-compiler: the exact buildx call, and clean errors for bad values', (
       assert.is(b.status, 2, `${args.join(' ')}: ${b.stderr}`);
       assert.match(b.stderr, re);
     }
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();

@@ -4,12 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildxArgs, dockerfileSteps, failedStage, parseContexts, readPlainProgress } from '../tasks/lib/buildx.ts';
-import { needDocker, runCli, tempDir, testIf } from './helpers.ts';
+import { needDocker, runCli, withTempDir, testIf } from './helpers.ts';
 
 test('--print prints the exact buildx command and builds nothing', () => {
-  const t = tempDir();
-  try {
-    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+  withTempDir((t) => {
+    const env = { SLURM_FACTORY_HOME: join(t, 'home') };
     const r = runCli(['build', '25.11', '--gcc', '10.5.0', '--print', '--context', 'spack-src=/srv/spack', '--shm-size', '2g',
       '--cache-to', 'type=local,dest=/tmp/c', '--builder', 'remote1'], { env });
     assert.is(r.status, 0, r.stderr);
@@ -29,46 +28,43 @@ test('--print prints the exact buildx command and builds nothing', () => {
     assert.match(noCache.stdout, / --no-cache /, '--no-cache reaches buildx (minimist reads it as cache=false)');
     assert.match(line, /--cache-to type=local,dest=\/tmp\/c/);
     assert.match(line, /--output type=local,dest=\S+\/builds\/\.tmp-slurm-25\.11-gcc10\.5\.0-\d+ /);
-    assert.not.ok(existsSync(join(t.path, 'home', 'builds')), 'nothing built or created');
-  } finally { t.cleanup(); }
+    assert.not.ok(existsSync(join(t, 'home', 'builds')), 'nothing built or created');
+  });
 });
 
 test('a stopped engine is a DockerError with the fix, exit 2, before any work', () => {
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     const r = runCli(['build', '25.11'], {
-      env: { SLURM_FACTORY_HOME: join(t.path, 'home'), DOCKER_HOST: `unix://${t.path}/no-docker.sock` },
+      env: { SLURM_FACTORY_HOME: join(t, 'home'), DOCKER_HOST: `unix://${t}/no-docker.sock` },
     });
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr.trim(), /^error: the Docker engine does not answer; start dockerd \(as root: scripts\/setup-docker\.sh\), or set DOCKER_HOST$/);
-    assert.equal(readdirSync(t.path), [], 'nothing written');
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), [], 'nothing written');
+  });
 });
 
 test('no docker client on PATH: a DockerError naming the fix, exit 2, nothing written', () => {
-  const t = tempDir();
-  try {
-    const bin = join(t.path, 'bin');
+  withTempDir((t) => {
+    const bin = join(t, 'bin');
     mkdirSync(bin);
-    const r = runCli(['build', '25.11'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), PATH: bin } });
+    const r = runCli(['build', '25.11'], { env: { SLURM_FACTORY_HOME: join(t, 'home'), PATH: bin } });
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr.trim(), /^error: no docker client on PATH; install Docker \(as root: scripts\/setup-docker\.sh\)$/);
-    assert.equal(readdirSync(t.path), ['bin'], 'nothing written');
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), ['bin'], 'nothing written');
+  });
 });
 
 testIf(test, [needDocker])('a docker client without the buildx plugin: the fix names the plugin, exit 2', () => {
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     // The real client and engine, with only the buildx plugin taken away (as on a host without docker-buildx).
-    const bin = join(t.path, 'bin');
+    const bin = join(t, 'bin');
     mkdirSync(bin);
     const real = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
     writeFileSync(join(bin, 'docker'), `#!/bin/sh\nif [ "$1" = buildx ]; then echo "docker: 'buildx' is not a docker command." >&2; exit 1; fi\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const r = runCli(['build', '25.11'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), PATH: `${bin}:${process.env.PATH}` } });
+    const r = runCli(['build', '25.11'], { env: { SLURM_FACTORY_HOME: join(t, 'home'), PATH: `${bin}:${process.env.PATH}` } });
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr.trim(), /^error: docker buildx is missing; install the buildx plugin \(Debian: docker-buildx; or scripts\/setup-docker\.sh\)$/);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('bad build flags are configuration errors', () => {

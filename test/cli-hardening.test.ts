@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { editedFiles } from '../tasks/lib/writer.ts';
-import { repoRoot, tempDir, testIf } from './helpers.ts';
+import { repoRoot, tempDir, withTempDir, testIf } from './helpers.ts';
 
 /** tsx by absolute path: the CLI runs with any working directory. */
 const tsxLoader = import.meta.resolve('tsx');
@@ -49,9 +49,8 @@ function assertOneLine(r: ReturnType<typeof cli>, given: string, why: RegExp) {
 const noEngine = (t: string) => ({ DOCKER_HOST: `unix://${t}/no-engine.sock` });
 
 test('a path on /proc or /sys fails at once with one line instead of spinning', () => {
-  const t = tempDir();
-  try {
-    const home = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+  withTempDir((t) => {
+    const home = { SLURM_FACTORY_HOME: join(t, 'home') };
     const cases: [string[], Record<string, string>, string][] = [
       [['render', '25.11', '--out', '/proc/x'], home, '/proc/x'],
       [['render', '25.11', '--out', '/proc/self/fd/x/y'], home, '/proc/self/fd/x/y'],
@@ -62,26 +61,25 @@ test('a path on /proc or /sys fails at once with one line instead of spinning', 
       [['bake', '--slurm', '25.11', '--render-only', '--file', '/proc/x/b.hcl'], home, '/proc/x/b.hcl'],
     ];
     for (const [args, env, given] of cases) {
-      const r = cli(args, { env, cwd: t.path, timeoutMs: 20_000 });
+      const r = cli(args, { env, cwd: t, timeoutMs: 20_000 });
       assertOneLine(r, given, /\/(proc|sys) is a virtual filesystem/);
     }
     // doctor does not die: it prints its table with failing rows.
-    const d = cli(['doctor'], { env: { SLURM_FACTORY_HOME: '/proc/1/x', ...noEngine(t.path) }, cwd: t.path, timeoutMs: 30_000 });
+    const d = cli(['doctor'], { env: { SLURM_FACTORY_HOME: '/proc/1/x', ...noEngine(t) }, cwd: t, timeoutMs: 30_000 });
     assert.not.ok(d.timedOut, 'doctor finished');
     assert.is(d.status, 1, d.stderr);
     assert.match(d.stdout, /^FAIL {2}cache logs\/ +SLURM_FACTORY_HOME '\/proc\/1\/x': \/proc is a virtual filesystem/m);
     assert.match(d.stdout, /^FAIL {2}free disk /m);
     assert.is(d.stderr, '');
-    assert.equal(readdirSync(t.path), [], 'nothing written');
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), [], 'nothing written');
+  });
 });
 
 test('a file where a directory should be: one line naming the path, exit 2, nothing written', () => {
-  const t = tempDir();
-  try {
-    const file = join(t.path, 'file');
+  withTempDir((t) => {
+    const file = join(t, 'file');
     writeFileSync(file, 'x');
-    const home = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+    const home = { SLURM_FACTORY_HOME: join(t, 'home') };
     const cases: [string[], Record<string, string>, string, RegExp][] = [
       [['render', '25.11', '--out', join(file, 'ctx')], home, join(file, 'ctx'), /file is a file, not a directory/],
       [['render', '25.11', '--out', file], home, file, /is a file, not a directory/],
@@ -91,34 +89,33 @@ test('a file where a directory should be: one line naming the path, exit 2, noth
       [['bake', '--slurm', '25.11', '--render-only', '--file', join(file, 'b.hcl')], home, join(file, 'b.hcl'), /is a file, not a directory/],
     ];
     for (const [args, env, given, why] of cases) {
-      assertOneLine(cli(args, { env, cwd: t.path }), given, why);
-      assert.equal(readdirSync(t.path), ['file'], `${args.join(' ')}: nothing written`);
+      assertOneLine(cli(args, { env, cwd: t }), given, why);
+      assert.equal(readdirSync(t), ['file'], `${args.join(' ')}: nothing written`);
     }
     // doctor prints its table with a failing row for each cache directory, and the free disk it can see.
-    const d = cli(['doctor'], { env: { SLURM_FACTORY_HOME: file, ...noEngine(t.path) }, cwd: t.path });
+    const d = cli(['doctor'], { env: { SLURM_FACTORY_HOME: file, ...noEngine(t) }, cwd: t });
     assert.is(d.status, 1, d.stderr);
     assert.match(d.stdout, new RegExp(`^FAIL {2}cache builds/ +SLURM_FACTORY_HOME '${file}': ${file} is a file, not a directory`, 'm'));
     assert.match(d.stdout, /^(ok  |FAIL) {2}free disk +\d+\.\d GiB at /m);
     // A home under /sys: statfs of a missing path used to kill doctor (ENOENT) before it printed anything.
-    const s = cli(['doctor'], { env: { SLURM_FACTORY_HOME: '/sys/no/such/home', ...noEngine(t.path) }, cwd: t.path });
+    const s = cli(['doctor'], { env: { SLURM_FACTORY_HOME: '/sys/no/such/home', ...noEngine(t) }, cwd: t });
     assert.is(s.status, 1, s.stderr);
     assert.match(s.stdout, /^SLURM_FACTORY_HOME = \/sys\/no\/such\/home \(environment\)$/m);
     assert.match(s.stdout, /^FAIL {2}cache logs\/ +SLURM_FACTORY_HOME '\/sys\/no\/such\/home': \/sys is a virtual filesystem/m);
     assert.is(s.stderr, '');
-    assert.equal(readdirSync(t.path), ['file']);
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), ['file']);
+  });
 });
 
 /** A read-only filesystem (tmpfs mounted ro): root ignores mode bits, so chmod cannot stand in for it. */
 const roMount = (): string | null => {
   if (process.getuid?.() !== 0) return 'needs root to mount a read-only tmpfs';
-  const t = tempDir();
-  try {
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', t.path]);
+  return withTempDir((t) => {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', t]);
     if (r.status !== 0) return `cannot mount a tmpfs here (${String(r.stderr).trim()})`;
-    spawnSync('umount', [t.path]);
+    spawnSync('umount', [t]);
     return null;
-  } finally { t.cleanup(); }
+  });
 };
 
 testIf(test, [roMount])('a read-only disk: render, keygen and doctor say so in one line or one row', () => {
@@ -140,87 +137,81 @@ testIf(test, [roMount])('a read-only disk: render, keygen and doctor say so in o
 });
 
 test('render --out . (the working directory) is refused instead of replacing the shell\'s directory', () => {
-  const t = tempDir();
-  try {
-    const inode = statSync(t.path).ino;
-    for (const out of ['.', t.path]) {
-      assertOneLine(cli(['render', '25.11', '--out', out], { cwd: t.path }), out, /is, or holds, the working directory; .*give a subdirectory/);
+  withTempDir((t) => {
+    const inode = statSync(t).ino;
+    for (const out of ['.', t]) {
+      assertOneLine(cli(['render', '25.11', '--out', out], { cwd: t }), out, /is, or holds, the working directory; .*give a subdirectory/);
     }
-    const sub = join(t.path, 'sub');
+    const sub = join(t, 'sub');
     mkdirSync(sub);
-    assertOneLine(cli(['render', '25.11', '--out', t.path], { cwd: sub }), t.path, /holds, the working directory/);
-    assert.is(statSync(t.path).ino, inode, 'the directory is still the same one');
-    assert.equal(readdirSync(t.path), ['sub']);
-  } finally { t.cleanup(); }
+    assertOneLine(cli(['render', '25.11', '--out', t], { cwd: sub }), t, /holds, the working directory/);
+    assert.is(statSync(t).ino, inode, 'the directory is still the same one');
+    assert.equal(readdirSync(t), ['sub']);
+  });
 });
 
 test('a relative SLURM_FACTORY_HOME is refused instead of landing keys in the working directory', () => {
-  const t = tempDir();
-  try {
-    const r = cli(['keygen', '--name', 'x'], { env: { SLURM_FACTORY_HOME: 'rel-home' }, cwd: t.path });
+  withTempDir((t) => {
+    const r = cli(['keygen', '--name', 'x'], { env: { SLURM_FACTORY_HOME: 'rel-home' }, cwd: t });
     assertOneLine(r, 'rel-home', /SLURM_FACTORY_HOME 'rel-home' is a relative path; give an absolute path/);
-    assert.equal(readdirSync(t.path), [], 'no rel-home/keys in the working directory');
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), [], 'no rel-home/keys in the working directory');
+  });
 });
 
 test('bake finds the engine down before writing the bake file', () => {
-  const t = tempDir();
-  try {
-    const file = join(t.path, 'out', 'docker-bake.hcl');
-    const r = cli(['bake', '--slurm', '25.11', '--file', file], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), ...noEngine(t.path) }, cwd: t.path });
+  withTempDir((t) => {
+    const file = join(t, 'out', 'docker-bake.hcl');
+    const r = cli(['bake', '--slurm', '25.11', '--file', file], { env: { SLURM_FACTORY_HOME: join(t, 'home'), ...noEngine(t) }, cwd: t });
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr, /^error: the Docker engine does not answer/);
     assert.is(r.stderr.trim().split('\n').length, 1);
-    assert.equal(readdirSync(t.path), [], 'no bake file, no home');
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), [], 'no bake file, no home');
+  });
 });
 
 test('a negative number is an invalid value, not an unknown option', () => {
-  const t = tempDir();
-  try {
-    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
+  withTempDir((t) => {
+    const env = { SLURM_FACTORY_HOME: join(t, 'home') };
     const cases: [string[], RegExp][] = [
-      [['render', '25.11', '--jobs', '-1', '--out', join(t.path, 'ctx')], /^error: --jobs '-1' is not a whole number.*e\.g\. --jobs 8/],
+      [['render', '25.11', '--jobs', '-1', '--out', join(t, 'ctx')], /^error: --jobs '-1' is not a whole number.*e\.g\. --jobs 8/],
       [['bake', '--jobs', '-1', '--render-only'], /^error: --jobs '-1' is not a whole number from 1 to 1024/],
       [['publish', '--bucket', 'some-bucket', '--retries', '-3'], /^error: --retries '-3' is not a whole number from 0 to 20/],
       [['keygen', '--name', 'x', '--expires', '-30'], /^error: --expires '-30' is not a whole number of days/],
     ];
     for (const [args, why] of cases) {
-      const r = cli(args, { env, cwd: t.path });
+      const r = cli(args, { env, cwd: t });
       assert.is(r.status, 2, r.stderr);
       assert.match(r.stderr, why);
       assert.not.match(r.stderr, /unknown option/);
     }
-    assert.equal(readdirSync(t.path), []);
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), []);
+  });
 });
 
 test('Taskfile.ts runs from another directory, directly or through zx and a symlink', () => {
-  const t = tempDir();
-  try {
-    const direct = cli(['help'], { cwd: t.path });
+  withTempDir((t) => {
+    const direct = cli(['help'], { cwd: t });
     assert.is(direct.status, 0, direct.stderr);
     assert.match(direct.stdout, /^usage: npx zx Taskfile\.ts <task>/m);
-    const link = join(t.path, 'tasks.ts');
+    const link = join(t, 'tasks.ts');
     symlinkSync(taskfile, link);
     const zx = join(repoRoot, 'node_modules', 'zx', 'build', 'cli.js');
     for (const script of [taskfile, link]) {
-      const r = cli(['help', 'render'], { cwd: t.path, pre: [zx], script });
+      const r = cli(['help', 'render'], { cwd: t, pre: [zx], script });
       assert.is(r.status, 0, `${script}: ${r.stderr}`);
       assert.match(r.stdout, /^usage: npx zx Taskfile\.ts render /m);
-      const bad = cli(['render', '24.05'], { cwd: t.path, pre: [zx], script });
+      const bad = cli(['render', '24.05'], { cwd: t, pre: [zx], script });
       assert.is(bad.status, 2);
       assert.match(bad.stderr, /^error: Slurm 24\.05 is not in the catalog/);
     }
-  } finally { t.cleanup(); }
+  });
 });
 
 test('bin/slurm-factory.mjs runs every task from any directory with plain node; without npm ci, one line', () => {
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     const launcher = join(repoRoot, 'bin', 'slurm-factory.mjs');
     const run = (file: string, args: string[]) => spawnSync(process.execPath, [file, ...args], {
-      cwd: t.path, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', SLURM_FACTORY_HOME: join(t.path, 'home') },
+      cwd: t, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', SLURM_FACTORY_HOME: join(t, 'home') },
     });
     const help = run(launcher, ['help', 'render']);
     assert.is(help.status, 0, help.stderr);
@@ -230,13 +221,13 @@ test('bin/slurm-factory.mjs runs every task from any directory with plain node; 
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
     assert.match(bad.stderr, /^error: Slurm 24\.05 is not in the catalog/);
     // A checkout without node_modules: the launcher says what to run instead of a stack trace.
-    const bare = join(t.path, 'bare');
+    const bare = join(t, 'bare');
     mkdirSync(join(bare, 'bin'), { recursive: true });
     cpSync(launcher, join(bare, 'bin', 'slurm-factory.mjs'));
     const none = run(join(bare, 'bin', 'slurm-factory.mjs'), ['help']);
     assert.is(none.status, 2);
     assert.match(none.stderr.trim(), /^error: .*bare has no node_modules\/tsx; run 'npm ci' in .*bare first$/);
-  } finally { t.cleanup(); }
+  });
 });
 
 /** A copy of the project (code, templates, scripts; node_modules linked) so a matrix render writes only there. */
@@ -248,14 +239,13 @@ function projectCopy(dir: string): string {
 }
 
 test('Ctrl-C during bake --render-only of the whole matrix: exit 130 within a second, nothing half-written', async () => {
-  const t = tempDir();
-  try {
-    const root = projectCopy(t.path);
+  await withTempDir(async (t) => {
+    const root = projectCopy(t);
     const out = join(root, 'dockerfiles');
     const bakeFile = join(out, 'docker-bake.hcl');
     const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'Taskfile.ts'), 'bake', '--render-only',
       '--gcc', '7.5.0,8.5.0,9.5.0,10.5.0,11.5.0,12.5.0,13.4.0,14.2.0', '--flavours', 'cpu,gpu'], {
-      cwd: root, env: baseEnv({ SLURM_FACTORY_HOME: join(t.path, 'home') }), stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root, env: baseEnv({ SLURM_FACTORY_HOME: join(t, 'home') }), stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
@@ -281,15 +271,14 @@ test('Ctrl-C during bake --render-only of the whole matrix: exit 130 within a se
     assert.equal(names.filter((n) => n.startsWith('.') || n.includes('.tmp-')), [], 'no temp directories left');
     assert.ok(contexts().length < 80, 'stopped before the end');
     for (const n of contexts()) assert.equal(editedFiles(join(out, n)), [], `${n} is complete`);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('Ctrl-C while keygen makes an RSA key: stops at once, no key files', async () => {
-  const t = tempDir();
-  try {
-    const keys = join(t.path, 'keys');
+  await withTempDir(async (t) => {
+    const keys = join(t, 'keys');
     const child = spawn(process.execPath, ['--import', tsxLoader, taskfile, 'keygen', '--name', 'x', '--type', 'rsa', '--out', keys], {
-      cwd: t.path, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: t, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
@@ -306,7 +295,7 @@ test('Ctrl-C while keygen makes an RSA key: stops at once, no key files', async 
     assert.ok(ms < 1000, `stopped within a second (${ms} ms)`);
     assert.match(stderr, /interrupted/);
     assert.not.ok(existsSync(keys), 'no key directory');
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();

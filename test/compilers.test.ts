@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { compilerTarball, unpackCompilerTarballs } from '../tasks/lib/compilers.ts';
-import { tempDir } from './helpers.ts';
+import { withTempDir } from './helpers.ts';
 
 /** A compiler tarball as build-compiler writes it: a Spack binary mirror (build_cache/) packed in one file. */
 async function packCompiler(home: string, gcc: string, withSum: boolean): Promise<string> {
@@ -32,32 +32,30 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 const scratch = (home: string, gcc: string) => readdirSync(join(home, 'compilers', gcc)).filter((n) => n.startsWith('.publish-'));
 
 test('unpacks only what has no buildcache directory, honours the filter, and cleans up', async () => {
-  const t = tempDir();
-  try {
-    await packCompiler(t.path, '10.5.0', true);
-    await packCompiler(t.path, '11.5.0', false);
-    const u = await unpackCompilerTarballs(t.path, ['10.5.0', 'system', '11.5.0', '10.5.0'], ['10.5.0']);
+  await withTempDir(async (t) => {
+    await packCompiler(t, '10.5.0', true);
+    await packCompiler(t, '11.5.0', false);
+    const u = await unpackCompilerTarballs(t, ['10.5.0', 'system', '11.5.0', '10.5.0'], ['10.5.0']);
     assert.equal(Object.keys(u.dirs), ['10.5.0']);
     assert.ok(existsSync(join(u.dirs['10.5.0']!, 'build_cache', 'index.json')));
-    assert.equal(scratch(t.path, '11.5.0'), [], 'filtered out: not unpacked');
+    assert.equal(scratch(t, '11.5.0'), [], 'filtered out: not unpacked');
     u.cleanup();
-    assert.equal(scratch(t.path, '10.5.0'), []);
-  } finally { t.cleanup(); }
+    assert.equal(scratch(t, '10.5.0'), []);
+  });
 });
 
 test('a tarball that does not match its .sha256 or cannot be unpacked fails, leaving no scratch directory', async () => {
-  const t = tempDir();
-  try {
-    await packCompiler(t.path, '10.5.0', true);
-    const bad = await packCompiler(t.path, '11.5.0', false);
+  await withTempDir(async (t) => {
+    await packCompiler(t, '10.5.0', true);
+    const bad = await packCompiler(t, '11.5.0', false);
     writeFileSync(bad, 'not a tarball\n');
-    await rejection(unpackCompilerTarballs(t.path, ['10.5.0', '11.5.0']));
-    assert.equal(scratch(t.path, '10.5.0'), [], 'the first, good one removed again');
-    assert.equal(scratch(t.path, '11.5.0'), []);
+    await rejection(unpackCompilerTarballs(t, ['10.5.0', '11.5.0']));
+    assert.equal(scratch(t, '10.5.0'), [], 'the first, good one removed again');
+    assert.equal(scratch(t, '11.5.0'), []);
     writeFileSync(`${bad}.sha256`, `${'0'.repeat(64)}  x\n`);
-    assert.match((await rejection(unpackCompilerTarballs(t.path, ['11.5.0']))).message, /sha256|checksum/i);
-    assert.equal(scratch(t.path, '11.5.0'), []);
-  } finally { t.cleanup(); }
+    assert.match((await rejection(unpackCompilerTarballs(t, ['11.5.0']))).message, /sha256|checksum/i);
+    assert.equal(scratch(t, '11.5.0'), []);
+  });
 });
 
 test.run();

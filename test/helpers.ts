@@ -56,6 +56,22 @@ export function tempDir(prefix = 'sf-test-'): { path: string; cleanup: () => voi
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/** Runs `fn` with a fresh temporary directory and removes it afterwards, also when `fn` throws or rejects. */
+export function withTempDir<T>(fn: (dir: string) => T, prefix = 'sf-test-'): T {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  let result: T;
+  try {
+    result = fn(dir);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(cleanup) as T;
+  cleanup();
+  return result;
+}
+
 /** Runs the CLI exactly as a user does (`node Taskfile.ts` with tsx), returning status and output. */
 export function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'Taskfile.ts'), ...args], {

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, needDocker, tempDir, testIf } from './helpers.ts';
+import { needCommand, needDocker, withTempDir, testIf } from './helpers.ts';
 import { scratchRoot, unpacked } from './install-tree.ts';
 import { bash } from './spack-tree.ts';
 
@@ -30,9 +30,8 @@ const withSystemdAnalyze = testIf(test, [() => (process.getuid?.() === 0 ? null 
  * link target) as section NAME; `inst NAME ARGS...` runs the installer, sections NAME.rc/.stderr/.stdout.
  */
 function inDebian(body: string): Map<string, string> {
-  const tmp = tempDir();
-  try {
-    const tree = join(tmp.path, 'slurm');
+  return withTempDir((tmp) => {
+    const tree = join(tmp, 'slurm');
     unpacked(tree);
     const script = String.raw`set -uo pipefail
 cp -a /in /opt/site-slurm
@@ -64,9 +63,7 @@ ${body}`;
     }
     out.set('all', r.stdout);
     return out;
-  } finally {
-    tmp.cleanup();
-  }
+  });
 }
 
 /** The run NAME was refused: exit 2, one line on stderr naming `path`, nothing printed or done before it. */
@@ -256,10 +253,9 @@ snap repointed /opt/other/lib/slurm`);
 });
 
 withSystemdAnalyze('a prefix and config directory with spaces and %: units pass systemd-analyze verify, slurm.conf says Key="a b", commands are shell-quoted', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     const treePath = '/srv/site/slurm 24.11%x';
-    const { root, prefix, installer } = scratchRoot(tmp.path, '24.11', treePath);
+    const { root, prefix, installer } = scratchRoot(tmp, '24.11', treePath);
     writeFileSync(join(root, prefix, 'lib/libpmix.so.2'), '');
     const confDir = '/etc/slurm conf';
     const r = bash(installer, ['--root', root, '--full-init', '--conf-dir', confDir]);
@@ -306,15 +302,12 @@ withSystemdAnalyze('a prefix and config directory with spaces and %: units pass 
     // A second run changes nothing.
     const again = bash(installer, ['--root', root, '--full-init', '--conf-dir', confDir]);
     assert.match(again.stdout, /nothing to do: this node is set up/, again.output);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test('option errors name the value; empty and option-looking values are refused; paths that cannot be quoted are refused', () => {
-  const tmp = tempDir();
-  try {
-    const { root, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, installer } = scratchRoot(tmp);
     const cases: [string[], string][] = [
       [['--prefix', 'relative/path'], "--prefix 'relative/path' does not exist"],
       [['--root', root, '--prefix', 'relative/path'], "--prefix 'relative/path' is relative"],
@@ -343,24 +336,19 @@ test('option errors name the value; empty and option-looking values are refused;
       assert.ok(r.stderr.includes(message), `${JSON.stringify(args)}: expected "${message}" in: ${r.stderr}`);
       assert.not.match(r.stderr, /--conf_dir|--lmod_dir/);
     }
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 asRoot('--prefix given relative to the current directory is resolved; SLURM_INSTALL_PREFIX="" means the default', () => {
-  const tmp = tempDir();
-  try {
-    const { root, installer } = scratchRoot(tmp.path);
+  withTempDir((tmp) => {
+    const { root, installer } = scratchRoot(tmp);
     const rel = bash(installer, ['--prefix', 'site/slurm-24.11', '--print-commands'], { cwd: join(root, 'srv') });
     assert.is(rel.status, 0, rel.output);
     assert.match(rel.stdout, new RegExp(`^SLURM_CONF=/etc/slurm/slurm\\.conf ${root}/srv/site/slurm-24\\.11/view/sbin/slurmctld$`, 'm'));
     const env = bash(installer, ['--root', root, '--print-commands'], { env: { SLURM_INSTALL_PREFIX: '' } });
     assert.is(env.status, 0, env.output);
     assert.match(env.stdout, /^SLURM_CONF=\/etc\/slurm\/slurm\.conf \/srv\/site\/slurm-24\.11\/view\/sbin\/slurmctld$/m);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { needDocker, repoRoot, tempDir, testIf, type Requirement } from './helpers.ts';
+import { needDocker, repoRoot, withTempDir, testIf, type Requirement } from './helpers.ts';
 import { sampleInputs, writePackageDir } from './spack-tree.ts';
 import { SLURM_FIXTURE_IMAGE } from './fixture.ts';
 
@@ -28,9 +28,8 @@ function docker(args: string[], timeout = 300_000) {
 const section = (out: string, name: string) => out.split(`== ${name}\n`)[1]?.split(/\n== /)[0] ?? '';
 
 it('real Slurm at a prefix with a space and %: quoted PluginDir, SLURM_CONF and start commands run a job', () => {
-  const tmp = tempDir();
-  try {
-    const pkg = join(tmp.path, 'package'), out = join(tmp.path, 'out');
+  withTempDir((tmp) => {
+    const pkg = join(tmp, 'package'), out = join(tmp, 'out');
     writePackageDir(pkg, inputs);
     mkdirSync(out);
     chmodSync(out, 0o777);
@@ -56,9 +55,7 @@ it('real Slurm at a prefix with a space and %: quoted PluginDir, SLURM_CONF and 
     assert.ok(section(r.stdout, 'sinfo').split('\n').includes(`PluginDir=${view}/lib/slurm`), section(r.stdout, 'sinfo'));
     assert.match(section(r.stdout, 'srun'), /^node1$/m);
     assert.match(r.stdout, /== done/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -7,19 +7,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, tempDir } from './helpers.ts';
+import { runCli, withTempDir } from './helpers.ts';
 
 test('sign, build, verify and publish refuse a bad key file with the same line', () => {
-  const t = tempDir();
-  try {
-    const env = { SLURM_FACTORY_HOME: join(t.path, 'home') };
-    const kg = runCli(['keygen', '--name', 'keys test', '--out', join(t.path, 'keys')], { env });
+  withTempDir((t) => {
+    const env = { SLURM_FACTORY_HOME: join(t, 'home') };
+    const kg = runCli(['keygen', '--name', 'keys test', '--out', join(t, 'keys')], { env });
     assert.is(kg.status, 0, kg.stderr);
-    const priv = join(t.path, 'keys', 'signing.private.asc');
-    const pub = join(t.path, 'keys', 'signing.public.asc');
-    const file = join(t.path, 'data.txt');
+    const priv = join(t, 'keys', 'signing.private.asc');
+    const pub = join(t, 'keys', 'signing.public.asc');
+    const file = join(t, 'data.txt');
     writeFileSync(file, 'data\n');
-    mkdirSync(join(t.path, 'adir'));
+    mkdirSync(join(t, 'adir'));
     const tasks: { kind: 'private' | 'public'; wrong: string; args: (key: string) => string[] }[] = [
       { kind: 'private', wrong: pub, args: (k) => ['sign', file, '--key', k] },
       { kind: 'private', wrong: pub, args: (k) => ['build', '25.11', '--sign-key', k, '--print'] },
@@ -29,8 +28,8 @@ test('sign, build, verify and publish refuse a bad key file with the same line',
     for (const task of tasks) {
       const flag = task.args('K').find((a, i, all) => all[i + 1] === 'K')!;
       const cases: [string, RegExp][] = [
-        [join(t.path, 'missing.asc'), new RegExp(`^error: ${flag} '[^']*missing\\.asc' does not exist; give `)],
-        [join(t.path, 'adir'), new RegExp(`^error: ${flag} '[^']*adir' is not a file; give `)],
+        [join(t, 'missing.asc'), new RegExp(`^error: ${flag} '[^']*missing\\.asc' does not exist; give `)],
+        [join(t, 'adir'), new RegExp(`^error: ${flag} '[^']*adir' is not a file; give `)],
         [task.wrong, new RegExp(`^error: ${flag} '[^']*' is not an ASCII-armored OpenPGP ${task.kind} key; export `)],
       ];
       for (const [key, message] of cases) {
@@ -41,7 +40,7 @@ test('sign, build, verify and publish refuse a bad key file with the same line',
         assert.match(r.stderr, message, what);
       }
     }
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();

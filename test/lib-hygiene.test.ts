@@ -12,14 +12,13 @@ import {
   cachePath, ensureCacheDir, ensureHostCaches, hostBuildcachePath, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch,
 } from '../tasks/lib/config.ts';
 import { onInterrupt } from '../tasks/lib/build-run.ts';
-import { repoRoot, tempDir } from './helpers.ts';
+import { repoRoot, withTempDir } from './helpers.ts';
 
 const libDir = join(repoRoot, 'tasks', 'lib');
 const libModules = readdirSync(libDir).filter((f) => f.endsWith('.ts')).sort();
 
 test('importing every tasks/lib module installs no signal handler, writes no environment variable, creates nothing', () => {
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     const script = `
       const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'exit', 'beforeExit'];
       const count = () => Object.fromEntries(signals.map((s) => [s, process.listenerCount(s)]));
@@ -28,17 +27,17 @@ test('importing every tasks/lib module installs no signal handler, writes no env
       const after = { listeners: count(), env: { ...process.env } };
       console.log(JSON.stringify({ before, after }));
     `;
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: t.path, SLURM_FACTORY_HOME: join(t.path, 'home') };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: t, SLURM_FACTORY_HOME: join(t, 'home') };
     delete env.NODE_OPTIONS; // npm's `--import tsx` resolves from the cwd, a temp dir here
     const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], {
-      cwd: t.path, encoding: 'utf8', env,
+      cwd: t, encoding: 'utf8', env,
     });
     assert.is(r.status, 0, r.stderr);
     const { before, after } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: Record<string, object>; after: Record<string, object> };
     assert.equal(after.listeners, before.listeners, 'process listeners after importing tasks/lib');
     assert.equal(after.env, before.env, 'process.env after importing tasks/lib');
-    assert.equal(readdirSync(t.path), [], 'nothing created in the home or the working directory');
-  } finally { t.cleanup(); }
+    assert.equal(readdirSync(t), [], 'nothing created in the home or the working directory');
+  });
 });
 
 test('a SIGINT listener is installed only while work to undo is registered', () => {
@@ -50,19 +49,18 @@ test('a SIGINT listener is installed only while work to undo is registered', () 
 });
 
 test('asking for a cache path creates nothing; ensure... creates it', () => {
-  const t = tempDir();
-  try {
-    const config = resolveConfig({ home: join(t.path, 'home') });
+  withTempDir((t) => {
+    const config = resolveConfig({ home: join(t, 'home') });
     const paths = [cachePath(config, 'builds'), hostBuildcachePath(config, 'key'), ...Object.values(hostCacheContexts(config, 'key')),
       logFilePath(config, 'x')];
-    for (const p of paths) assert.ok(p.startsWith(join(t.path, 'home')), p);
-    assert.equal(readdirSync(t.path), [], 'paths only');
+    for (const p of paths) assert.ok(p.startsWith(join(t, 'home')), p);
+    assert.equal(readdirSync(t), [], 'paths only');
     ensureHostCaches(config, 'key');
-    assert.ok(existsSync(join(t.path, 'home', 'buildcache', 'key')));
-    assert.ok(existsSync(join(t.path, 'home', 'sourcecache')));
-    assert.is(ensureCacheDir(config, 'logs'), join(t.path, 'home', 'logs'));
-    assert.ok(existsSync(join(t.path, 'home', 'logs')));
-  } finally { t.cleanup(); }
+    assert.ok(existsSync(join(t, 'home', 'buildcache', 'key')));
+    assert.ok(existsSync(join(t, 'home', 'sourcecache')));
+    assert.is(ensureCacheDir(config, 'logs'), join(t, 'home', 'logs'));
+    assert.ok(existsSync(join(t, 'home', 'logs')));
+  });
 });
 
 test('resolveConfig reads the environment: bucket (flag first) and SOURCE_DATE_EPOCH, checked where it is used', () => {

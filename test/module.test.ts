@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderPackageFiles } from '../tasks/lib/package-files.ts';
-import { tempDir, testIf, type Requirement } from './helpers.ts';
+import { withTempDir, testIf, type Requirement } from './helpers.ts';
 import { bash, sampleInputs, writePackageDir } from './spack-tree.ts';
 
 const LMOD_INIT = ['/usr/share/lmod/lmod/init/bash', '/usr/share/lmod/lmod/init/profile'].find((p) => existsSync(p));
@@ -55,9 +55,8 @@ function vars(out: string, marker: string): Record<string, string> {
 }
 
 it('loads from the tree it sits in with no variable set; unload restores the environment', () => {
-  const tmp = tempDir();
-  try {
-    const root = unpacked(join(tmp.path, 'site/slurm-24.11'));
+  withTempDir((tmp) => {
+    const root = unpacked(join(tmp, 'site/slurm-24.11'));
     const view = join(root, 'view');
     const r = lmod(`echo --before--; ${SHOW}; module use ${root}/modules; module load ${MODULE}; echo --loaded--; ${SHOW}; scontrol; module unload ${MODULE}; echo --after--; ${SHOW}`);
     assert.is(r.status, 0, r.output);
@@ -76,16 +75,13 @@ it('loads from the tree it sits in with no variable set; unload restores the env
     for (const v of ['PATH', 'MANPATH', 'SLURM_ROOT', 'SLURM_INSTALL_PREFIX', 'SLURM_CONF', 'CPATH', 'PKG_CONFIG_PATH', 'CMAKE_PREFIX_PATH', 'which']) {
       assert.is(after[v], before[v], `${v} after unload`);
     }
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('SLURM_INSTALL_PREFIX wins (the view or the unpacked root), and survives unload; SLURM_CONF set by the user is kept', () => {
-  const tmp = tempDir();
-  try {
-    const a = unpacked(join(tmp.path, 'a'));
-    const b = unpacked(join(tmp.path, 'b'));
+  withTempDir((tmp) => {
+    const a = unpacked(join(tmp, 'a'));
+    const b = unpacked(join(tmp, 'b'));
     for (const given of [join(b, 'view'), b]) {
       const r = lmod(`module use ${a}/modules; module load ${MODULE}; echo --loaded--; ${SHOW}; module unload ${MODULE}; echo --after--; ${SHOW}`,
         { SLURM_INSTALL_PREFIX: given, SLURM_CONF: '/srv/conf/slurm.conf' });
@@ -99,42 +95,34 @@ it('SLURM_INSTALL_PREFIX wins (the view or the unpacked root), and survives unlo
       assert.is(after.SLURM_ROOT, '<unset>');
       assert.is(after.which, 'none');
     }
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('a tree without bin/scontrol fails to load with a clear message', () => {
-  const tmp = tempDir();
-  try {
-    const root = unpacked(join(tmp.path, 'broken'), false);
+  withTempDir((tmp) => {
+    const root = unpacked(join(tmp, 'broken'), false);
     const r = lmod(`module use ${root}/modules; module load ${MODULE}; echo loaded-anyway`);
     assert.is.not(r.status, 0, r.output);
     assert.not.match(r.stdout, /loaded-anyway/);
     const flat = (s: string) => s.replace(/\s+/g, ' '); // Lmod wraps its messages
     assert.match(flat(r.stderr), `no bin/scontrol found in ${root}/view or /opt/slurm/view.`);
     assert.match(flat(r.stderr), 'Set SLURM_INSTALL_PREFIX to the Slurm installation');
-    const r2 = lmod(`module use ${root}/modules; module load ${MODULE}`, { SLURM_INSTALL_PREFIX: join(tmp.path, 'nowhere') });
+    const r2 = lmod(`module use ${root}/modules; module load ${MODULE}`, { SLURM_INSTALL_PREFIX: join(tmp, 'nowhere') });
     assert.is.not(r2.status, 0);
-    assert.match(flat(r2.stderr), `no bin/scontrol found in ${tmp.path}/nowhere or ${tmp.path}/nowhere/view.`);
-  } finally {
-    tmp.cleanup();
-  }
+    assert.match(flat(r2.stderr), `no bin/scontrol found in ${tmp}/nowhere or ${tmp}/nowhere/view.`);
+  });
 });
 
 it('whatis and help name the version, GCC and flavour', () => {
-  const tmp = tempDir();
-  try {
-    const root = unpacked(join(tmp.path, 't'));
+  withTempDir((tmp) => {
+    const root = unpacked(join(tmp, 't'));
     const r = lmod(`module use ${root}/modules; module whatis ${MODULE} 2>&1; module help ${MODULE} 2>&1`);
     assert.is(r.status, 0, r.output);
     assert.match(r.output, /Version: 24\.11\.5/);
     assert.match(r.output, /Compiler: GCC 12\.2\.0/);
     assert.match(r.output, /Flavour: cpu/);
     assert.match(r.output, new RegExp(`Installation prefix: ${root}/view`));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('GPU flavour help says the driver libraries come from the host', () => {
@@ -146,16 +134,15 @@ it('GPU flavour help says the driver libraries come from the host', () => {
 });
 
 it('a copy installed by slurm_install.sh --lmod-dir loads from its rewritten fallback prefix', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     // The real tree lives at <tmp>/srv/slurm; the scratch root maps the same path to it via a symlink, so the
     // prefix written into the copy exists on this host too.
-    const real = unpacked(join(tmp.path, 'srv/slurm'));
-    const root = join(tmp.path, 'root');
+    const real = unpacked(join(tmp, 'srv/slurm'));
+    const root = join(tmp, 'root');
     mkdirSync(join(root, 'etc'), { recursive: true });
     writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
     writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
-    mkdirSync(join(root, tmp.path, 'srv'), { recursive: true });
+    mkdirSync(join(root, tmp, 'srv'), { recursive: true });
     symlinkSync(real, join(root, real));
     const install = bash(join(real, 'data/slurm_assets/slurm_install.sh'),
       ['--root', root, '--prefix', join(real, 'view'), '--lmod-dir', '/opt/lmod']);
@@ -165,9 +152,7 @@ it('a copy installed by slurm_install.sh --lmod-dir loads from its rewritten fal
     const r = lmod(`module use ${root}/opt/lmod; module load ${MODULE}; echo --loaded--; ${SHOW}`);
     assert.is(r.status, 0, r.output);
     assert.is(vars(r.stdout, 'loaded').SLURM_ROOT, join(real, 'view'));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needDocker, repoRoot, tempDir, testIf, type Requirement } from './helpers.ts';
+import { needDocker, repoRoot, withTempDir, testIf, type Requirement } from './helpers.ts';
 import { sampleInputs, writePackageDir } from './spack-tree.ts';
 import { SLURM_FIXTURE_IMAGE } from './fixture.ts';
 import { cyclonedxErrors } from './cyclonedx.ts';
@@ -60,11 +60,10 @@ it('real Slurm: relocated, packed reproducibly, and running jobs at another pref
   assert.is(sanity.status, 0, `the fixture image ${FIXTURE} is broken before any relocation (fix or rebuild ` +
     `test/fixtures/debian-slurm):\n${sanity.output.split('\n').slice(-10).join('\n')}`);
 
-  const tmp = tempDir();
-  try {
-    const pkg = join(tmp.path, 'package');
+  await withTempDir(async (tmp) => {
+    const pkg = join(tmp, 'package');
     writePackageDir(pkg, inputs);
-    const outs = [join(tmp.path, 'out1'), join(tmp.path, 'out2')];
+    const outs = [join(tmp, 'out1'), join(tmp, 'out2')];
     for (const out of outs) {
       spawnSync('mkdir', ['-p', out]);
       const r = packageInFixture(pkg, out);
@@ -96,7 +95,7 @@ it('real Slurm: relocated, packed reproducibly, and running jobs at another pref
     for (const dep of ['json-c', 'libjwt']) assert.ok(slurmDeps.some((r: string) => r.startsWith(`pkg:spack/${dep}@`)), `slurm -> ${dep}: ${slurmDeps}`);
     const covered = sbom.components.flatMap((c: { evidence?: { occurrences: { location: string }[] } }) =>
       (c.evidence?.occurrences ?? []).map((o) => o.location)).sort();
-    const elves = elfFilesIn(join(outs[0]!, TARBALL), tmp.path);
+    const elves = elfFilesIn(join(outs[0]!, TARBALL), tmp);
     assert.ok(elves.includes('view/sbin/slurmctld'), elves.join(' '));
     assert.equal(covered, elves);
     // The PluginDir Slurm was compiled with, read from its library, for configless slurmd (slurm_install.sh).
@@ -123,15 +122,12 @@ it('real Slurm: relocated, packed reproducibly, and running jobs at another pref
     assert.match(section(out, 'sbatch'), /^batch job on node1 as root$/m);
     assert.match(section(out, 'unprivileged'), /^nobody$/m);
     assert.match(out, /== done/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('SBOM: licenses and sources from the specs are recorded; an ELF file whose package is missing from the specs fails the stage, named', async () => {
-  const tmp = tempDir();
-  try {
-    const pkg = join(tmp.path, 'package');
+  await withTempDir(async (tmp) => {
+    const pkg = join(tmp, 'package');
     writePackageDir(pkg, inputs);
     const specs = JSON.parse(docker(['run', '--rm', FIXTURE, 'cat', '/opt/slurm-factory/specs.json']).stdout);
     const slurm = specs.find((s: { name: string }) => s.name === 'slurm');
@@ -139,9 +135,9 @@ it('SBOM: licenses and sources from the specs are recorded; an ELF file whose pa
     // The fixture's Slurm source (test/fixtures/debian-slurm/Dockerfile pins this checksum).
     const sha = 'e1a5547edd212c38b5e3230a284133f777b32746551f094aaa81cc4af375e332';
     slurm.sources = [{ url: 'http://deb.debian.org/debian/pool/main/s/slurm-wlm/slurm-wlm_24.11.5.orig.tar.gz', sha256: sha }];
-    const withLicense = join(tmp.path, 'specs-license.json');
+    const withLicense = join(tmp, 'specs-license.json');
     writeFileSync(withLicense, JSON.stringify(specs));
-    const ok = join(tmp.path, 'ok');
+    const ok = join(tmp, 'ok');
     spawnSync('mkdir', ['-p', ok]);
     const r = packageInFixture(pkg, ok, withLicense);
     assert.is(r.status, 0, r.output);
@@ -151,17 +147,15 @@ it('SBOM: licenses and sources from the specs are recorded; an ELF file whose pa
     assert.equal(c.licenses, [{ expression: 'GPL-2.0-or-later' }]);
     assert.equal(c.externalReferences, [{ type: 'source-distribution', url: slurm.sources[0].url, hashes: [{ alg: 'SHA-256', content: sha }] }]);
 
-    const without = join(tmp.path, 'specs-without-json-c.json');
+    const without = join(tmp, 'specs-without-json-c.json');
     writeFileSync(without, JSON.stringify(specs.filter((s: { name: string }) => s.name !== 'json-c')));
-    const bad = join(tmp.path, 'bad');
+    const bad = join(tmp, 'bad');
     spawnSync('mkdir', ['-p', bad]);
     const f = packageInFixture(pkg, bad, without);
     assert.is.not(f.status, 0, f.output);
     assert.match(f.output, /sbom: error: .*belong to no package in the specs.*view\/lib\/libjson-c\.so\.5[.\d]*/);
     assert.not.ok(existsSync(join(bad, TARBALL)), 'no tarball after a failed SBOM');
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

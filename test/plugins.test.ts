@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requiredPlugins } from '../tasks/lib/catalog.ts';
 import { packageInputs, planBuild } from '../tasks/lib/plan.ts';
-import { needCommand, tempDir, testIf } from './helpers.ts';
+import { needCommand, withTempDir, testIf } from './helpers.ts';
 import { bash, buildSpackTree, sampleInputs, writePackageDir } from './spack-tree.ts';
 import type { PackageInputs } from '../tasks/lib/package-inputs.ts';
 
@@ -54,14 +54,13 @@ function pack(base: string, inputs: PackageInputs) {
 }
 
 it('manifest.json lists every plugin with the libraries it links', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     const inputs = sampleInputs({ requiredPlugins: [
       { path: 'lib/slurm/plugin_a.so', configure: '--with-a' },
       { path: 'lib/slurm/plugin_*.so', configure: '--with-any' },
       { path: 'sbin/slurmd', configure: '--with-dep', links: 'libslurmfull' },
     ] });
-    const r = pack(tmp.path, inputs);
+    const r = pack(tmp, inputs);
     assert.is(r.status, 0, r.output);
     assert.match(r.output, /plugin-manifest: 1 plugins in lib\/slurm; all 3 required files present/);
     const manifest = JSON.parse(execFileSync('tar', ['-xzOf', r.tarball, 'manifest.json'], { encoding: 'utf8' }));
@@ -71,23 +70,22 @@ it('manifest.json lists every plugin with the libraries it links', () => {
     const a = manifest.plugins.plugins[0];
     assert.is(a.name, 'plugin/a');
     assert.ok(a.links.includes('libslurmfull.so') && a.links.includes('libc.so.6'), a.links.join(' '));
-  } finally { tmp.cleanup(); }
+  });
 });
 
 it('a required plugin the build lacks fails the package stage, naming it and its configure check', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     const inputs = sampleInputs({ requiredPlugins: [
       { path: 'lib/slurm/plugin_a.so', configure: '--with-a' },
       ...requiredPlugins('cpu', { lua: false }).filter((p) => p.path === 'lib/slurm/mpi_pmix*.so' || p.path === 'sbin/slurmd'),
     ] });
-    const r = pack(tmp.path, inputs);
+    const r = pack(tmp, inputs);
     assert.is(r.status, 1, r.output);
     assert.match(r.output, /plugin-manifest: error: lib\/slurm\/mpi_pmix\*\.so is missing \(dropped when Slurm's configure lacks --with-pmix \(pmix, \+pmix\)\)/);
     assert.match(r.output, /plugin-manifest: error: sbin\/slurmd does not link libhwloc\.so\* \(dropped when Slurm's configure lacks --with-hwloc \(hwloc, \+hwloc\)\)/);
     assert.match(r.output, /2 of 3 required plugin files missing from the view/);
     assert.not.ok(existsSync(r.tarball), 'no tarball is written');
-  } finally { tmp.cleanup(); }
+  });
 });
 
 test.run();

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpgHome, needCommand, needDocker, tempDir, testIf } from './helpers.ts';
+import { gpgHome, needCommand, needDocker, withTempDir, testIf } from './helpers.ts';
 import {
   attestationSupport, buildkitProvenanceNote, checkBuildkitProvenance, checkProvenanceSubject, checkSbomCoverage, detectAttestationSupport,
   provenanceStatement, verifySupplyChain, writeProvenance,
@@ -68,9 +68,8 @@ async function rejects(fn: () => Promise<unknown>, re: RegExp | ((e: Error) => b
 const GOOD = [['view/bin/true'], ['view/lib/x.so']];
 
 it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of the tarball, signed so gpg --verify accepts it', async () => {
-  const t = tempDir();
-  try {
-    const { tarball, ctx } = makeTarball(t.path, GOOD);
+  await withTempDir(async (t) => {
+    const { tarball, ctx } = makeTarball(t, GOOD);
     const key = await generateKey({ name: 'Provenance Test' });
     const written = await writeProvenance({
       tarball, contextDir: ctx, plan: { id: '24.11-gcc12.2.0' },
@@ -92,8 +91,8 @@ it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of t
     assert.ok(deps.some((d: any) => d.name === 'source:pkg0@1' && d.uri === 'https://example.org/pkg0-1.tar.gz' && d.digest.sha256 === 'a'.repeat(64)));
     assert.equal(st.predicate.buildDefinition.externalParameters.plan, { id: '24.11-gcc12.2.0' });
 
-    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
-    const gpg = gpgHome(join(t.path, 'gnupg'), join(t.path, 'pub.asc'));
+    writeFileSync(join(t, 'pub.asc'), key.publicKey);
+    const gpg = gpgHome(join(t, 'gnupg'), join(t, 'pub.asc'));
     const v = gpg('--verify', `${tarball}.provenance.json.asc`, `${tarball}.provenance.json`);
     assert.is(v.status, 0, v.stderr);
     assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
@@ -109,24 +108,19 @@ it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of t
     appendFileSync(`${tarball}.provenance.json`, ' ');
     assert.is.not(gpg('--verify', `${tarball}.provenance.json.asc`, `${tarball}.provenance.json`).status, 0);
     await rejects(() => verifySupplyChain(tarball, key.publicKey), /bad signature on .*\.provenance\.json/);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 it('provenance: a tarball replaced after the statement was written fails the subject check, naming both checksums', async () => {
-  const t = tempDir();
-  try {
-    const { tarball, ctx } = makeTarball(t.path, GOOD);
+  await withTempDir(async (t) => {
+    const { tarball, ctx } = makeTarball(t, GOOD);
     await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } });
     assert.match(await checkProvenanceSubject(tarball), /^subject sha256 [0-9a-f]{16}\.\.\. matches$/);
     const before = JSON.parse(readFileSync(`${tarball}.provenance.json`, 'utf8')).subject[0].digest.sha256;
     appendFileSync(tarball, Buffer.from([0]));
     const after = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0];
     await rejects(() => checkProvenanceSubject(tarball), new RegExp(`its subject is sha256 ${before}, the tarball's sha256 is ${after}`));
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 it('sbom coverage: an ELF file in no component, or in two, fails naming it; non-ELF files need no component', async () => {
@@ -134,21 +128,17 @@ it('sbom coverage: an ELF file in no component, or in two, fails naming it; non-
     [[['view/bin/true'], []], /not in any component: view\/lib\/x\.so$/],
     [[['view/bin/true', 'view/lib/x.so'], ['view/lib/x.so']], /in several components: view\/lib\/x\.so \(pkg0@1, pkg1@1\)/],
   ] as const) {
-    const t = tempDir();
-    try {
-      const { tarball } = makeTarball(t.path, occ as unknown as string[][]);
+    await withTempDir(async (t) => {
+      const { tarball } = makeTarball(t, occ as unknown as string[][]);
       await rejects(() => checkSbomCoverage(tarball), (e: Error) => re.test(e.message));
-    } finally {
-      t.cleanup();
-    }
+    });
   }
 });
 
 test('a tarball without any SBOM (made before SBOMs) is reported as a skip, not a pass', async () => {
-  const t = tempDir();
-  try {
-    const { tarball } = makeTarball(t.path, GOOD);
-    const stage = join(t.path, 'stage');
+  await withTempDir(async (t) => {
+    const { tarball } = makeTarball(t, GOOD);
+    const stage = join(t, 'stage');
     const r = spawnSync('tar', ['-czf', tarball, '-C', stage, 'view'], { encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);
     rmSync(`${tarball}.cdx.json`);
@@ -158,15 +148,12 @@ test('a tarball without any SBOM (made before SBOMs) is reported as a skip, not 
     // The copy beside it counts when the tarball has none inside.
     copyFileSync(join(stage, 'sbom.cdx.json'), `${tarball}.cdx.json`);
     assert.match((await checkSbomCoverage(tarball))!, /^2 ELF files/);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 it('with a key, BuildKit\'s provenance beside the tarball is signed too (gpg --verify), and verify checks that signature', async () => {
-  const t = tempDir();
-  try {
-    const { tarball, ctx } = makeTarball(t.path, GOOD);
+  await withTempDir(async (t) => {
+    const { tarball, ctx } = makeTarball(t, GOOD);
     const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
     const bk = `${tarball}.buildkit-provenance.json`;
     writeFileSync(bk, JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
@@ -174,8 +161,8 @@ it('with a key, BuildKit\'s provenance beside the tarball is signed too (gpg --v
     const key = await generateKey({ name: 'BuildKit provenance signer' });
     const written = await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }, key.privateKey);
     assert.equal(written, [`${tarball}.provenance.json`, `${tarball}.provenance.json.asc`, `${bk}.asc`]);
-    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
-    const gpg = gpgHome(join(t.path, 'gnupg'), join(t.path, 'pub.asc'));
+    writeFileSync(join(t, 'pub.asc'), key.publicKey);
+    const gpg = gpgHome(join(t, 'gnupg'), join(t, 'pub.asc'));
     const v = gpg('--verify', `${bk}.asc`, bk);
     assert.is(v.status, 0, v.stderr);
     assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
@@ -186,23 +173,18 @@ it('with a key, BuildKit\'s provenance beside the tarball is signed too (gpg --v
     // Rewritten without a key: no signature of either statement is left behind.
     await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } });
     assert.not.ok(existsSync(`${bk}.asc`) || existsSync(`${tarball}.provenance.json.asc`));
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test('statement without a key: no .asc, and a stale one from an earlier build is removed', async () => {
-  const t = tempDir();
-  try {
-    const { tarball, ctx } = makeTarball(t.path, GOOD);
+  await withTempDir(async (t) => {
+    const { tarball, ctx } = makeTarball(t, GOOD);
     writeFileSync(`${tarball}.provenance.json.asc`, 'stale');
     const st = await provenanceStatement({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } });
     assert.ok(st.subject);
     assert.equal(await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }), [`${tarball}.provenance.json`]);
     assert.not.ok(spawnSync('test', ['-e', `${tarball}.provenance.json.asc`]).status === 0);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test('attestation support: the docker driver needs the containerd image store; other drivers have it', () => {
@@ -222,9 +204,8 @@ test('build and bake say plainly whether BuildKit provenance is written, and why
 });
 
 it('BuildKit provenance beside a tarball: its subject must be the tarball\'s sha256sum; another type, subject or digest fails naming it', async () => {
-  const t = tempDir();
-  try {
-    const { tarball } = makeTarball(t.path, GOOD);
+  await withTempDir(async (t) => {
+    const { tarball } = makeTarball(t, GOOD);
     const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
     // The shape BuildKit 0.13 writes (test/attest.docker.test.ts checks a real one): in-toto v0.1, SLSA v0.2.
     const write = (o: Record<string, unknown>) => writeFileSync(`${tarball}.buildkit-provenance.json`, JSON.stringify({
@@ -243,24 +224,19 @@ it('BuildKit provenance beside a tarball: its subject must be the tarball\'s sha
     await rejects(() => checkBuildkitProvenance(tarball), /is not an in-toto statement with SLSA provenance \(it says _type 'https:\/\/in-toto\.io\/Statement\/v0\.1', predicateType 'https:\/\/spdx\.dev\/Document'\)/);
     writeFileSync(`${tarball}.buildkit-provenance.json`, '{');
     await rejects(() => verifySupplyChain(tarball), /buildkit-provenance\.json is not JSON/);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 testIf(test, [needDocker])('attestation support on this engine agrees with what buildx itself does', () => {
   const d = detectAttestationSupport();
-  const t = tempDir();
-  try {
-    const probe = spawnSync('docker', ['buildx', 'build', '--provenance=mode=max', '--output', `type=local,dest=${join(t.path, 'out')}`, '-'], {
+  withTempDir((t) => {
+    const probe = spawnSync('docker', ['buildx', 'build', '--provenance=mode=max', '--output', `type=local,dest=${join(t, 'out')}`, '-'], {
       input: 'FROM scratch\nLABEL probe=1\n', encoding: 'utf8', timeout: 120_000,
     });
     const refused = /Attestation is not supported/i.test(probe.stderr);
     assert.ok(refused || probe.status === 0, `the probe build failed otherwise: ${probe.stderr}`);
     assert.is(d.supported, !refused, `detect says ${JSON.stringify(d)}, buildx says: ${probe.stderr.trim().split('\n').pop()}`);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpgHome, needCommand, repoRoot, runCli, tempDir, testIf } from './helpers.ts';
+import { gpgHome, needCommand, repoRoot, runCli, withTempDir, testIf } from './helpers.ts';
 import { writeProvenance } from '../tasks/lib/provenance.ts';
 import {
   DB_MEDIA, INDEX_KEY, KEYS_INDEX_KEY, MOTO_ENV, SPEC_MEDIA, TARBALL_MEDIA, danglingReferences, getObject as getS3Object,
@@ -67,9 +67,8 @@ test('classification: blobs are data, manifests metadata, anything named index l
 });
 
 test('plan: S3 layout, blob media types from the manifests, every index after everything it can point at', async () => {
-  const t = tempDir();
-  try {
-    const home = await makeHome(t.path);
+  await withTempDir(async (t) => {
+    const home = await makeHome(t);
     const plan = planPublish({ home, prefix: 'cache/v1', buildcache: 'all', tarballs: true });
     const keys = plan.objects.map((o) => o.key);
     const local = (dir: string) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
@@ -93,13 +92,12 @@ test('plan: S3 layout, blob media types from the manifests, every index after ev
 
     const slurmOnly = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false });
     assert.ok(slurmOnly.objects.every((o) => o.key.startsWith('slurm/25.11/13.4.0/buildcache/')));
-  } finally { t.cleanup(); }
+  });
 });
 
 test('plan: each build\'s own mirror goes to its own slurm/{slurm}/{gcc}[-gpu] root with its own index; the merged cache never', async () => {
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  await withTempDir(async (t) => {
+    const home = join(t, 'home');
     const mirrors = { cpu: 'slurm-25.11-gcc13.4.0', gpu: 'slurm-25.11-gcc13.4.0-gpu', other: 'slurm-24.11-gcc10.5.0', empty: 'slurm-24.11-gcc13.4.0' };
     await makeBuildcache(join(home, 'mirrors', mirrors.cpu), { packages: 2, blobBytes: 100 });
     await makeBuildcache(join(home, 'mirrors', mirrors.gpu), { packages: 3, blobBytes: 100 });
@@ -118,25 +116,23 @@ test('plan: each build\'s own mirror goes to its own slurm/{slurm}/{gcc}[-gpu] r
     assert.ok(plan.notes.some((n) => n.includes(mirrors.empty) && /no Spack binaries/.test(n)), plan.notes.join('; '));
     const filtered = planPublish({ home, prefix: '', buildcache: 'slurm-only', tarballs: false, slurm: ['24.11'] });
     assert.equal(filtered.groups.map((g) => g.root), ['slurm/24.11/10.5.0/buildcache/']);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('plan refuses a local buildcache whose manifest points at a missing blob', async () => {
-  const t = tempDir();
-  try {
-    const dir = join(t.path, 'bc');
+  await withTempDir(async (t) => {
+    const dir = join(t, 'bc');
     await makeBuildcache(dir, { packages: 2, blobBytes: 100 });
     const blobs = readdirSync(join(dir, 'blobs', 'sha256'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     const { rmSync } = await import('node:fs');
     rmSync(join(blobs[0]!.parentPath, blobs[0]!.name));
     assert.throws(() => planBuildcache(dir, 'x/', 'g'), /inconsistent: .* points at blobs\/sha256\/.*, which is missing/);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('skip decision: same size and MD5 ETag skips, other size uploads, foreign ETag asks HEAD', async () => {
-  const t = tempDir();
-  try {
-    const p = join(t.path, 'f');
+  await withTempDir(async (t) => {
+    const p = join(t, 'f');
     writeFileSync(p, 'hello');
     const h = await hashFile(p);
     assert.is(h.md5, '5d41402abc4b2a76b9719d911017c592');
@@ -144,7 +140,7 @@ test('skip decision: same size and MD5 ETag skips, other size uploads, foreign E
     assert.is(decide({ size: 5 }, h, undefined), 'upload');
     assert.is(decide({ size: 5 }, h, { size: 6, etag: '"5d41402abc4b2a76b9719d911017c592"' }), 'upload');
     assert.is(decide({ size: 5 }, h, { size: 5, etag: '"0123456789abcdef0123456789abcdef-2"' }), 'head');
-  } finally { t.cleanup(); }
+  });
 });
 
 // Bad input: exit 2, one line naming the value, nothing written, no network needed.
@@ -164,17 +160,16 @@ const bad: [string[], RegExp][] = [
 ];
 for (const [args, message] of bad) {
   test(`bad input: ${args.join(' ')}`, () => {
-    const t = tempDir();
-    try {
-      const r = runCli(args, { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), SLURM_FACTORY_BUCKET: '' } });
+    withTempDir((t) => {
+      const r = runCli(args, { env: { SLURM_FACTORY_HOME: join(t, 'home'), SLURM_FACTORY_BUCKET: '' } });
       assert.is(r.status, 2, r.stderr);
       const lines = r.stderr.trim().split('\n');
       assert.is(lines.length, 1, r.stderr);
       assert.match(lines[0]!, /^error: /);
       assert.match(lines[0]!, message);
       assert.is(r.stdout, '');
-      assert.equal(readdirSync(t.path), [], 'nothing written');
-    } finally { t.cleanup(); }
+      assert.equal(readdirSync(t), [], 'nothing written');
+    });
   });
 }
 
@@ -216,9 +211,8 @@ function publishCli(home: string, bucket: string, extra: string[] = []) {
 
 withMoto('publish puts every object with its checksum and content type; a second publish uploads nothing', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = await makeHome(t.path);
+  await withTempDir(async (t) => {
+    const home = await makeHome(t);
     const bucket = await newBucket();
     const r = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub']);
     assert.is(r.status, 0, r.stderr);
@@ -253,14 +247,13 @@ withMoto('publish puts every object with its checksum and content type; a second
     const third = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub']);
     assert.is(third.status, 0, third.stderr);
     assert.match(third.stdout, /: 1 objects uploaded/);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('--dry-run lists what would go up with the byte total and uploads nothing', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = await makeHome(t.path);
+  await withTempDir(async (t) => {
+    const home = await makeHome(t);
     const bucket = await newBucket();
     assert.is(publishCli(home, bucket, ['--buildcache', 'slurm-only']).status, 0);
     const before = await listAll(bucket);
@@ -275,7 +268,7 @@ withMoto('--dry-run lists what would go up with the byte total and uploads nothi
     assert.match(lines.at(-1)!, new RegExp(`dry run: ${expected.length} objects, ${expected.reduce((s, o) => s + o.size, 0)} bytes .* would be uploaded`));
     const after = await listAll(bucket);
     assert.equal([...after.keys()].sort(), [...before.keys()].sort(), 'nothing uploaded');
-  } finally { t.cleanup(); }
+  });
 });
 
 /** Flips one byte of a file in place (the middle one by default). */
@@ -291,9 +284,8 @@ const snapshot = async (bucket: string) => JSON.stringify([...(await listAll(buc
 
 withMoto('--tarballs: a tarball that contradicts its .sha256 or .asc is refused before anything goes up (dry run too)', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = await makeHome(t.path, 3);
+  await withTempDir(async (t) => {
+    const home = await makeHome(t, 3);
     const tarball = join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz');
     const name = 'slurm-25\\.11-gcc13\\.4\\.0-software\\.tar\\.gz';
     const published = await newBucket();
@@ -332,7 +324,7 @@ withMoto('--tarballs: a tarball that contradicts its .sha256 or .asc is refused 
     const asc = readFileSync(`${tarball}.asc`);
     flipByte(`${tarball}.asc`, asc.indexOf('\n\n') + 10);
     await refused([], 1, new RegExp(`^error: (bad signature on ${name}|${name}\\.asc is not an ASCII-armored OpenPGP signature)`));
-    const other = join(t.path, 'other.bin');
+    const other = join(t, 'other.bin');
     writeFileSync(other, original.subarray(1));
     await signFile(other, (await signingKey()).privateKey);
     writeFileSync(`${tarball}.asc`, readFileSync(`${other}.asc`));
@@ -347,8 +339,8 @@ withMoto('--tarballs: a tarball that contradicts its .sha256 or .asc is refused 
     rmSync(`${tarball}.sha256.asc`);
     await signFile(tarball, stranger.privateKey);
     // --public-key is the key the signatures are checked with (and published).
-    writeFileSync(join(t.path, 'stranger.asc'), stranger.publicKey);
-    const viaFlag = publishCli(home, await newBucket(), ['--tarballs', '--public-key', join(t.path, 'stranger.asc'), '--dry-run']);
+    writeFileSync(join(t, 'stranger.asc'), stranger.publicKey);
+    const viaFlag = publishCli(home, await newBucket(), ['--tarballs', '--public-key', join(t, 'stranger.asc'), '--dry-run']);
     assert.is(viaFlag.status, 0, viaFlag.stderr);
     assert.match(viaFlag.stdout, new RegExp(`would upload  keys/${stranger.fingerprint}\\.asc`));
     // A signature with no key at all to check it against.
@@ -368,14 +360,13 @@ withMoto('--tarballs: a tarball that contradicts its .sha256 or .asc is refused 
     const got = await getObject(bucket, 'builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz');
     assert.is(sha256(got!.body), sha256(original));
     assert.not.ok((await listAll(bucket)).has('builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz.sha256'));
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('a tarball that changes after it was checked is not uploaded (executePublish compares what it hashes)', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  await withTempDir(async (t) => {
+    const home = join(t, 'home');
     const tarball = makeBuild(join(home, 'builds'), { slurm: '24.11', gcc: '12.5.0', bytes: 5000 });
     const plan = planPublish({ home, prefix: '', buildcache: 'none', tarballs: true });
     const checked = await checkTarballs(plan.builds, { allowUnchecksummed: false });
@@ -390,17 +381,16 @@ withMoto('a tarball that changes after it was checked is not uploaded (executePu
       assert.match((e as Error).message, /^slurm-24\.11-gcc12\.5\.0-software\.tar\.gz changed while publish was running/);
     }
     assert.is((await listAll(bucket)).size, 0);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('compiler buildcache from build-compiler\'s tarball (checked, unpacked, cleaned up) and the public key', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  await withTempDir(async (t) => {
+    const home = join(t, 'home');
     makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
     await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages: 2, blobBytes: 100 });
-    const mirror = join(t.path, 'compiler-mirror');
+    const mirror = join(t, 'compiler-mirror');
     await makeBuildcache(mirror, { packages: 4, blobBytes: 500 });
     const cdir = join(home, 'compilers', '13.4.0');
     mkdirSync(cdir, { recursive: true });
@@ -409,16 +399,16 @@ withMoto('compiler buildcache from build-compiler\'s tarball (checked, unpacked,
     await tar.c({ gzip: true, file: tarball, cwd: mirror }, ['.']);
     writeFileSync(`${tarball}.sha256`, `${sha256(readFileSync(tarball))}  gcc-13.4.0-compiler.tar.gz\n`);
     const key = await generateKey({ name: 'publish test' });
-    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
-    writeFileSync(join(t.path, 'priv.asc'), key.privateKey);
+    writeFileSync(join(t, 'pub.asc'), key.publicKey);
+    writeFileSync(join(t, 'priv.asc'), key.privateKey);
 
     // A private key is never published.
-    const priv = publishCli(home, 'ok-bucket', ['--public-key', join(t.path, 'priv.asc')]);
+    const priv = publishCli(home, 'ok-bucket', ['--public-key', join(t, 'priv.asc')]);
     assert.is(priv.status, 2);
     assert.match(priv.stderr, /^error: --public-key '.*priv\.asc' is not an ASCII-armored OpenPGP public key; .*never publish the private key/);
 
     const bucket = await newBucket();
-    const r = publishCli(home, bucket, ['--public-key', join(t.path, 'pub.asc')]);
+    const r = publishCli(home, bucket, ['--public-key', join(t, 'pub.asc')]);
     assert.is(r.status, 0, r.stderr);
     assert.equal(readdirSync(cdir).sort(), ['gcc-13.4.0-compiler.tar.gz', 'gcc-13.4.0-compiler.tar.gz.sha256'], 'unpacked copy removed');
     const remote = await listAll(bucket);
@@ -439,27 +429,25 @@ withMoto('compiler buildcache from build-compiler\'s tarball (checked, unpacked,
     assert.is(bad.status, 1);
     assert.match(bad.stderr, /^error: gcc-13\.4\.0-compiler\.tar\.gz does not match its checksum/);
     assert.is((await listAll(other)).size, 0);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('a missing bucket is one line and exit 2, without the credentials', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = await makeHome(t.path, 2);
+  await withTempDir(async (t) => {
+    const home = await makeHome(t, 2);
     const r = publishCli(home, 'sf-no-such-bucket');
     assert.is(r.status, 2, r.stderr);
     assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /^error: bucket 'sf-no-such-bucket' does not exist at http:\/\/127\.0\.0\.1:\d+; create it first/);
     assert.not.match(r.stderr, /sf-test-secret|sf-test-access/);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('multipart uploads: ETag matches the local multipart ETag, so the next run skips without a HEAD', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  await withTempDir(async (t) => {
+    const home = join(t, 'home');
     makeBuild(join(home, 'builds'), { slurm: '24.11', gcc: '12.5.0', bytes: 12 * 1024 * 1024 + 7 });
     const bucket = await newBucket();
     const plan = planPublish({ home, prefix: '', buildcache: 'none', tarballs: true });
@@ -477,14 +465,13 @@ withMoto('multipart uploads: ETag matches the local multipart ETag, so the next 
     const r2 = await executePublish(plan, target, opts);
     assert.is(r2.uploaded, 0);
     assert.is(r2.skipped, plan.objects.length);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('a server that stalls for a moment: timed-out requests are retried with backoff and the publish completes', async () => {
   const m = await server();
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  await withTempDir(async (t) => {
+    const home = join(t, 'home');
     makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
     await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0'), { packages: 200, blobBytes: 8192 });
     const bucket = await newBucket();
@@ -502,14 +489,13 @@ withMoto('a server that stalls for a moment: timed-out requests are retried with
     const remote = await listAll(bucket);
     for (const o of plan.objects) assert.ok(remote.has(o.key), o.key);
     assert.equal((await danglingReferences(remoteGetter(bucket, 'slurm/25.11/13.4.0/buildcache/'))).missing, []);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('stopping the server mid-publish leaves no index pointing at a missing object; a rerun completes', async () => {
   const m = await server();
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  await withTempDir(async (t) => {
+    const home = join(t, 'home');
     makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 1000 });
     const bc = join(home, 'mirrors', 'slurm-25.11-gcc13.4.0');
     await makeBuildcache(bc, { packages: 10, blobBytes: 2048 });
@@ -572,17 +558,16 @@ withMoto('stopping the server mid-publish leaves no index pointing at a missing 
     assert.is(done.index, v2Index);
     assert.equal(done.missing, []);
     assert.equal(await danglingReferences(localGetter(bc)).then((x) => x.missing), []);
-  } finally { t.cleanup(); }
+  });
 });
 
 withMoto('SBOM and signed provenance go up beside the tarball (after it, before any index); what comes back checks with sha256sum and gpg --verify', async () => {
   await server();
-  const t = tempDir();
-  try {
-    const home = await makeHome(t.path, 3);
+  await withTempDir(async (t) => {
+    const home = await makeHome(t, 3);
     const tarball = join(home, 'builds', 'slurm-25.11-gcc13.4.0-software.tar.gz');
     writeFileSync(`${tarball}.cdx.json`, JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components: [] }) + '\n');
-    const ctx = join(t.path, 'context');
+    const ctx = join(t, 'context');
     mkdirSync(ctx, { recursive: true });
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\n');
     // Signed with the project key, like the tarball: publish checks every signature against it.
@@ -626,7 +611,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const bucket = await newBucket();
     const r = publishCli(home, bucket, ['--tarballs', '--prefix', 'pub', '--buildcache', 'none']);
     assert.is(r.status, 0, r.stderr);
-    const down = join(t.path, 'down');
+    const down = join(t, 'down');
     mkdirSync(down);
     const types: Record<string, string> = {};
     for (const suffix of ['', '.cdx.json', '.provenance.json', '.provenance.json.asc', '.buildkit-provenance.json', '.buildkit-provenance.json.asc']) {
@@ -645,8 +630,8 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     const st = JSON.parse(readFileSync(`${dl}.provenance.json`, 'utf8'));
     const sum = spawnSync('sha256sum', [dl], { encoding: 'utf8' }).stdout.split(' ')[0];
     assert.is(st.subject[0].digest.sha256, sum);
-    writeFileSync(join(t.path, 'pub.asc'), key.publicKey);
-    const gpg = gpgHome(join(t.path, 'gnupg'), join(t.path, 'pub.asc'));
+    writeFileSync(join(t, 'pub.asc'), key.publicKey);
+    const gpg = gpgHome(join(t, 'gnupg'), join(t, 'pub.asc'));
     const v = gpg('--verify', `${dl}.provenance.json.asc`, `${dl}.provenance.json`);
     assert.is(v.status, 0, v.stderr);
     assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
@@ -659,7 +644,7 @@ withMoto('SBOM and signed provenance go up beside the tarball (after it, before 
     assert.is(refused.status, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /^error: slurm-25\.11-gcc13\.4\.0-software\.tar\.gz\.provenance\.json was signed by key [0-9A-F]{16}, which is not the given key.*nothing was uploaded/);
     assert.is((await listAll(empty)).size, 0, 'nothing went up');
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, tempDir, testIf } from './helpers.ts';
+import { needCommand, withTempDir, testIf } from './helpers.ts';
 import { bash, buildSpackTree, packageScript, type SpackTree } from './spack-tree.ts';
 
 const tools = [
@@ -59,10 +59,9 @@ function dynamic(file: string): { runpath: string[]; rpath: string[]; needed: st
 }
 
 it('the relocated tree runs from another prefix after the install tree is deleted; ldd resolves inside it', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     // Spaces and '&' in both locations: shell quoting and bash 5.2's patsub_replacement must not matter.
-    const tree = buildSpackTree(join(tmp.path, 'build dir&1'));
+    const tree = buildSpackTree(join(tmp, 'build dir&1'));
     relocate(tree);
     const a = audit(tree.viewLink);
     assert.is(a.status, 0, a.output);
@@ -95,30 +94,24 @@ it('the relocated tree runs from another prefix after the install tree is delete
     assert.equal(dynamic(join(view, 'lib/slurm/libslurmfull.so')).runpath, ['$ORIGIN/..', '$ORIGIN']);
     // The plugin dlopens libpmixlike by bare name: its own RUNPATH must reach lib/.
     assert.ok(dynamic(join(view, 'lib/slurm/plugin_a.so')).runpath.includes('$ORIGIN/..'));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('control: without relocation the moved tree does not run', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     const before = run(join(tree.viewLink, 'bin/scontrol'), [join(tree.viewLink, 'lib/slurm')]);
     assert.is(before.status, 0, `runs in place before moving: ${before.output}`);
     const view = moveAway(tree);
     const r = run(join(view, 'bin/scontrol'), [join(view, 'lib/slurm')]);
     assert.is.not(r.status, 0);
     assert.match(r.output, /libslurmfull\.so: cannot open shared object file/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('hardlinks: same-directory links stay one inode, a link at another depth gets its own copy', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     const r = relocate(tree);
     assert.match(r.stderr, /un-hardlinked: 1/);
     const ino = (rel: string) => statSync(join(tree.view, rel)).ino;
@@ -126,21 +119,18 @@ it('hardlinks: same-directory links stay one inode, a link at another depth gets
     assert.is.not(ino('bin/scontrol'), ino('libexec/slurm/scontrol-deep'));
     // The view is patched in place, so the install tree's hardlink of bin/scontrol carries the new RUNPATH.
     assert.is(statSync(join(tree.prefixes.slurm, 'bin/scontrol')).ino, ino('bin/scontrol'));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('symlinks become relative, pkg-config files use ${pcfiledir}, archives and docs are pruned', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     relocate(tree);
     assert.is(readlinkSync(join(tree.view, 'bin/scontrol-abs-link')), 'scontrol');
     assert.is(readlinkSync(join(tree.view, 'lib/libdep.so.1')), 'libdep.so.1.0');
     for (const pc of ['dep.pc', 'slurm.pc']) {
       const text = readFileSync(join(tree.view, 'lib/pkgconfig', pc), 'utf8');
-      assert.not.ok(text.includes(tmp.path), `${pc} still names the build tree:\n${text}`);
+      assert.not.ok(text.includes(tmp), `${pc} still names the build tree:\n${text}`);
       assert.match(text, /^prefix=\$\{pcfiledir\}\/\.\.\/\.\.$/m);
     }
     assert.match(readFileSync(join(tree.view, 'lib/pkgconfig/slurm.pc'), 'utf8'), /-Wl,-rpath,\$\{pcfiledir\}\/\.\.\/slurm /);
@@ -148,15 +138,12 @@ it('symlinks become relative, pkg-config files use ${pcfiledir}, archives and do
     for (const kept of ['include/dep.h', 'include/slurm/slurm.h', 'lib/pkgconfig/slurm.pc', 'share/man/man1/scontrol.1']) {
       assert.ok(existsSync(join(tree.view, kept)), kept);
     }
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 withPkgConfig('pkg-config reports the moved prefix for slurm.pc', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     relocate(tree);
     const view = moveAway(tree);
     const out = execFileSync('pkg-config', ['--cflags', '--libs', 'slurm'], {
@@ -164,15 +151,12 @@ withPkgConfig('pkg-config reports the moved prefix for slurm.pc', () => {
     });
     assert.match(out, new RegExp(`-I${view}/lib/pkgconfig/\\.\\./\\.\\./include`));
     assert.match(out, new RegExp(`-L${view}/lib/pkgconfig/\\.\\./\\.\\./lib`));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('relocation is idempotent: a second run changes no byte', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     relocate(tree);
     const snap = () => ELF_FILES.concat(['lib/pkgconfig/dep.pc', 'lib/pkgconfig/slurm.pc'])
       .map((rel) => readFileSync(join(tree.view, rel)).toString('base64')).join('\n');
@@ -181,15 +165,12 @@ it('relocation is idempotent: a second run changes no byte', () => {
     assert.match(again.stderr, /RUNPATH rewritten: 0,/);
     assert.match(again.stderr, /pkg-config files rewritten: 0/);
     assert.ok(snap() === first, 'files changed on the second run');
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('the audit fails naming the file and entry: planted RPATH, unresolvable NEEDED, shipped NVML stub', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     relocate(tree);
     assert.is(audit(tree.view).status, 0);
 
@@ -230,9 +211,7 @@ it('the audit fails naming the file and entry: planted RPATH, unresolvable NEEDE
     r = audit(tree.view);
     assert.is(r.status, 1);
     assert.match(r.stderr, /FAIL lib\/libdep-abs\.so: symlink -> \S+: points into the Spack install tree/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 /** Highest GLIBC_x.y over every ELF file, computed independently with objdump -T. */
@@ -252,9 +231,8 @@ function objdumpFloor(view: string): string {
 }
 
 it('glibc floor: the highest GLIBC_x.y needed, and which file needs it', () => {
-  const tmp = tempDir();
-  try {
-    const plain = buildSpackTree(join(tmp.path, 'plain'));
+  withTempDir((tmp) => {
+    const plain = buildSpackTree(join(tmp, 'plain'));
     const r1 = bash(packageScript('glibc-floor.sh'), ['--view', plain.viewLink]);
     assert.is(r1.status, 0, r1.output);
     assert.is(r1.stdout.trim(), objdumpFloor(plain.view));
@@ -262,7 +240,7 @@ it('glibc floor: the highest GLIBC_x.y needed, and which file needs it', () => {
     // arc4random appeared in glibc 2.36: a tree using it has floor 2.36, set by that binary.
     const host = execFileSync('ldd', ['--version'], { encoding: 'utf8' }).match(/(\d+\.\d+)\s*$/m)?.[1];
     if (host && Number(host.split('.')[1]) >= 36 && host.startsWith('2.')) {
-      const newer = buildSpackTree(join(tmp.path, 'newer'), { needsGlibc236: true });
+      const newer = buildSpackTree(join(tmp, 'newer'), { needsGlibc236: true });
       const r2 = bash(packageScript('glibc-floor.sh'), ['--view', newer.viewLink, '--with-file']);
       assert.is(r2.stdout.trim(), '2.36 bin/scontrol');
       assert.is(objdumpFloor(newer.view), '2.36');
@@ -270,27 +248,22 @@ it('glibc floor: the highest GLIBC_x.y needed, and which file needs it', () => {
     } else {
       console.log(`NOTE glibc-floor: host glibc ${host} < 2.36, the arc4random case is not exercised`);
     }
-    const empty = join(tmp.path, 'empty');
+    const empty = join(tmp, 'empty');
     mkdirSync(empty);
     assert.is(bash(packageScript('glibc-floor.sh'), ['--view', empty]).stdout.trim(), 'none');
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('relocate-view --dry-run changes nothing', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(tmp.path);
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(tmp);
     const before = readFileSync(join(tree.view, 'bin/scontrol'));
     const r = bash(packageScript('relocate-view.sh'), ['--view', tree.viewLink, '--dry-run', '--verbose']);
     assert.is(r.status, 0, r.output);
     assert.match(r.stderr, /bin\/scontrol: RPATH '.*' -> RUNPATH '\$ORIGIN\/\.\.\/lib\/slurm'/);
     assert.ok(readFileSync(join(tree.view, 'bin/scontrol')).equals(before));
     assert.is(readlinkSync(join(tree.view, 'bin/scontrol-abs-link')), `${tree.prefixes.slurm}/bin/scontrol`);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -11,7 +11,7 @@ import {
 } from '../tasks/lib/render.ts';
 import { ensureBuildContext, putInPlace, siblingPath } from '../tasks/lib/writer.ts';
 import { compileTemplate, dockerfileContext, spackYamlContext } from '../tasks/lib/templates.ts';
-import { repoRoot as repoRootDir, runCli, tempDir } from './helpers.ts';
+import { repoRoot as repoRootDir, runCli, withTempDir } from './helpers.ts';
 
 function stages(dockerfile: string) {
   const df = DockerfileParser.parse(dockerfile);
@@ -283,9 +283,8 @@ test('the Dockerfile ends with exactly one newline', () => {
 });
 
 test('render writes the context, is byte-identical on rerun, and refuses to overwrite hand edits', () => {
-  const t = tempDir();
-  try {
-    const out = join(t.path, 'ctx');
+  withTempDir((t) => {
+    const out = join(t, 'ctx');
     const r1 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out]);
     assert.is(r1.status, 0, r1.stderr);
     assert.match(r1.stdout, /Slurm 25\.11 -> 25\.11\.6 \(spack slurm@25-11-6-1\)/);
@@ -308,15 +307,12 @@ test('render writes the context, is byte-identical on rerun, and refuses to over
     const r4 = runCli(['render', '25.11', '--gcc', '12.5.0', '--out', out, '--force']);
     assert.is(r4.status, 0, r4.stderr);
     assert.not.match(readFileSync(join(out, 'Dockerfile'), 'utf8'), /# my debugging edit/);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test('build and bake render only when something a render reads changed; hand edits are still refused', () => {
-  const t = tempDir();
-  try {
-    const dir = join(t.path, 'ctx');
+  withTempDir((t) => {
+    const dir = join(t, 'ctx');
     const plan = planBuild({ slurm: '24.11', gcc: '13.4.0' });
     assert.ok(ensureBuildContext(dir, plan), 'first: rendered');
     const record = JSON.parse(readFileSync(join(dir, '.slurm-factory-render.json'), 'utf8'));
@@ -332,19 +328,16 @@ test('build and bake render only when something a render reads changed; hand edi
     // A hand edit with unchanged inputs is neither skipped silently nor overwritten.
     writeFileSync(join(dir, 'Dockerfile'), readFileSync(join(dir, 'Dockerfile'), 'utf8') + '# edited\n');
     assert.throws(() => ensureBuildContext(dir, other), /has hand-edited files \(Dockerfile\)/);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test('the render inputs hash follows the code that renders, not an unrelated tasks/lib module', () => {
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     const plan = planBuild({ slurm: '25.11' });
     const hashIn = (root: string) => renderInputsHash(plan, root);
     // Copies of what a render reads, one per change, so the checkout's own files are never touched.
     const copy = (name: string) => {
-      const d = join(t.path, name);
+      const d = join(t, name);
       for (const top of ['templates', 'scripts', 'spack/repos', 'tasks/lib']) cpSync(join(repoRootDir, top), join(d, top), { recursive: true });
       cpSync(join(repoRootDir, 'package-lock.json'), join(d, 'package-lock.json'));
       return d;
@@ -363,15 +356,12 @@ test('the render inputs hash follows the code that renders, not an unrelated tas
     const template = copy('template');
     writeFileSync(join(template, 'templates/stages/deps.hbs'), readFileSync(join(template, 'templates/stages/deps.hbs'), 'utf8') + '# x\n');
     assert.is.not(hashIn(template), base, 'and every template');
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test('a hand-edited spack.yaml is refused as a Dockerfile is: the record covers every file', () => {
-  const t = tempDir();
-  try {
-    const dir = join(t.path, 'ctx');
+  withTempDir((t) => {
+    const dir = join(t, 'ctx');
     const plan = planBuild({ slurm: '25.11' });
     assert.ok(ensureBuildContext(dir, plan));
     writeFileSync(join(dir, 'spack/deps/spack.yaml'), readFileSync(join(dir, 'spack/deps/spack.yaml'), 'utf8') + '# mine\n');
@@ -379,53 +369,45 @@ test('a hand-edited spack.yaml is refused as a Dockerfile is: the record covers 
     assert.match(readFileSync(join(dir, 'spack/deps/spack.yaml'), 'utf8'), /# mine\n$/);
     assert.ok(ensureBuildContext(dir, plan, { force: true }));
     assert.not.match(readFileSync(join(dir, 'spack/deps/spack.yaml'), 'utf8'), /# mine/);
-  } finally {
-    t.cleanup();
-  }
+  });
 });
 
 test('putInPlace: a directory replaces a directory whole, a file a file; a failed move puts the old copy back', () => {
-  const t = tempDir();
-  try {
-    const to = join(t.path, 'mirror');
+  withTempDir((t) => {
+    const to = join(t, 'mirror');
     mkdirSync(join(to, 'old-only'), { recursive: true });
     const from = siblingPath(to, 'tmp');
     mkdirSync(join(from, 'new-only'), { recursive: true });
     putInPlace(from, to);
     assert.equal(readdirSync(to), ['new-only'], 'the new directory, nothing of the old one');
-    assert.equal(readdirSync(t.path), ['mirror'], 'no temp or old copy left beside it');
+    assert.equal(readdirSync(t), ['mirror'], 'no temp or old copy left beside it');
     // The move fails (its source is gone): the directory that was there is still there, whole.
-    assert.throws(() => putInPlace(join(t.path, 'missing'), to), /ENOENT/);
+    assert.throws(() => putInPlace(join(t, 'missing'), to), /ENOENT/);
     assert.equal(readdirSync(to), ['new-only']);
-    assert.equal(readdirSync(t.path), ['mirror']);
-    const file = join(t.path, 'docker-bake.hcl');
+    assert.equal(readdirSync(t), ['mirror']);
+    const file = join(t, 'docker-bake.hcl');
     writeFileSync(file, 'old\n');
     const tmp = siblingPath(file, 'tmp');
     writeFileSync(tmp, 'new\n');
     putInPlace(tmp, file);
     assert.is(readFileSync(file, 'utf8'), 'new\n');
-    assert.equal(readdirSync(t.path).sort(), ['docker-bake.hcl', 'mirror']);
-  } finally {
-    t.cleanup();
-  }
+    assert.equal(readdirSync(t).sort(), ['docker-bake.hcl', 'mirror']);
+  });
 });
 
 test('a render that cannot finish leaves no partial output', () => {
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     // A file where the output's parent directory should be: the write fails, nothing is left behind.
-    writeFileSync(join(t.path, 'blocker'), 'x');
-    const r = runCli(['render', '25.11', '--out', join(t.path, 'blocker', 'ctx')]);
+    writeFileSync(join(t, 'blocker'), 'x');
+    const r = runCli(['render', '25.11', '--out', join(t, 'blocker', 'ctx')]);
     // A usage problem (exit 2), named by the path the user gave and the part in the way, in one line.
     assert.is(r.status, 2);
     assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: --out '${join(t.path, 'blocker', 'ctx')}': ${join(t.path, 'blocker')} is a file, not a directory; `));
-    assert.equal(readdirSync(t.path), ['blocker']);
-    mkdirSync(join(t.path, 'ok'));
-    assert.not.ok(existsSync(join(t.path, 'blocker', 'ctx')));
-  } finally {
-    t.cleanup();
-  }
+    assert.match(r.stderr, new RegExp(`^error: --out '${join(t, 'blocker', 'ctx')}': ${join(t, 'blocker')} is a file, not a directory; `));
+    assert.equal(readdirSync(t), ['blocker']);
+    mkdirSync(join(t, 'ok'));
+    assert.not.ok(existsSync(join(t, 'blocker', 'ctx')));
+  });
 });
 
 test.run();

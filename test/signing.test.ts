@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needCommand, runCli, tempDir, testIf } from './helpers.ts';
+import { needCommand, runCli, tempDir, withTempDir, testIf } from './helpers.ts';
 import { generateKey, signFile, verifyFile } from '../tasks/lib/signing.ts';
 import { VerifyError } from '../tasks/lib/errors.ts';
 import { bytes } from './s3-fixtures.ts';
@@ -172,41 +172,40 @@ withGpg('CLI sign writes a .asc for each file that gpg verifies; passphrase-prot
 
 // Bad input: exit 2, one line naming the value, and no .asc (or anything else) written.
 test('sign: bad input is one line, exit 2, nothing written', () => {
-  const t = tempDir();
-  try {
-    const priv = join(t.path, 'private.asc');
-    const pub = join(t.path, 'public.asc');
+  withTempDir((t) => {
+    const priv = join(t, 'private.asc');
+    const pub = join(t, 'public.asc');
     writeFileSync(priv, keyA.privateKey);
     writeFileSync(pub, keyA.publicKey);
-    const good = join(t.path, 'good.tar.gz');
+    const good = join(t, 'good.tar.gz');
     writeFileSync(good, 'data');
-    mkdirSync(join(t.path, 'adir'));
+    mkdirSync(join(t, 'adir'));
     const cases: [string[], RegExp, Record<string, string>?][] = [
       [['sign', good], /'sign' needs --key PRIVATE\.asc/],
-      [['sign', good, '--key', join(t.path, 'nokey.asc')], /--key '.*nokey\.asc' does not exist/],
+      [['sign', good, '--key', join(t, 'nokey.asc')], /--key '.*nokey\.asc' does not exist/],
       [['sign', good, '--key', pub], /--key '.*public\.asc' is not an ASCII-armored OpenPGP private key/],
-      [['sign', good, join(t.path, 'missing.tar.gz'), '--key', priv], /file to sign '.*missing\.tar\.gz' does not exist/],
-      [['sign', good, join(t.path, 'adir'), '--key', priv], /'.*adir' is not a regular file/],
+      [['sign', good, join(t, 'missing.tar.gz'), '--key', priv], /file to sign '.*missing\.tar\.gz' does not exist/],
+      [['sign', good, join(t, 'adir'), '--key', priv], /'.*adir' is not a regular file/],
       [['sign', good, '--key', priv, '--passphrase-env', 'SF_UNSET_VAR_X'], /--passphrase-env SF_UNSET_VAR_X: the variable is not set/],
       [['sign', good, '--key', priv, '--passphrase-env', 'not a name'], /--passphrase-env 'not a name' is not an environment variable name/],
       [['sign', '--key', priv], /missing <files> for 'sign'/],
       [['keygen'], /'keygen' needs --name NAME/],
-      [['keygen', '--name', 'x', '--type', 'dsa', '--out', join(t.path, 'k')], /--type 'dsa' is not a key type; use one of ed25519, rsa/],
-      [['keygen', '--name', 'x', '--email', 'nope', '--out', join(t.path, 'k')], /--email 'nope' is not an e-mail address/],
+      [['keygen', '--name', 'x', '--type', 'dsa', '--out', join(t, 'k')], /--type 'dsa' is not a key type; use one of ed25519, rsa/],
+      [['keygen', '--name', 'x', '--email', 'nope', '--out', join(t, 'k')], /--email 'nope' is not an e-mail address/],
     ];
-    const before = readdirSync(t.path).sort();
+    const before = readdirSync(t).sort();
     for (const [args, msg, env] of cases) {
-      const r = runCli(args, { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), ...env } });
+      const r = runCli(args, { env: { SLURM_FACTORY_HOME: join(t, 'home'), ...env } });
       assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       const lines = r.stderr.trim().split('\n');
       assert.is(lines.length, 1, r.stderr);
       assert.match(lines[0]!, /^error: /);
       assert.match(lines[0]!, msg);
       assert.is(r.stdout, '');
-      assert.equal(readdirSync(t.path).sort(), before, `nothing written by ${args.join(' ')}`);
+      assert.equal(readdirSync(t).sort(), before, `nothing written by ${args.join(' ')}`);
     }
     assert.not.ok(existsSync(`${good}.asc`));
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();

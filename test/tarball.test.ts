@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpgHome, needCommand, tempDir, testIf } from './helpers.ts';
+import { gpgHome, needCommand, withTempDir, testIf } from './helpers.ts';
 import { cyclonedxErrors } from './cyclonedx.ts';
 import { bash, buildSpackTree, packageScript, sampleInputs, writePackageDir, type SpackTree } from './spack-tree.ts';
 
@@ -54,9 +54,8 @@ function members(tarball: string): Member[] {
 }
 
 it('layout, members, manifest and .sha256 of the tarball', async () => {
-  const tmp = tempDir();
-  try {
-    const p = packageTree(tmp.path);
+  await withTempDir(async (tmp) => {
+    const p = packageTree(tmp);
     assert.is(p.status, 0, p.log);
     assert.equal(readdirSync(p.out).sort(), [TARBALL, `${TARBALL}.cdx.json`, `${TARBALL}.manifest.json`, `${TARBALL}.sha256`]);
     assert.match(p.log, /unsigned: no signing key/);
@@ -138,31 +137,27 @@ it('layout, members, manifest and .sha256 of the tarball', async () => {
       gcc: ['excluded', []],
       glibc: ['required', []],
     });
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('the side files take the names build-info.json gives (the plan\'s artifacts record), none spelled by the script', () => {
-  const tmp = tempDir();
-  try {
+  withTempDir((tmp) => {
     const sidecars = { ...inputs.sidecars, sha256: 'sum.txt', manifest: 'about.json', sbom: 'bom.json' };
-    writePackageDir(join(tmp.path, 'package'), { ...inputs, sidecars });
-    const p = packageTree(tmp.path);
+    writePackageDir(join(tmp, 'package'), { ...inputs, sidecars });
+    const p = packageTree(tmp);
     assert.is(p.status, 0, p.log);
     assert.equal(readdirSync(p.out).sort(), [TARBALL, 'about.json', 'bom.json', 'sum.txt'].sort());
     assert.match(readFileSync(join(p.out, 'sum.txt'), 'utf8'), new RegExp(`^[0-9a-f]{64}  ${TARBALL.replace(/\./g, '\\.')}\n$`));
     assert.is(readFileSync(join(p.out, 'about.json'), 'utf8'), execFileSync('tar', ['-xzOf', p.tarball, 'manifest.json'], { encoding: 'utf8' }));
-  } finally { tmp.cleanup(); }
+  });
 });
 
 it('the unpacked tarball runs at another prefix, hardlinks intact, with the build tree gone', () => {
-  const tmp = tempDir();
-  try {
-    const p = packageTree(tmp.path);
+  withTempDir((tmp) => {
+    const p = packageTree(tmp);
     assert.is(p.status, 0, p.log);
     rmSync(p.tree.root, { recursive: true, force: true });
-    const dest = join(tmp.path, 'site/apps/slurm/24.11');
+    const dest = join(tmp, 'site/apps/slurm/24.11');
     mkdirSync(dest, { recursive: true });
     execFileSync('tar', ['-xzf', p.tarball, '-C', dest]);
     const view = join(dest, 'view');
@@ -176,15 +171,12 @@ it('the unpacked tarball runs at another prefix, hardlinks intact, with the buil
     const help = bash(join(dest, 'data/slurm_assets/slurm_install.sh'), ['--print-commands']);
     assert.is(help.status, 0, help.output);
     assert.match(help.stdout, new RegExp(`${view}/sbin/slurmd -d ${view}/sbin/slurmstepd`));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('packing the same view twice gives byte-identical files, whatever the mtimes, umask and work dir', () => {
-  const tmp = tempDir();
-  try {
-    const first = packageTree(tmp.path, { out: join(tmp.path, 'out1') });
+  withTempDir((tmp) => {
+    const first = packageTree(tmp, { out: join(tmp, 'out1') });
     assert.is(first.status, 0, first.log);
     // Disturb everything packing must not depend on: mtimes/atimes and the working directory.
     const touch = (d: string) => {
@@ -195,63 +187,55 @@ it('packing the same view twice gives byte-identical files, whatever the mtimes,
       }
     };
     touch(first.tree.view);
-    const second = packageTree(tmp.path, { tree: first.tree, out: join(tmp.path, 'out2'), args: ['--work', join(tmp.path, 'w2')] });
+    const second = packageTree(tmp, { tree: first.tree, out: join(tmp, 'out2'), args: ['--work', join(tmp, 'w2')] });
     assert.is(second.status, 0, second.log);
     assert.match(second.log, /RUNPATH rewritten: 0,/, 'the second run found the view relocated already');
     for (const suffix of ['', '.sha256', '.manifest.json', '.cdx.json']) {
-      const a = readFileSync(join(tmp.path, 'out1', TARBALL + suffix));
-      const b = readFileSync(join(tmp.path, 'out2', TARBALL + suffix));
+      const a = readFileSync(join(tmp, 'out1', TARBALL + suffix));
+      const b = readFileSync(join(tmp, 'out2', TARBALL + suffix));
       assert.ok(a.equals(b), `${TARBALL}${suffix} differs between two packings`);
     }
     // pack-tarball.sh alone, from another directory with another umask: same bytes again.
-    const stage = join(tmp.path, 'stage');
+    const stage = join(tmp, 'stage');
     mkdirSync(stage);
     writeFileSync(join(stage, 'manifest.json'), '{}\n');
     const pack = (out: string, umask: string) => spawnSync('bash', ['-c', `umask ${umask}; exec bash "$0" "$@"`, packageScript('pack-tarball.sh'),
-      '--view', first.tree.viewLink, '--stage', stage, '--out', out, '--mtime', '42'], { encoding: 'utf8', cwd: umask === '022' ? tmp.path : '/' });
-    const p1 = pack(join(tmp.path, 'a.tar.gz'), '022'), p2 = pack(join(tmp.path, 'b.tar.gz'), '077');
+      '--view', first.tree.viewLink, '--stage', stage, '--out', out, '--mtime', '42'], { encoding: 'utf8', cwd: umask === '022' ? tmp : '/' });
+    const p1 = pack(join(tmp, 'a.tar.gz'), '022'), p2 = pack(join(tmp, 'b.tar.gz'), '077');
     assert.is(p1.status, 0, p1.stderr);
     assert.is(p2.status, 0, p2.stderr);
-    assert.ok(readFileSync(join(tmp.path, 'a.tar.gz')).equals(readFileSync(join(tmp.path, 'b.tar.gz'))));
+    assert.ok(readFileSync(join(tmp, 'a.tar.gz')).equals(readFileSync(join(tmp, 'b.tar.gz'))));
     // And it is a real difference detector: another mtime gives another file.
-    const p3 = spawnSync('bash', [packageScript('pack-tarball.sh'), '--view', first.tree.viewLink, '--stage', stage, '--out', join(tmp.path, 'c.tar.gz'), '--mtime', '43']);
+    const p3 = spawnSync('bash', [packageScript('pack-tarball.sh'), '--view', first.tree.viewLink, '--stage', stage, '--out', join(tmp, 'c.tar.gz'), '--mtime', '43']);
     assert.is(p3.status, 0);
-    assert.not.ok(readFileSync(join(tmp.path, 'a.tar.gz')).equals(readFileSync(join(tmp.path, 'c.tar.gz'))));
-  } finally {
-    tmp.cleanup();
-  }
+    assert.not.ok(readFileSync(join(tmp, 'a.tar.gz')).equals(readFileSync(join(tmp, 'c.tar.gz'))));
+  });
 });
 
 it('a view that fails the audit produces no tarball', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(join(tmp.path, 'tree'));
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(join(tmp, 'tree'));
     // A NEEDED library that exists nowhere in the view cannot be relocated away.
     execFileSync('patchelf', ['--add-needed', 'libhwloc.so.15', join(tree.view, 'sbin/slurmd')]);
-    const p = packageTree(tmp.path, { tree });
+    const p = packageTree(tmp, { tree });
     assert.is(p.status, 1, p.log);
     assert.match(p.log, /FAIL sbin\/slurmd: NEEDED libhwloc\.so\.15/);
     assert.match(p.log, /the view is not relocatable/);
     assert.not.ok(existsSync(join(p.out, TARBALL)));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 it('an ELF file whose package is missing from the specs fails the SBOM step, naming it; no tarball', () => {
-  const tmp = tempDir();
-  try {
-    const tree = buildSpackTree(join(tmp.path, 'tree'));
+  withTempDir((tmp) => {
+    const tree = buildSpackTree(join(tmp, 'tree'));
     const specs = JSON.parse(readFileSync(tree.packageSpecsFile, 'utf8')) as { name: string }[];
     writeFileSync(tree.packageSpecsFile, JSON.stringify(specs.filter((s) => s.name !== 'libdep')));
-    const p = packageTree(tmp.path, { tree });
+    const p = packageTree(tmp, { tree });
     assert.is(p.status, 1, p.log);
     assert.match(p.log, /sbom: error: the SBOM cannot cover the view: 1 ELF file\(s\) of the view belong to no package in the specs \(no listed install prefix holds them\): view\/lib\/libdep\.so\.1\.0 /);
     assert.not.ok(existsSync(join(p.out, TARBALL)));
     assert.not.ok(existsSync(join(p.out, `${TARBALL}.cdx.json`)));
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 /** A throwaway signing key: returns its fingerprint and files with the secret and public key. */
@@ -276,21 +260,20 @@ function verify(dir: string, pub: string, sig: string, file: string) {
 }
 
 withGpg('signing: detached .asc for the tarball and its .sha256, no key material left anywhere', () => {
-  const tmp = tempDir();
-  try {
-    const key = makeKey(tmp.path);
+  withTempDir((tmp) => {
+    const key = makeKey(tmp);
     const shmBefore = existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((f) => f.startsWith('sf-gpg.')) : [];
-    const p = packageTree(tmp.path, { args: ['--gpg-key', key.secret], env: { SIGNING_KEY_FINGERPRINT: key.fpr.toLowerCase().replace(/(.{4})/g, '$1 ') } });
+    const p = packageTree(tmp, { args: ['--gpg-key', key.secret], env: { SIGNING_KEY_FINGERPRINT: key.fpr.toLowerCase().replace(/(.{4})/g, '$1 ') } });
     assert.is(p.status, 0, p.log);
     assert.equal(readdirSync(p.out).sort(), [TARBALL, `${TARBALL}.asc`, `${TARBALL}.cdx.json`, `${TARBALL}.manifest.json`, `${TARBALL}.sha256`, `${TARBALL}.sha256.asc`].sort());
     for (const f of [TARBALL, `${TARBALL}.sha256`]) {
       assert.match(readFileSync(join(p.out, `${f}.asc`), 'utf8'), /^-----BEGIN PGP SIGNATURE-----/);
-      assert.is(verify(tmp.path, key.pub, join(p.out, `${f}.asc`), join(p.out, f)), 0, `${f}.asc verifies`);
+      assert.is(verify(tmp, key.pub, join(p.out, `${f}.asc`), join(p.out, f)), 0, `${f}.asc verifies`);
     }
-    const tampered = join(tmp.path, 'tampered.tar.gz');
+    const tampered = join(tmp, 'tampered.tar.gz');
     copyFileSync(p.tarball, tampered);
     writeFileSync(tampered, Buffer.concat([readFileSync(tampered), Buffer.from('x')]));
-    assert.is.not(verify(tmp.path, key.pub, `${p.tarball}.asc`, tampered), 0, 'a changed tarball fails verification');
+    assert.is.not(verify(tmp, key.pub, `${p.tarball}.asc`, tampered), 0, 'a changed tarball fails verification');
 
     const secretLines = readFileSync(key.secret, 'utf8').split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
     for (const f of readdirSync(p.out)) {
@@ -304,18 +287,16 @@ withGpg('signing: detached .asc for the tarball and its .sha256, no key material
     assert.equal(shmAfter, shmBefore, 'the throwaway GNUPGHOME is gone');
 
     // A fingerprint that does not match the key: no signature, a clear error.
-    const wrong = packageTree(tmp.path, { out: join(tmp.path, 'out-wrong'), tree: p.tree, args: ['--gpg-key', key.secret],
+    const wrong = packageTree(tmp, { out: join(tmp, 'out-wrong'), tree: p.tree, args: ['--gpg-key', key.secret],
       env: { SIGNING_KEY_FINGERPRINT: 'AAAA'.repeat(10) } });
     assert.is(wrong.status, 1);
     assert.match(wrong.log, /has no secret key or subkey with fingerprint A{40}/);
-    assert.not.ok(existsSync(join(tmp.path, 'out-wrong', `${TARBALL}.asc`)));
+    assert.not.ok(existsSync(join(tmp, 'out-wrong', `${TARBALL}.asc`)));
     // A key without a fingerprint to check it against is refused.
-    const unchecked = packageTree(tmp.path, { out: join(tmp.path, 'out-unchecked'), tree: p.tree, args: ['--gpg-key', key.secret] });
+    const unchecked = packageTree(tmp, { out: join(tmp, 'out-unchecked'), tree: p.tree, args: ['--gpg-key', key.secret] });
     assert.is(unchecked.status, 1);
     assert.match(unchecked.log, /SIGNING_KEY_FINGERPRINT is not set: refusing to sign/);
-  } finally {
-    tmp.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -11,7 +11,7 @@ import { loadTasks } from '../tasks/lib/registry.ts';
 import { taskHelp } from '../tasks/help.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, tempDir } from './helpers.ts';
+import { runCli, withTempDir } from './helpers.ts';
 
 const tasks = await loadTasks();
 
@@ -80,16 +80,15 @@ test('build-compiler takes --jobs and --mirror as build does, and its help says 
   assert.match(help.stdout, /^ {2}--jobs N +parallel compile jobs/m);
   assert.match(help.stdout, /^ {2}--mirror URL +extra Spack binary mirror/m);
   // They reach the compiler stage's Spack environment, as for build.
-  const t = tempDir();
-  try {
+  withTempDir((t) => {
     const r = runCli(['build-compiler', '10.5.0', '--jobs', '3', '--mirror', 'https://mirror.example.org/cache', '--print'],
-      { env: { SLURM_FACTORY_HOME: join(t.path, 'home') } });
+      { env: { SLURM_FACTORY_HOME: join(t, 'home') } });
     assert.is(r.status, 0, r.stderr);
     const context = /--file (\S+)\/Dockerfile /.exec(r.stdout)![1]!;
     const env = readFileSync(join(context, 'spack', 'compiler', 'spack.yaml'), 'utf8');
     assert.match(env, /^ +build_jobs: 3$/m);
     assert.match(env, /url: "https:\/\/mirror\.example\.org\/cache"/);
-  } finally { t.cleanup(); }
+  });
   const bad = runCli(['build-compiler', '10.5.0', '--jobs', '0', '--print']);
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /^error: --jobs '0' is not a whole number from 1 to 1024/);

@@ -2,12 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needDocker, runCli, tempDir, testIf } from './helpers.ts';
+import { needDocker, runCli, withTempDir, testIf } from './helpers.ts';
 
 test('clean: --dry-run lists sizes and removes nothing; --yes removes only what was named', () => {
-  const t = tempDir();
-  try {
-    const home = join(t.path, 'home');
+  withTempDir((t) => {
+    const home = join(t, 'home');
     for (const d of ['logs', 'builds', 'buildcache']) {
       mkdirSync(join(home, d), { recursive: true });
       writeFileSync(join(home, d, 'x'), 'x'.repeat(2048));
@@ -26,26 +25,24 @@ test('clean: --dry-run lists sizes and removes nothing; --yes removes only what 
     const all = runCli(['clean', 'all', '--yes'], { env });
     assert.is(all.status, 0);
     assert.equal(readdirSync(home), []);
-  } finally { t.cleanup(); }
+  });
 });
 
 test('doctor reports a missing engine with the fix and exits 1', () => {
-  const t = tempDir();
-  try {
-    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home'), DOCKER_HOST: `unix://${t.path}/none.sock`, SLURM_FACTORY_BUCKET: 'site-cache' } });
+  withTempDir((t) => {
+    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t, 'home'), DOCKER_HOST: `unix://${t}/none.sock`, SLURM_FACTORY_BUCKET: 'site-cache' } });
     assert.is(r.status, 1);
     assert.match(r.stdout, /^SLURM_FACTORY_HOME = \S+\/home \(environment\)$/m);
     assert.match(r.stdout, /^SLURM_FACTORY_BUCKET = site-cache \(publish's default bucket\)$/m);
     assert.match(r.stdout, /^FAIL {2}docker engine +not reachable$/m);
     assert.match(r.stdout, /^fix: the Docker engine does not answer: start dockerd/m);
-    for (const d of ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs']) assert.ok(existsSync(join(t.path, 'home', d)), `${d}/ created`);
-  } finally { t.cleanup(); }
+    for (const d of ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs']) assert.ok(existsSync(join(t, 'home', d)), `${d}/ created`);
+  });
 });
 
 testIf(test, [needDocker])('doctor on a real engine: buildx, a named context replacing a stage, cache dirs', () => {
-  const t = tempDir();
-  try {
-    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t.path, 'home') } });
+  withTempDir((t) => {
+    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t, 'home') } });
     assert.match(r.stdout, /^ok {4}docker engine +\S+/m);
     assert.match(r.stdout, /^ok {4}buildx +\S+/m);
     assert.match(r.stdout, /^ok {4}named build contexts +a named context replaced a stage$/m);
@@ -53,7 +50,7 @@ testIf(test, [needDocker])('doctor on a real engine: buildx, a named context rep
     // free disk decides the exit code on small machines; everything else must be ok
     const fails = r.stdout.split('\n').filter((l) => l.startsWith('FAIL') && !/free disk/.test(l));
     assert.equal(fails, []);
-  } finally { t.cleanup(); }
+  });
 });
 
 test.run();
