@@ -14,7 +14,13 @@ import { abandonedWork, markInterrupted } from './tasks/lib/interrupt.ts';
 /** The arguments after this script's path, whether run by zx, tsx or node --import tsx. */
 function scriptArgs(): string[] {
   const self = fileURLToPath(import.meta.url);
-  const real = (p: string): string => { try { return realpathSync(p); } catch { return resolve(p); } };
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
   // Compared by real path too: the script may be run through a symlink or from another directory.
   const i = process.argv.findIndex((a, idx) => idx > 0 && (resolve(a) === self || real(a) === real(self)));
   return process.argv.slice(i >= 0 ? i + 1 : 2);

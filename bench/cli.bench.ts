@@ -23,14 +23,22 @@ function wall(cmd: string, args: string[], runs = 5): number {
 
 const direct = wall(process.execPath, ['--import', 'tsx', 'Taskfile.ts', 'help']);
 const viaNpx = wall('npx', ['zx', 'Taskfile.ts', 'help'], 3);
-console.log(`help (node --import tsx Taskfile.ts help): ${direct.toFixed(0)} ms median of 5; goal 1000 ms; ratio ${(direct / 1000).toFixed(2)}`);
-console.log(`help (npx zx Taskfile.ts help, includes npx start-up): ${viaNpx.toFixed(0)} ms median of 3; ratio ${(viaNpx / 1000).toFixed(2)}`);
+console.log(
+  `help (node --import tsx Taskfile.ts help): ${direct.toFixed(0)} ms median of 5; goal 1000 ms; ratio ${(direct / 1000).toFixed(2)}`,
+);
+console.log(
+  `help (npx zx Taskfile.ts help, includes npx start-up): ${viaNpx.toFixed(0)} ms median of 3; ratio ${(viaNpx / 1000).toFixed(2)}`,
+);
 
 const combos: Parameters<typeof planBuild>[0][] = [];
-for (const r of SLURM_RELEASES) for (const g of [...GCC_TOOLCHAINS.map((x) => x.version), 'system']) for (const gpu of [false, true]) combos.push({ slurm: r.series, gcc: g, gpu });
+for (const r of SLURM_RELEASES)
+  for (const g of [...GCC_TOOLCHAINS.map((x) => x.version), 'system'])
+    for (const gpu of [false, true]) combos.push({ slurm: r.series, gcc: g, gpu });
 renderBuildContext(planBuild(combos[0]!)); // compile templates once, as a long-running process would
 const t = performance.now();
 let files = 0;
 for (const c of combos) files += renderBuildContext(planBuild(c)).length;
 const ms = performance.now() - t;
-console.log(`render full matrix: ${combos.length} builds, ${files} files in ${ms.toFixed(0)} ms; goal 300 ms; ratio ${(ms / 300).toFixed(2)}`);
+console.log(
+  `render full matrix: ${combos.length} builds, ${files} files in ${ms.toFixed(0)} ms; goal 300 ms; ratio ${(ms / 300).toFixed(2)}`,
+);

@@ -29,8 +29,26 @@ const runEpoch = String(Math.floor(Date.now() / 1000));
 
 function build(slurm: string, extra: string[] = []) {
   const t = performance.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'Taskfile.ts', 'build', slurm, '--gcc', 'system', '--os', 'debian12',
-    '--base-image', base, '--context', `slurm=docker-image://${fixture}`, ...extra], { cwd: root, encoding: 'utf8', env: { ...process.env, SLURM_FACTORY_HOME: home, SOURCE_DATE_EPOCH: runEpoch } });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'Taskfile.ts',
+      'build',
+      slurm,
+      '--gcc',
+      'system',
+      '--os',
+      'debian12',
+      '--base-image',
+      base,
+      '--context',
+      `slurm=docker-image://${fixture}`,
+      ...extra,
+    ],
+    { cwd: root, encoding: 'utf8', env: { ...process.env, SLURM_FACTORY_HOME: home, SOURCE_DATE_EPOCH: runEpoch } },
+  );
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`build ${slurm} failed:\n${r.stderr.slice(-2000)}`);
   const steps = dockerfileSteps(r.stderr);
@@ -50,10 +68,18 @@ try {
   const verPkg = build('25.11');
   const version = verBase.ms + verPkg.ms;
   const verRan = [...verBase.ran, ...verPkg.ran];
-  console.log(`first build:          ${(first / 1000).toFixed(1)} s (${firstBase.steps.length + firstPkg.steps.length} steps)`);
-  console.log(`no-op rebuild:        ${(noop / 1000).toFixed(1)} s; ${noopSteps.filter((s) => s.cached).length}/${noopSteps.filter((s) => !s.source).length} steps CACHED (FROM lines are image lookups, not steps); ratio ${(noop / first * 100).toFixed(1)}% of first (goal <= 5%)`);
-  console.log(`Slurm version change: ${(version / 1000).toFixed(1)} s; ratio ${(version / first * 100).toFixed(1)}% of first; re-ran ${verRan.length} steps: ${verRan.map((s) => s.name.split(' ').slice(0, 3).join(' ')).join('; ') || 'none'}`);
-  console.log(`Slurm-dependent only: ${verRan.every((s) => s.stage === 'package' || s.stage === 'export') ? 'yes' : 'NO'}`);
+  console.log(
+    `first build:          ${(first / 1000).toFixed(1)} s (${firstBase.steps.length + firstPkg.steps.length} steps)`,
+  );
+  console.log(
+    `no-op rebuild:        ${(noop / 1000).toFixed(1)} s; ${noopSteps.filter((s) => s.cached).length}/${noopSteps.filter((s) => !s.source).length} steps CACHED (FROM lines are image lookups, not steps); ratio ${((noop / first) * 100).toFixed(1)}% of first (goal <= 5%)`,
+  );
+  console.log(
+    `Slurm version change: ${(version / 1000).toFixed(1)} s; ratio ${((version / first) * 100).toFixed(1)}% of first; re-ran ${verRan.length} steps: ${verRan.map((s) => s.name.split(' ').slice(0, 3).join(' ')).join('; ') || 'none'}`,
+  );
+  console.log(
+    `Slurm-dependent only: ${verRan.every((s) => s.stage === 'package' || s.stage === 'export') ? 'yes' : 'NO'}`,
+  );
 } finally {
   rmSync(home, { recursive: true, force: true });
 }

@@ -23,15 +23,25 @@ function delayingProxy(targetPort: number, ms: number): Promise<{ server: Server
   const server = createServer((down) => {
     const up = createConnection({ host: '127.0.0.1', port: targetPort });
     down.pipe(up);
-    up.on('data', (chunk) => { setTimeout(() => { if (!down.destroyed) down.write(chunk); }, ms); });
+    up.on('data', (chunk) => {
+      setTimeout(() => {
+        if (!down.destroyed) down.write(chunk);
+      }, ms);
+    });
     up.on('end', () => setTimeout(() => down.end(), ms));
-    const close = () => { up.destroy(); down.destroy(); };
-    up.on('error', close); down.on('error', close);
+    const close = () => {
+      up.destroy();
+      down.destroy();
+    };
+    up.on('error', close);
+    down.on('error', close);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const a = server.address();
-    resolve({ server, endpoint: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve({ server, endpoint: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` });
+    }),
+  );
 }
 
 if (!motoBinary()) {
@@ -60,19 +70,28 @@ try {
     const t = performance.now();
     const r = await executePublish(plan, { bucket, endpoint }, { ...opts, jobs });
     const s = (performance.now() - t) / 1000;
-    if (r.uploaded !== plan.objects.length) throw new Error(`expected ${plan.objects.length} uploads, got ${r.uploaded}`);
+    if (r.uploaded !== plan.objects.length)
+      throw new Error(`expected ${plan.objects.length} uploads, got ${r.uploaded}`);
     return s;
   };
   const serial = await upload('bench-serial', 1);
   const parallel = await upload('bench-parallel', 8);
-  console.log(`first upload, one at a time (--jobs 1): ${serial.toFixed(2)} s, ${(plan.objects.length / serial).toFixed(0)} objects/s`);
-  console.log(`first upload, parallel (--jobs 8):     ${parallel.toFixed(2)} s, ${(plan.objects.length / parallel).toFixed(0)} objects/s`);
-  console.log(`parallel speed-up, direct: ${(serial / parallel).toFixed(2)}x (the Python server and this process share ${(await import('node:os')).availableParallelism()} CPU cores)`);
+  console.log(
+    `first upload, one at a time (--jobs 1): ${serial.toFixed(2)} s, ${(plan.objects.length / serial).toFixed(0)} objects/s`,
+  );
+  console.log(
+    `first upload, parallel (--jobs 8):     ${parallel.toFixed(2)} s, ${(plan.objects.length / parallel).toFixed(0)} objects/s`,
+  );
+  console.log(
+    `parallel speed-up, direct: ${(serial / parallel).toFixed(2)}x (the Python server and this process share ${(await import('node:os')).availableParallelism()} CPU cores)`,
+  );
   const proxy = await delayingProxy(Number(new URL(moto.endpoint).port), 20);
   try {
     const serialLat = await upload('bench-serial-latency', 1, proxy.endpoint);
     const parallelLat = await upload('bench-parallel-latency', 8, proxy.endpoint);
-    console.log(`with 20 ms added per response: one at a time ${serialLat.toFixed(2)} s, parallel (--jobs 8) ${parallelLat.toFixed(2)} s; parallel speed-up ${(serialLat / parallelLat).toFixed(2)}x`);
+    console.log(
+      `with 20 ms added per response: one at a time ${serialLat.toFixed(2)} s, parallel (--jobs 8) ${parallelLat.toFixed(2)} s; parallel speed-up ${(serialLat / parallelLat).toFixed(2)}x`,
+    );
   } finally {
     proxy.server.close();
   }
@@ -80,15 +99,35 @@ try {
   const t = performance.now();
   const again = await executePublish(plan, { bucket: 'bench-parallel', endpoint: moto.endpoint }, { ...opts, jobs: 8 });
   const s = (performance.now() - t) / 1000;
-  console.log(`re-publish unchanged (in-process): ${again.checked} objects checked in ${s.toFixed(2)} s = ${(again.checked / s).toFixed(0)} objects/s; ${again.uploaded} objects, ${again.bytesUploaded} bytes uploaded; goal 5 s; ratio ${(s / 5).toFixed(2)}`);
+  console.log(
+    `re-publish unchanged (in-process): ${again.checked} objects checked in ${s.toFixed(2)} s = ${(again.checked / s).toFixed(0)} objects/s; ${again.uploaded} objects, ${again.bytesUploaded} bytes uploaded; goal 5 s; ratio ${(s / 5).toFixed(2)}`,
+  );
 
   const tc = performance.now();
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'Taskfile.ts'), 'publish', '--bucket', 'bench-parallel', '--endpoint', moto.endpoint,
-    '--buildcache', 'slurm-only', '--progress', 'none'], { env: { ...process.env, SLURM_FACTORY_HOME: home }, encoding: 'utf8' });
+  const cli = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'Taskfile.ts'),
+      'publish',
+      '--bucket',
+      'bench-parallel',
+      '--endpoint',
+      moto.endpoint,
+      '--buildcache',
+      'slurm-only',
+      '--progress',
+      'none',
+    ],
+    { env: { ...process.env, SLURM_FACTORY_HOME: home }, encoding: 'utf8' },
+  );
   const sc = (performance.now() - tc) / 1000;
   if (cli.status !== 0) throw new Error(`publish CLI failed: ${cli.stderr}`);
   const m = /: (\d+) objects uploaded \((\d+) bytes\), (\d+) already there, (\d+) checked/.exec(cli.stdout);
-  console.log(`re-publish unchanged (CLI, Node start-up included): ${m?.[4]} objects checked in ${sc.toFixed(2)} s = ${(Number(m?.[4]) / sc).toFixed(0)} objects/s; ${m?.[1]} objects, ${m?.[2]} bytes uploaded; goal 5 s; ratio ${(sc / 5).toFixed(2)}`);
+  console.log(
+    `re-publish unchanged (CLI, Node start-up included): ${m?.[4]} objects checked in ${sc.toFixed(2)} s = ${(Number(m?.[4]) / sc).toFixed(0)} objects/s; ${m?.[1]} objects, ${m?.[2]} bytes uploaded; goal 5 s; ratio ${(sc / 5).toFixed(2)}`,
+  );
 } finally {
   client.destroy();
   await moto.stop();

@@ -1,7 +1,22 @@
 import { defineTask } from './lib/task.ts';
-import { BUILDKIT_PROVENANCE, buildkitProvenanceArgs, buildkitProvenanceNote, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import {
+  BUILDKIT_PROVENANCE,
+  buildkitProvenanceArgs,
+  buildkitProvenanceNote,
+  detectAttestationSupport,
+  planParameters,
+  writeProvenance,
+} from './lib/provenance.ts';
 import { TARGET_OPTIONS } from './lib/plan-options.ts';
-import { ensureCacheDir, ensureHostCaches, ensureHostBuildcacheDir, homeSource, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
+import {
+  ensureCacheDir,
+  ensureHostCaches,
+  ensureHostBuildcacheDir,
+  homeSource,
+  logFilePath,
+  resolveConfig,
+  sourceDateEpoch,
+} from './lib/config.ts';
 import { keyFingerprint, readKeyFile } from './lib/keys.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { spawnSync } from 'node:child_process';
@@ -19,38 +34,74 @@ import { dirname, join, relative, resolve } from 'node:path';
 export const task = defineTask({
   name: 'bake',
   summary: 'Build a matrix (Slurm x GCC x CPU/GPU) with docker buildx bake; shared stages are built once',
-  usage: 'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--arch x86_64,aarch64] [--print]',
+  usage:
+    'bake [GROUP ...] [--slurm 24.11,25.11] [--gcc 10.5.0,13.4.0] [--gpu | --flavours cpu,gpu] [--arch x86_64,aarch64] [--print]',
   example: 'npx zx Taskfile.ts bake --slurm 24.11,25.11 --gcc 13.4.0 --print',
-  positionals: [{ name: 'groups', arg: 'GROUP ...', help: 'bake groups or targets to build (default: default = the whole matrix given)', optional: true, rest: true }],
+  positionals: [
+    {
+      name: 'groups',
+      arg: 'GROUP ...',
+      help: 'bake groups or targets to build (default: default = the whole matrix given)',
+      optional: true,
+      rest: true,
+    },
+  ],
   options: {
     slurm: { type: 'csv', help: 'Slurm versions (default: every version in the catalog)' },
     gcc: { type: 'csv', help: 'GCC toolchains (default: 13.4.0)' },
     gpu: { type: 'boolean', help: 'GPU flavour only; --flavours cpu,gpu for both (default cpu)' },
     flavours: { type: 'csv', help: 'cpu, gpu or both (default cpu)' },
-    arch: { type: 'csv', help: 'CPU architectures, x86_64 and/or aarch64 (default x86_64); each target gets its platforms' },
+    arch: {
+      type: 'csv',
+      help: 'CPU architectures, x86_64 and/or aarch64 (default x86_64); each target gets its platforms',
+    },
     ...TARGET_OPTIONS,
     file: { type: 'string', arg: 'PATH', help: 'where to write the bake file (default dockerfiles/docker-bake.hcl)' },
-    set: { type: 'list', arg: 'SPEC', help: "passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'" },
-    builder: { type: 'string', arg: 'NAME', help: 'any buildx builder (remote BuildKit, kubernetes driver, multi-node)' },
+    set: {
+      type: 'list',
+      arg: 'SPEC',
+      help: "passed to buildx bake --set (repeatable), e.g. '*.args.BASE_IMAGE=registry.site/ubuntu:24.04'",
+    },
+    builder: {
+      type: 'string',
+      arg: 'NAME',
+      help: 'any buildx builder (remote BuildKit, kubernetes driver, multi-node)',
+    },
     'cache-from': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to read for every target (repeatable)' },
     'cache-to': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to write for every target (repeatable)' },
     'sign-key': {
-      type: 'string', arg: 'FILE',
-      help: ['ASCII-armored private key: every target signs its tarball and Spack binaries as build does', '(a BuildKit secret, never in the bake file); each .provenance.json gets its .asc'],
+      type: 'string',
+      arg: 'FILE',
+      help: [
+        'ASCII-armored private key: every target signs its tarball and Spack binaries as build does',
+        '(a BuildKit secret, never in the bake file); each .provenance.json gets its .asc',
+      ],
     },
     'render-only': { type: 'boolean', help: 'write the bake file and build contexts, run nothing' },
-    print: { type: 'boolean', help: "run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing" },
+    print: {
+      type: 'boolean',
+      help: "run 'docker buildx bake --print' (the resolved targets as JSON) and build nothing",
+    },
   },
   async run({ opts, rest }) {
     if (opts.gpu && opts.flavours.length > 0) {
-      throw new ConfigurationError('--gpu and --flavours were both given', { remediation: 'use --gpu for GPU only, or --flavours cpu,gpu' });
+      throw new ConfigurationError('--gpu and --flavours were both given', {
+        remediation: 'use --gpu for GPU only, or --flavours cpu,gpu',
+      });
     }
     const signKey = opts['sign-key'];
     const signKeyText = signKey === undefined ? undefined : readKeyFile(signKey, '--sign-key', 'private');
-    const fingerprint = signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
+    const fingerprint =
+      signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
     const plans = planMatrix({
-      slurm: opts.slurm, gcc: opts.gcc, flavours: opts.gpu ? ['gpu'] : opts.flavours,
-      os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror, arches: opts.arch,
+      slurm: opts.slurm,
+      gcc: opts.gcc,
+      flavours: opts.gpu ? ['gpu'] : opts.flavours,
+      os: opts.os,
+      baseImage: opts['base-image'],
+      jobs: opts.jobs,
+      mirrors: opts.mirror,
+      arches: opts.arch,
     });
     const config = resolveConfig();
     const epoch = sourceDateEpoch(config, repoRoot);
@@ -59,7 +110,9 @@ export const task = defineTask({
     // The bake file's folder is checked before any work: a bad --file fails at once.
     checkUserDir(dirname(bakeFile), fileSource);
     if (statSync(bakeFile, { throwIfNoEntry: false })?.isDirectory()) {
-      throw new ConfigurationError(`${fileSource.what} '${fileSource.given}' is a directory`, { remediation: 'give the path of the bake file, e.g. --file dockerfiles/docker-bake.hcl' });
+      throw new ConfigurationError(`${fileSource.what} '${fileSource.given}' is a directory`, {
+        remediation: 'give the path of the bake file, e.g. --file dockerfiles/docker-bake.hcl',
+      });
     }
     const text = renderBakeFile(plans, {
       contextOf: (p) => p.contextDir,
@@ -88,7 +141,9 @@ export const task = defineTask({
       ensureBuildContext(join(repoRoot, p.contextDir), p);
     }
     await replaceUserFile(bakeFile, text, fileSource);
-    console.error(`wrote ${relative(process.cwd(), bakeFile)}: ${plans.length} targets (${plans.map((p) => p.id).join(', ')})`);
+    console.error(
+      `wrote ${relative(process.cwd(), bakeFile)}: ${plans.length} targets (${plans.map((p) => p.id).join(', ')})`,
+    );
     if (opts['render-only']) return 0;
 
     const bx = ['buildx', 'bake', '--file', bakeFile];
@@ -98,7 +153,12 @@ export const task = defineTask({
     for (const c of opts['cache-to']) bx.push('--set', `*.cache-to=${c}`);
     if (signKey) {
       // As build does: the key is a secret mount of every target, its public fingerprint an argument.
-      bx.push('--set', `*.secrets=id=gpg-key,src=${resolve(signKey)}`, '--set', `*.args.SIGNING_KEY_FINGERPRINT=${fingerprint}`);
+      bx.push(
+        '--set',
+        `*.secrets=id=gpg-key,src=${resolve(signKey)}`,
+        '--set',
+        `*.args.SIGNING_KEY_FINGERPRINT=${fingerprint}`,
+      );
     }
     const attest = opts.print ? undefined : detectAttestationSupport(opts.builder);
     if (!attest) bx.push('--print');
@@ -108,7 +168,10 @@ export const task = defineTask({
     if (opts.print) {
       console.error(`docker ${shellQuote(bx)}`);
       const r = spawnSync('docker', bx, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
-      if (r.status !== 0) throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, { remediation: 'read the message above; check the --set values' });
+      if (r.status !== 0)
+        throw new BuildError(`docker buildx bake --print exited ${r.status ?? r.signal}`, {
+          remediation: 'read the message above; check the --set values',
+        });
       return 0;
     }
     console.error(buildkitProvenanceNote(attest!));
@@ -120,16 +183,31 @@ export const task = defineTask({
     for (const p of plans) {
       const dir = join(builds, p.id);
       if (!existsSync(join(dir, p.artifacts.tarball))) continue;
-      moveArtifacts(dir, { builds, buildcache: ensureHostBuildcacheDir(config, p.cacheKey), mirrors: ensureCacheDir(config, 'mirrors') }, p.artifacts);
-      await writeProvenance({
-        tarball: join(builds, p.artifacts.tarball), contextDir: join(repoRoot, p.contextDir), plan: planParameters(p),
-        sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
-      }, signKeyText);
+      moveArtifacts(
+        dir,
+        { builds, buildcache: ensureHostBuildcacheDir(config, p.cacheKey), mirrors: ensureCacheDir(config, 'mirrors') },
+        p.artifacts,
+      );
+      await writeProvenance(
+        {
+          tarball: join(builds, p.artifacts.tarball),
+          contextDir: join(repoRoot, p.contextDir),
+          plan: planParameters(p),
+          sourceDateEpoch: epoch,
+          command: `docker ${shellQuote(bx)}`,
+          builder: opts.builder,
+        },
+        signKeyText,
+      );
       removeDir(dir);
       const landed = join(builds, p.artifacts.tarball);
-      const extra = [existsSync(join(builds, p.artifacts.sidecars.signature)) ? ', .asc' : '',
-        existsSync(join(builds, p.artifacts.sidecars.buildkitProvenance)) ? `, ${BUILDKIT_PROVENANCE}` : ''].join('');
-      console.log(`wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${signKey ? ', .provenance.json.asc' : ''}${extra})`);
+      const extra = [
+        existsSync(join(builds, p.artifacts.sidecars.signature)) ? ', .asc' : '',
+        existsSync(join(builds, p.artifacts.sidecars.buildkitProvenance)) ? `, ${BUILDKIT_PROVENANCE}` : '',
+      ].join('');
+      console.log(
+        `wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${signKey ? ', .provenance.json.asc' : ''}${extra})`,
+      );
     }
     return 0;
   },

@@ -1,6 +1,13 @@
 import { defineTask } from './lib/task.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { ensureCacheDir, ensureHostCaches, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
+import {
+  ensureCacheDir,
+  ensureHostCaches,
+  hostCacheContexts,
+  logFilePath,
+  resolveConfig,
+  sourceDateEpoch,
+} from './lib/config.ts';
 import { BuildError, ConfigurationError } from './lib/errors.ts';
 import { planBuild } from './lib/plan.ts';
 import { repoRoot } from './lib/render.ts';
@@ -24,18 +31,38 @@ export const task = defineTask({
     arch: ARCH_OPTION,
     jobs: TARGET_OPTIONS.jobs,
     mirror: TARGET_OPTIONS.mirror,
-    tarball: { type: 'boolean', help: 'also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)' },
+    tarball: {
+      type: 'boolean',
+      help: 'also write ~/.slurm-factory/compilers/<gcc>/gcc-<gcc>-compiler.tar.gz (a Spack binary mirror)',
+    },
     context: { type: 'list', arg: 'N=SRC', help: 'replace an input stage, as for build (repeatable)' },
     builder: { type: 'string', arg: 'NAME', help: 'any buildx builder' },
-    progress: { type: 'choice', choices: PROGRESS_MODES, default: 'plain', noun: 'progress mode', help: 'auto, plain, tty or rawjson (default plain)' },
+    progress: {
+      type: 'choice',
+      choices: PROGRESS_MODES,
+      default: 'plain',
+      noun: 'progress mode',
+      help: 'auto, plain, tty or rawjson (default plain)',
+    },
     print: { type: 'boolean', help: 'print the docker buildx command and build nothing' },
   },
   async run({ opts, pos }) {
-    const plan = planBuild({ slurm: DEFAULT_SLURM, gcc: pos.gcc, os: opts.os, baseImage: opts['base-image'], jobs: opts.jobs, mirrors: opts.mirror, arch: opts.arch });
+    const plan = planBuild({
+      slurm: DEFAULT_SLURM,
+      gcc: pos.gcc,
+      os: opts.os,
+      baseImage: opts['base-image'],
+      jobs: opts.jobs,
+      mirrors: opts.mirror,
+      arch: opts.arch,
+    });
     if (plan.gcc.source === 'system') {
-      throw new ConfigurationError(`GCC ${plan.gcc.version} is the system compiler of ${plan.os.name}: there is nothing to build`, {
-        remediation: `build with it directly ('build <slurm> --gcc ${pos.gcc} --os ${plan.os.name}'), or pick another --os`,
-      });
+      throw new ConfigurationError(
+        `GCC ${plan.gcc.version} is the system compiler of ${plan.os.name}: there is nothing to build`,
+        {
+          remediation: `build with it directly ('build <slurm> --gcc ${pos.gcc} --os ${plan.os.name}'), or pick another --os`,
+        },
+      );
     }
     const progress = opts.progress;
     const contexts = parseContexts(opts.context);
@@ -48,11 +75,16 @@ export const task = defineTask({
     const outDir = join(config.home, compiler.dir);
     const tmp = opts.tarball ? join(config.home, 'compilers', `.tmp-${plan.gcc.version}-${process.pid}`) : undefined;
     const bx = buildxArgs({
-      contextDir, dockerfile: join(contextDir, 'Dockerfile'),
+      contextDir,
+      dockerfile: join(contextDir, 'Dockerfile'),
       target: opts.tarball ? 'compiler-export' : 'compiler',
-      exportDir: tmp, tag: tmp ? undefined : plan.compilerTag,
+      exportDir: tmp,
+      tag: tmp ? undefined : plan.compilerTag,
       contexts: { ...hostCacheContexts(config, plan.cacheKey), ...contexts },
-      progress, builder: opts.builder, sourceDateEpoch: epoch, platform: plan.arch.platform,
+      progress,
+      builder: opts.builder,
+      sourceDateEpoch: epoch,
+      platform: plan.arch.platform,
     });
     if (opts.print) {
       console.log(`docker ${shellQuote(bx)}`);
@@ -68,7 +100,8 @@ export const task = defineTask({
         return 0;
       }
       const { tarball, sha256 } = compiler;
-      if (!existsSync(join(tmp, tarball))) throw new BuildError(`the export has no ${tarball}`, { remediation: `see ${logPath}` });
+      if (!existsSync(join(tmp, tarball)))
+        throw new BuildError(`the export has no ${tarball}`, { remediation: `see ${logPath}` });
       mkdirSync(outDir, { recursive: true });
       renameSync(join(tmp, sha256), join(outDir, sha256));
       renameSync(join(tmp, tarball), join(outDir, tarball));

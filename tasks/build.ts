@@ -1,6 +1,15 @@
 import { defineTask } from './lib/task.ts';
 import { DEFAULT_SLURM } from './lib/catalog.ts';
-import { cachePath, ensureCacheDir, ensureHostBuildcacheDir, ensureHostCaches, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch } from './lib/config.ts';
+import {
+  cachePath,
+  ensureCacheDir,
+  ensureHostBuildcacheDir,
+  ensureHostCaches,
+  hostCacheContexts,
+  logFilePath,
+  resolveConfig,
+  sourceDateEpoch,
+} from './lib/config.ts';
 import { ConfigurationError, BuildError } from './lib/errors.ts';
 import { PLAN_OPTIONS, planOptions } from './lib/plan-options.ts';
 import { planBuild, PIPELINE_STAGES, INPUT_STAGES } from './lib/plan.ts';
@@ -12,7 +21,14 @@ import { buildMirrorDir, moveArtifacts, runBuildx, withScratchDir } from './lib/
 import { isBuildcache } from './lib/publish.ts';
 import { keyFingerprint, readKeyFile } from './lib/keys.ts';
 import { existsSync, statSync } from 'node:fs';
-import { BUILDKIT_PROVENANCE, buildkitProvenanceArgs, buildkitProvenanceNote, detectAttestationSupport, planParameters, writeProvenance } from './lib/provenance.ts';
+import {
+  BUILDKIT_PROVENANCE,
+  buildkitProvenanceArgs,
+  buildkitProvenanceNote,
+  detectAttestationSupport,
+  planParameters,
+  writeProvenance,
+} from './lib/provenance.ts';
 import { dirname, join, resolve } from 'node:path';
 
 export const task = defineTask({
@@ -20,30 +36,55 @@ export const task = defineTask({
   summary: 'Render and build one Slurm package with docker buildx; the tarball lands in ~/.slurm-factory/builds',
   usage: 'build <slurm> [--gcc X] [--gpu] [--os N | --base-image I] [--target STAGE] [--dockerfile PATH] [--print]',
   example: 'npx zx Taskfile.ts build 25.11 --gcc 10.5.0',
-  positionals: [{ name: 'slurm', help: `Slurm series or release from the catalog (default ${DEFAULT_SLURM})`, optional: true }],
+  positionals: [
+    { name: 'slurm', help: `Slurm series or release from the catalog (default ${DEFAULT_SLURM})`, optional: true },
+  ],
   options: {
     ...PLAN_OPTIONS,
     target: {
-      type: 'choice', arg: 'STAGE', choices: PIPELINE_STAGES, default: 'export', noun: 'stage',
+      type: 'choice',
+      arg: 'STAGE',
+      choices: PIPELINE_STAGES,
+      default: 'export',
+      noun: 'stage',
       help: `stop at a stage (${[...PIPELINE_STAGES].join(', ')}); non-export stages are loaded as images`,
     },
-    dockerfile: { type: 'string', arg: 'PATH', help: 'build this (hand-edited) Dockerfile as it is; its directory is the build context' },
+    dockerfile: {
+      type: 'string',
+      arg: 'PATH',
+      help: 'build this (hand-edited) Dockerfile as it is; its directory is the build context',
+    },
     context: {
-      type: 'list', arg: 'N=SRC',
-      help: [`replace an input stage (${[...INPUT_STAGES].join(', ')}) or any stage`, 'with a directory, docker-image://IMAGE or target:NAME (repeatable)'],
+      type: 'list',
+      arg: 'N=SRC',
+      help: [
+        `replace an input stage (${[...INPUT_STAGES].join(', ')}) or any stage`,
+        'with a directory, docker-image://IMAGE or target:NAME (repeatable)',
+      ],
     },
     'sign-key': {
-      type: 'string', arg: 'FILE',
-      help: ['ASCII-armored private key: sign the tarball and Spack binaries (a BuildKit secret),', 'and the provenance statement written on the host (.provenance.json.asc)'],
+      type: 'string',
+      arg: 'FILE',
+      help: [
+        'ASCII-armored private key: sign the tarball and Spack binaries (a BuildKit secret),',
+        'and the provenance statement written on the host (.provenance.json.asc)',
+      ],
     },
     'no-cache': { type: 'boolean', help: "ignore BuildKit's layer cache (cache mounts are kept)" },
     'shm-size': { type: 'string', arg: 'SIZE', help: '/dev/shm of build containers, e.g. 2g' },
     progress: {
-      type: 'choice', choices: PROGRESS_MODES, default: 'plain', noun: 'progress mode',
+      type: 'choice',
+      choices: PROGRESS_MODES,
+      default: 'plain',
+      noun: 'progress mode',
       help: 'auto, plain, tty or rawjson (default plain; the full log is always in logs/)',
     },
     builder: { type: 'string', arg: 'NAME', help: 'any buildx builder (remote BuildKit, kubernetes, ...)' },
-    'cache-from': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to read, e.g. type=registry,ref=... or type=s3,... (repeatable)' },
+    'cache-from': {
+      type: 'list',
+      arg: 'SPEC',
+      help: 'BuildKit layer cache to read, e.g. type=registry,ref=... or type=s3,... (repeatable)',
+    },
     'cache-to': { type: 'list', arg: 'SPEC', help: 'BuildKit layer cache to write (repeatable)' },
     print: { type: 'boolean', help: 'print the docker buildx command and build nothing' },
   },
@@ -53,7 +94,9 @@ export const task = defineTask({
     const progress = opts.progress;
     const shm = opts['shm-size'];
     if (shm !== undefined && !/^\d+[bkmg]?$/i.test(shm)) {
-      throw new ConfigurationError(`--shm-size '${shm}' is not a size`, { remediation: 'write a number with an optional unit, e.g. 2g or 512m' });
+      throw new ConfigurationError(`--shm-size '${shm}' is not a size`, {
+        remediation: 'write a number with an optional unit, e.g. 2g or 512m',
+      });
     }
     const contexts = parseContexts(opts.context);
     const signKey = opts['sign-key'];
@@ -62,10 +105,13 @@ export const task = defineTask({
     if (dockerfile !== undefined) {
       dockerfile = resolve(dockerfile);
       if (!existsSync(dockerfile) || !statSync(dockerfile).isFile()) {
-        throw new ConfigurationError(`--dockerfile '${opts.dockerfile}' is not a file`, { remediation: 'give the path of a rendered (and maybe hand-edited) Dockerfile' });
+        throw new ConfigurationError(`--dockerfile '${opts.dockerfile}' is not a file`, {
+          remediation: 'give the path of a rendered (and maybe hand-edited) Dockerfile',
+        });
       }
     }
-    const fingerprint = signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
+    const fingerprint =
+      signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
     if (!opts.print) await requireDocker(opts.builder);
 
     const config = resolveConfig();
@@ -81,10 +127,21 @@ export const task = defineTask({
       ...contexts,
     };
     const bx = buildxArgs({
-      contextDir, dockerfile, target, exportDir, tag: target === 'export' ? undefined : targetTag(plan, target),
-      contexts: allContexts, signKeyFile: signKey ? resolve(signKey) : undefined, signingFingerprint: fingerprint,
-      noCache: opts['no-cache'], shmSize: shm, progress, builder: opts.builder,
-      cacheFrom: opts['cache-from'], cacheTo: opts['cache-to'], sourceDateEpoch: epoch,
+      contextDir,
+      dockerfile,
+      target,
+      exportDir,
+      tag: target === 'export' ? undefined : targetTag(plan, target),
+      contexts: allContexts,
+      signKeyFile: signKey ? resolve(signKey) : undefined,
+      signingFingerprint: fingerprint,
+      noCache: opts['no-cache'],
+      shmSize: shm,
+      progress,
+      builder: opts.builder,
+      cacheFrom: opts['cache-from'],
+      cacheTo: opts['cache-to'],
+      sourceDateEpoch: epoch,
       platform: plan.arch.platform,
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
@@ -96,7 +153,9 @@ export const task = defineTask({
       return 0;
     }
 
-    console.error(`${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`);
+    console.error(
+      `${plan.resolvedSlurmNote}; GCC ${plan.gcc.version} (${plan.gcc.source}); ${plan.baseImage}; target ${target}`,
+    );
     if (attest) console.error(buildkitProvenanceNote(attest));
     ensureCacheDir(config, 'builds');
     ensureHostCaches(config, plan.cacheKey);
@@ -117,15 +176,30 @@ export const task = defineTask({
           });
         }
       }
-      const dirs = { builds: buildsDir, buildcache: ensureHostBuildcacheDir(config, plan.cacheKey), mirrors: ensureCacheDir(config, 'mirrors') };
+      const dirs = {
+        builds: buildsDir,
+        buildcache: ensureHostBuildcacheDir(config, plan.cacheKey),
+        mirrors: ensureCacheDir(config, 'mirrors'),
+      };
       const newBinaries = moveArtifacts(exportDir, dirs, a);
-      await writeProvenance({
-        tarball: join(buildsDir, a.tarball), contextDir, plan: planParameters(plan, target), startedOn, finishedOn: new Date(),
-        sourceDateEpoch: epoch, command: `docker ${shellQuote(bx)}`, builder: opts.builder,
-      }, signKeyText);
+      await writeProvenance(
+        {
+          tarball: join(buildsDir, a.tarball),
+          contextDir,
+          plan: planParameters(plan, target),
+          startedOn,
+          finishedOn: new Date(),
+          sourceDateEpoch: epoch,
+          command: `docker ${shellQuote(bx)}`,
+          builder: opts.builder,
+        },
+        signKeyText,
+      );
       const landed = join(buildsDir, a.tarball);
-      const extra = [signKey && existsSync(join(buildsDir, a.sidecars.signature)) ? ', .asc' : '',
-        existsSync(join(buildsDir, a.sidecars.buildkitProvenance)) ? `, ${BUILDKIT_PROVENANCE}` : ''].join('');
+      const extra = [
+        signKey && existsSync(join(buildsDir, a.sidecars.signature)) ? ', .asc' : '',
+        existsSync(join(buildsDir, a.sidecars.buildkitProvenance)) ? `, ${BUILDKIT_PROVENANCE}` : '',
+      ].join('');
       console.log(`wrote ${landed} (+ .sha256, .manifest.json, .cdx.json, .provenance.json${extra})`);
       const mirror = buildMirrorDir(dirs.mirrors, a);
       if (isBuildcache(mirror)) console.log(`Spack mirror of this build: ${mirror} (publish uploads it)`);

@@ -36,15 +36,33 @@ export const task = defineTask({
       // A real probe: a named context replaces a stage, as the pipeline's outside inputs do.
       const dir = mkdtempSync(join(tmpdir(), 'sf-doctor-'));
       try {
-        writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch AS probe-input\nCOPY default.txt /value.txt\nFROM scratch\nCOPY --from=probe-input /value.txt /value.txt\n');
+        writeFileSync(
+          join(dir, 'Dockerfile'),
+          'FROM scratch AS probe-input\nCOPY default.txt /value.txt\nFROM scratch\nCOPY --from=probe-input /value.txt /value.txt\n',
+        );
         writeFileSync(join(dir, 'default.txt'), 'default\n');
         const given = mkdtempSync(join(tmpdir(), 'sf-doctor-ctx-'));
         writeFileSync(join(given, 'value.txt'), 'named-context\n');
         const out = join(dir, 'out');
-        const r = await interruptible($({ quiet: true, nothrow: true })`docker buildx build ${opts.builder ? ['--builder', opts.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`);
+        const r = await interruptible(
+          $({
+            quiet: true,
+            nothrow: true,
+          })`docker buildx build ${opts.builder ? ['--builder', opts.builder] : []} --build-context probe-input=${given} --output type=local,dest=${out} ${dir}`,
+        );
         let ok = false;
-        try { ok = r.exitCode === 0 && (await import('node:fs')).readFileSync(join(out, 'value.txt'), 'utf8') === 'named-context\n'; } catch { ok = false; }
-        lines.push(['named build contexts', ok, ok ? 'a named context replaced a stage' : `probe failed: ${r.stderr.trim().split('\n').pop()}`]);
+        try {
+          ok =
+            r.exitCode === 0 &&
+            (await import('node:fs')).readFileSync(join(out, 'value.txt'), 'utf8') === 'named-context\n';
+        } catch {
+          ok = false;
+        }
+        lines.push([
+          'named build contexts',
+          ok,
+          ok ? 'a named context replaced a stage' : `probe failed: ${r.stderr.trim().split('\n').pop()}`,
+        ]);
         rmSync(given, { recursive: true, force: true });
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -52,24 +70,41 @@ export const task = defineTask({
       await checkpoint();
     }
     for (const sub of CACHE_SUBDIRS) {
-      let ok = true; let note = '';
+      let ok = true;
+      let note = '';
       // A home that cannot hold the caches (a file, read-only, /proc) is a failing row, not a crash.
-      try { const d = ensureCacheDir(config, sub); accessSync(d, constants.W_OK); note = d; } catch (e) {
+      try {
+        const d = ensureCacheDir(config, sub);
+        accessSync(d, constants.W_OK);
+        note = d;
+      } catch (e) {
         ok = false;
-        note = e instanceof SlurmFactoryError ? e.oneLine() : `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`;
+        note =
+          e instanceof SlurmFactoryError
+            ? e.oneLine()
+            : `${(e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`;
       }
       lines.push([`cache ${sub}/`, ok, note]);
     }
     try {
       const free = freeGiB(config.home);
-      lines.push(['free disk', free.gib >= 30, `${free.gib.toFixed(1)} GiB at ${free.at}${free.gib < 30 ? ' (a full build needs about 30 GiB: free space or move SLURM_FACTORY_HOME)' : ''}`]);
+      lines.push([
+        'free disk',
+        free.gib >= 30,
+        `${free.gib.toFixed(1)} GiB at ${free.at}${free.gib < 30 ? ' (a full build needs about 30 GiB: free space or move SLURM_FACTORY_HOME)' : ''}`,
+      ]);
     } catch (e) {
-      lines.push(['free disk', false, `cannot tell for ${config.home}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`]);
+      lines.push([
+        'free disk',
+        false,
+        `cannot tell for ${config.home}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set SLURM_FACTORY_HOME to a writable directory)`,
+      ]);
     }
 
     console.log(`SLURM_FACTORY_HOME = ${config.home} (${config.sources.home})`);
     if (config.bucket !== undefined) console.log(`SLURM_FACTORY_BUCKET = ${config.bucket} (publish's default bucket)`);
-    if (config.sourceDateEpoch !== undefined) console.log(`SOURCE_DATE_EPOCH = ${config.sourceDateEpoch} (builds use it for every timestamp)`);
+    if (config.sourceDateEpoch !== undefined)
+      console.log(`SOURCE_DATE_EPOCH = ${config.sourceDateEpoch} (builds use it for every timestamp)`);
     for (const [what, ok, note] of lines) console.log(`${ok ? 'ok  ' : 'FAIL'}  ${what.padEnd(22)} ${note}`);
     for (const p of s.problems) console.log(`fix: ${p.what}: ${p.fix}`);
     return lines.every(([, ok]) => ok) ? 0 : 1;

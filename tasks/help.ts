@@ -26,14 +26,20 @@ export const task = defineTask({
     if (wanted) {
       const t = tasks.find((x) => x.name === wanted);
       if (!t) {
-        throw new ConfigurationError(`unknown task '${wanted}'`, { remediation: `tasks: ${tasks.map((x) => x.name).join(', ')}` });
+        throw new ConfigurationError(`unknown task '${wanted}'`, {
+          remediation: `tasks: ${tasks.map((x) => x.name).join(', ')}`,
+        });
       }
       process.stdout.write(taskHelp(t));
       return 0;
     }
-    const common = Object.entries(COMMON_OPTIONS).map(([n, s]) => optionLabel(n, s)).join(' and ');
+    const common = Object.entries(COMMON_OPTIONS)
+      .map(([n, s]) => optionLabel(n, s))
+      .join(' and ');
     console.log('slurm-factory: relocatable, signed Slurm packages built by Spack in Docker\n');
-    console.log(`usage: npx zx Taskfile.ts <task> [args]   (every task takes ${common}: its options, the error's context)\n`);
+    console.log(
+      `usage: npx zx Taskfile.ts <task> [args]   (every task takes ${common}: its options, the error's context)\n`,
+    );
     const width = Math.max(...tasks.map((t) => t.name.length));
     for (const t of tasks) {
       console.log(`  ${t.name.padEnd(width)}  ${t.summary}`);

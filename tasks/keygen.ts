@@ -12,7 +12,8 @@ const KEY_TYPES = ['ed25519', 'rsa'] as const;
 export const task = defineTask({
   name: 'keygen',
   summary: 'Create the project signing key pair (OpenPGP) for `sign`, signed builds and the Spack buildcache',
-  usage: 'keygen --name NAME [--email ADDR] [--out DIR] [--type ed25519|rsa] [--expires DAYS] [--passphrase-env VAR] [--force]',
+  usage:
+    'keygen --name NAME [--email ADDR] [--out DIR] [--type ed25519|rsa] [--expires DAYS] [--passphrase-env VAR] [--force]',
   example: 'npx zx Taskfile.ts keygen --name "Example HPC slurm-factory" --email hpc@example.org',
   positionals: [],
   options: {
@@ -20,14 +21,28 @@ export const task = defineTask({
     email: { type: 'string', arg: 'ADDR', help: 'user ID e-mail' },
     out: { type: 'string', arg: 'DIR', help: 'where to write the key files (default ~/.slurm-factory/keys)' },
     type: {
-      type: 'choice', arg: 'T', choices: KEY_TYPES, default: 'ed25519', noun: 'key type',
+      type: 'choice',
+      arg: 'T',
+      choices: KEY_TYPES,
+      default: 'ed25519',
+      noun: 'key type',
       help: 'ed25519 (default; GnuPG 2.2+) or rsa (RSA-4096, for older tools)',
     },
     expires: {
-      type: 'integer', arg: 'DAYS', min: 0, max: 36500, default: 0, what: 'a whole number of days', hint: 'e.g. --expires 730, or 0 for no expiry',
+      type: 'integer',
+      arg: 'DAYS',
+      min: 0,
+      max: 36500,
+      default: 0,
+      what: 'a whole number of days',
+      hint: 'e.g. --expires 730, or 0 for no expiry',
       help: 'expiry in days (default 0: never)',
     },
-    'passphrase-env': { type: 'string', arg: 'VAR', help: 'protect the private key with the passphrase in variable VAR' },
+    'passphrase-env': {
+      type: 'string',
+      arg: 'VAR',
+      help: 'protect the private key with the passphrase in variable VAR',
+    },
     force: { type: 'boolean', help: 'replace existing key files in DIR' },
   },
   notes: [
@@ -38,18 +53,26 @@ export const task = defineTask({
   async run({ opts }) {
     const name = opts.name;
     if (name === undefined || name.trim() === '') {
-      throw new ConfigurationError("'keygen' needs --name NAME", { remediation: 'e.g. --name "Example HPC slurm-factory"' });
+      throw new ConfigurationError("'keygen' needs --name NAME", {
+        remediation: 'e.g. --name "Example HPC slurm-factory"',
+      });
     }
     const email = opts.email;
     if (email !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(email)) {
-      throw new ConfigurationError(`--email '${email}' is not an e-mail address`, { remediation: 'write it as user@host' });
+      throw new ConfigurationError(`--email '${email}' is not an e-mail address`, {
+        remediation: 'write it as user@host',
+      });
     }
     const passphrase = passphraseFromEnv(opts['passphrase-env']);
     let outDir: string;
     let source: UserPathSource;
     if (opts.out !== undefined) {
       outDir = resolve(opts.out);
-      source = { what: '--out', given: opts.out, fix: 'give --out a writable directory on a real disk for the key files' };
+      source = {
+        what: '--out',
+        given: opts.out,
+        fix: 'give --out a writable directory on a real disk for the key files',
+      };
     } else {
       const config = resolveConfig();
       outDir = join(config.home, 'keys');
@@ -64,15 +87,22 @@ export const task = defineTask({
     };
     const existing = Object.values(files).filter((f) => existsSync(f));
     if (existing.length > 0 && !opts.force) {
-      throw new ConfigurationError(`${existing[0]} already exists`, { remediation: 'keep it, choose another --out, or pass --force to replace the key pair' });
+      throw new ConfigurationError(`${existing[0]} already exists`, {
+        remediation: 'keep it, choose another --out, or pass --force to replace the key pair',
+      });
     }
 
     const { generateKey } = await import('./lib/signing.ts');
     // RSA-4096 takes seconds: Ctrl-C stops waiting at once.
-    const key = await interruptible(generateKey({
-      name: name.trim(), ...(email ? { email } : {}), ...(passphrase ? { passphrase } : {}),
-      type: opts.type, expiresInDays: opts.expires,
-    }));
+    const key = await interruptible(
+      generateKey({
+        name: name.trim(),
+        ...(email ? { email } : {}),
+        ...(passphrase ? { passphrase } : {}),
+        type: opts.type,
+        expiresInDays: opts.expires,
+      }),
+    );
     // Ctrl-C while the key was generated: stop before writing anything.
     await checkpoint();
     ensureUserDir(outDir, source, { mode: 0o700 });

@@ -13,7 +13,9 @@ export const task = defineTask({
   summary: 'Write the build context (Dockerfile, spack.yaml files, package files) for one build',
   usage: 'render <slurm> [--gcc X] [--gpu] [--os N | --base-image I] [--out DIR] [--force]',
   example: 'npx zx Taskfile.ts render 25.11 --gcc 13.4.0',
-  positionals: [{ name: 'slurm', help: `Slurm series or release from the catalog (default ${DEFAULT_SLURM})`, optional: true }],
+  positionals: [
+    { name: 'slurm', help: `Slurm series or release from the catalog (default ${DEFAULT_SLURM})`, optional: true },
+  ],
   options: {
     ...PLAN_OPTIONS,
     out: { type: 'string', arg: 'DIR', help: 'where to write (default dockerfiles/slurm-<slurm>-gcc<gcc>[-gpu]/)' },
@@ -31,9 +33,13 @@ export const task = defineTask({
     await checkpoint();
     writeBuildContext(dir, files, { force: opts.force, source });
     console.log(plan.resolvedSlurmNote);
-    console.log(`GCC ${plan.gcc.version} (${plan.gcc.source === 'system' ? `the system compiler of ${plan.os.name}` : `built by Spack on ${plan.os.name}`}), base image ${plan.baseImage}, glibc floor ${plan.os.glibc}, ${plan.flavour}`);
+    console.log(
+      `GCC ${plan.gcc.version} (${plan.gcc.source === 'system' ? `the system compiler of ${plan.os.name}` : `built by Spack on ${plan.os.name}`}), base image ${plan.baseImage}, glibc floor ${plan.os.glibc}, ${plan.flavour}`,
+    );
     console.log(`wrote ${files.length} files to ${relative(process.cwd(), dir) || '.'}`);
-    console.log(`build it: docker buildx build --target export --output type=local,dest=out ${relative(process.cwd(), dir) || '.'}`);
+    console.log(
+      `build it: docker buildx build --target export --output type=local,dest=out ${relative(process.cwd(), dir) || '.'}`,
+    );
     return 0;
   },
 });

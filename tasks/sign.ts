@@ -7,11 +7,20 @@ export const task = defineTask({
   name: 'sign',
   summary: 'Write an ASCII-armored detached OpenPGP signature <file>.asc for each file (gpg --verify checks it)',
   usage: 'sign <file ...> --key PRIVATE.asc [--passphrase-env VAR]',
-  example: 'npx zx Taskfile.ts sign ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz{,.sha256} --key signing.private.asc',
+  example:
+    'npx zx Taskfile.ts sign ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz{,.sha256} --key signing.private.asc',
   positionals: [{ name: 'files', arg: '<file ...>', help: 'the files to sign', rest: true }],
   options: {
-    key: { type: 'string', arg: 'FILE', help: 'ASCII-armored OpenPGP private key (from `keygen` or `gpg --armor --export-secret-keys`)' },
-    'passphrase-env': { type: 'string', arg: 'VAR', help: 'name of the environment variable holding the key passphrase (never the passphrase itself)' },
+    key: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'ASCII-armored OpenPGP private key (from `keygen` or `gpg --armor --export-secret-keys`)',
+    },
+    'passphrase-env': {
+      type: 'string',
+      arg: 'VAR',
+      help: 'name of the environment variable holding the key passphrase (never the passphrase itself)',
+    },
   },
   notes: [
     '  Every input is checked before anything is written; each .asc is written to a temporary name and renamed,',
@@ -21,7 +30,9 @@ export const task = defineTask({
   async run({ opts, rest }) {
     const keyPath = opts.key;
     if (keyPath === undefined) {
-      throw new ConfigurationError("'sign' needs --key PRIVATE.asc", { remediation: "give the private key file; create one with 'npx zx Taskfile.ts keygen'" });
+      throw new ConfigurationError("'sign' needs --key PRIVATE.asc", {
+        remediation: "give the private key file; create one with 'npx zx Taskfile.ts keygen'",
+      });
     }
     // Everything is checked before anything is written.
     const passphrase = passphraseFromEnv(opts['passphrase-env']);
@@ -30,9 +41,16 @@ export const task = defineTask({
     const skipped: string[] = [];
     for (const f of rest) {
       const st = statSync(f, { throwIfNoEntry: false });
-      if (!st) throw new ConfigurationError(`file to sign '${f}' does not exist`, { remediation: 'give paths of existing files' });
-      if (!st.isFile()) throw new ConfigurationError(`'${f}' is not a regular file`, { remediation: 'give files, not directories' });
-      if (f.endsWith('.asc')) { skipped.push(f); continue; }
+      if (!st)
+        throw new ConfigurationError(`file to sign '${f}' does not exist`, {
+          remediation: 'give paths of existing files',
+        });
+      if (!st.isFile())
+        throw new ConfigurationError(`'${f}' is not a regular file`, { remediation: 'give files, not directories' });
+      if (f.endsWith('.asc')) {
+        skipped.push(f);
+        continue;
+      }
       files.push(f);
     }
     const { loadPrivateKey, signFile, verifyFile, publicKeyOf } = await import('./lib/signing.ts');

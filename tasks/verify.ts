@@ -9,12 +9,17 @@ import { spawn } from 'node:child_process';
 export const task = defineTask({
   name: 'verify',
   summary: 'Prove a tarball runs: checksum, signature, glibc floor, then a live one-node Slurm per image',
-  usage: 'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--arch A] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
-  example: 'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
-  positionals: [{ name: 'tarball', help: 'a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it' }],
+  usage:
+    'verify <tarball> [--key PUBKEY.asc] [--image IMAGE ...] [--arch A] [--prefix DIR] [--full [--db-host HOST]] [--keep] [--no-checksum]',
+  example:
+    'npx zx Taskfile.ts verify ~/.slurm-factory/builds/slurm-25.11-gcc13.4.0-software.tar.gz --image rockylinux:9',
+  positionals: [
+    { name: 'tarball', help: 'a slurm-...-software.tar.gz with its .sha256 (and .asc, .provenance.json) beside it' },
+  ],
   options: {
     key: {
-      type: 'string', arg: 'FILE',
+      type: 'string',
+      arg: 'FILE',
       help: [
         'ASCII-armored public key: the .asc beside the tarball (and .provenance.json.asc) must be',
         "valid signatures by it. The provenance's subject must be the tarball's sha256, and the",
@@ -22,11 +27,16 @@ export const task = defineTask({
       ],
     },
     image: {
-      type: 'list', arg: 'IMAGE',
-      help: ['run the cluster check in this image (repeatable; default: every catalog distro whose', "glibc is at least the package's floor)"],
+      type: 'list',
+      arg: 'IMAGE',
+      help: [
+        'run the cluster check in this image (repeatable; default: every catalog distro whose',
+        "glibc is at least the package's floor)",
+      ],
     },
     arch: {
-      type: 'string', arg: 'A',
+      type: 'string',
+      arg: 'A',
       help: [
         'x86_64 or aarch64 (arm64): run the images for this platform (default: the architecture',
         "in the package's manifest; a different one is refused). A foreign architecture runs under",
@@ -44,29 +54,54 @@ export const task = defineTask({
       ],
     },
     'db-host': {
-      type: 'string', arg: 'HOST',
-      help: ["with --full: use the accounting database at HOST (set up with the package's", 'slurm_acct_db.sql) instead of installing MariaDB in the container'],
+      type: 'string',
+      arg: 'HOST',
+      help: [
+        "with --full: use the accounting database at HOST (set up with the package's",
+        'slurm_acct_db.sql) instead of installing MariaDB in the container',
+      ],
     },
     keep: { type: 'boolean', help: 'keep the containers (and print how to enter them)' },
     'no-checksum': { type: 'boolean', help: 'continue when the .sha256 is missing (a mismatch still fails)' },
   },
   async run({ opts, pos }) {
+    const { findArch, archNameList } = await import('./lib/catalog.ts');
+    // A bad --arch is refused before any file is read (whether it matches the package is checked later).
+    if (opts.arch !== undefined && !findArch(opts.arch)) {
+      throw new ConfigurationError(`--arch '${opts.arch}' is not a known architecture`, {
+        remediation: `use one of ${archNameList().join(', ')}`,
+      });
+    }
     const tarball = resolve(pos.tarball);
     if (!existsSync(tarball) || !statSync(tarball).isFile()) {
-      throw new ConfigurationError(`tarball '${pos.tarball}' does not exist`, { remediation: 'give the path of a slurm-...-software.tar.gz' });
+      throw new ConfigurationError(`tarball '${pos.tarball}' does not exist`, {
+        remediation: 'give the path of a slurm-...-software.tar.gz',
+      });
     }
     const key = opts.key;
     const keyText = key === undefined ? undefined : readKeyFile(key, '--key', 'public');
     const prefix = opts.prefix ?? '/shared/apps/slurm';
     if (!prefix.startsWith('/') || /\s/.test(prefix) || prefix === '/') {
-      throw new ConfigurationError(`--prefix '${prefix}' is not an absolute directory without spaces`, { remediation: 'e.g. --prefix /shared/apps/slurm' });
+      throw new ConfigurationError(`--prefix '${prefix}' is not an absolute directory without spaces`, {
+        remediation: 'e.g. --prefix /shared/apps/slurm',
+      });
     }
     const full = opts.full;
     const dbHost = opts['db-host'];
     if (dbHost !== undefined && (!full || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(dbHost))) {
-      throw new ConfigurationError(`--db-host '${dbHost}' needs --full and a plain host name or address`, { remediation: 'e.g. --full --db-host db.example.org' });
+      throw new ConfigurationError(`--db-host '${dbHost}' needs --full and a plain host name or address`, {
+        remediation: 'e.g. --full --db-host db.example.org',
+      });
     }
-    const { checkChecksum, compareVersions, copyRegularFiles, inspectTarball, parseGlibcVersion, resultTable, supportedTargets } = await import('./lib/verify.ts');
+    const {
+      checkChecksum,
+      compareVersions,
+      copyRegularFiles,
+      inspectTarball,
+      parseGlibcVersion,
+      resultTable,
+      supportedTargets,
+    } = await import('./lib/verify.ts');
     const lines: { step: string; ok: boolean | null; detail: string }[] = [];
 
     // 1. checksum and signature: fail fast, naming the file.
@@ -75,10 +110,16 @@ export const task = defineTask({
     const sig = sidecarOf(tarball, 'signature');
     if (key !== undefined || existsSync(sig)) {
       if (!existsSync(sig)) {
-        throw new VerifyError(`${basename(sig)} is missing beside the tarball, but --key was given`, { remediation: 'copy the .asc that came with the tarball next to it' });
+        throw new VerifyError(`${basename(sig)} is missing beside the tarball, but --key was given`, {
+          remediation: 'copy the .asc that came with the tarball next to it',
+        });
       }
       if (key === undefined) {
-        lines.push({ step: 'signature', ok: null, detail: `${basename(sig)} present; pass --key PUBKEY.asc to check it` });
+        lines.push({
+          step: 'signature',
+          ok: null,
+          detail: `${basename(sig)} present; pass --key PUBKEY.asc to check it`,
+        });
       } else {
         const { verifyFile } = await import('./lib/signing.ts');
         const r = await verifyFile(tarball, sig, keyText!);
@@ -92,24 +133,32 @@ export const task = defineTask({
     const floor: string = manifest?.glibc?.floor;
     const moduleName: string | undefined = manifest?.layout?.module?.replace(/^modules\//, '').replace(/\.lua$/, '');
     if (!floor || !moduleName) {
-      throw new VerifyError(`${basename(tarball)} has no usable manifest.json (glibc floor, module)`, { remediation: 'verify a tarball made by slurm-factory' });
+      throw new VerifyError(`${basename(tarball)} has no usable manifest.json (glibc floor, module)`, {
+        remediation: 'verify a tarball made by slurm-factory',
+      });
     }
     // Supply chain: provenance subject and signature, SBOM coverage of every ELF file (tasks/lib/provenance.ts).
     const { verifySupplyChain } = await import('./lib/provenance.ts');
-    lines.push(...await verifySupplyChain(tarball, keyText));
+    lines.push(...(await verifySupplyChain(tarball, keyText)));
     // The architecture the package is built for (manifests before the arch axis are x86_64): its images run
     // with that --platform, and each container must report it (uname -m), natively or under emulation.
-    const { findArch, archNameList } = await import('./lib/catalog.ts');
     const builtFor = findArch(typeof manifest.arch === 'string' ? manifest.arch : 'x86_64');
     const arch = opts.arch !== undefined ? findArch(opts.arch) : builtFor;
     if (!arch || !builtFor) {
-      throw new ConfigurationError(`--arch '${opts.arch ?? manifest.arch}' is not a known architecture`, { remediation: `use one of ${archNameList().join(', ')}` });
+      throw new ConfigurationError(`--arch '${opts.arch ?? manifest.arch}' is not a known architecture`, {
+        remediation: `use one of ${archNameList().join(', ')}`,
+      });
     }
     if (arch.name !== builtFor.name) {
-      throw new ConfigurationError(`--arch ${arch.name} does not match the package, which is built for ${builtFor.name}`, { remediation: `leave --arch out, or give --arch ${builtFor.name}` });
+      throw new ConfigurationError(
+        `--arch ${arch.name} does not match the package, which is built for ${builtFor.name}`,
+        { remediation: `leave --arch out, or give --arch ${builtFor.name}` },
+      );
     }
     const platform = arch.platform;
-    console.log(`${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, ${arch.name} (${platform}), glibc floor ${floor}`);
+    console.log(
+      `${basename(tarball)}: Slurm ${manifest.slurm?.release}, GCC ${manifest.gcc?.version}, ${arch.name} (${platform}), glibc floor ${floor}`,
+    );
     for (const l of lines) console.log(`  ${l.ok === null ? 'skip' : 'ok  '}  ${l.step}: ${l.detail}`);
 
     const images = opts.image.length > 0 ? opts.image : supportedTargets(floor).map((o) => o.image);
@@ -128,40 +177,62 @@ export const task = defineTask({
       rows.push({ image, steps });
       const u = await q`docker run --rm --platform ${platform} --entrypoint uname ${image} -m`;
       if (u.exitCode !== 0 || u.stdout.trim() !== arch.name) {
-        const why = u.exitCode !== 0 ? (u.stderr || u.stdout).trim().split('\n').pop() : `it runs as ${u.stdout.trim()}`;
-        steps.push({ step: 'arch', ok: false, detail: `${image} does not run as ${platform}: ${why}${/exec format/i.test(why ?? '') ? ' (no emulation: run scripts/setup-arm64.sh as root)' : ''}` });
+        const why =
+          u.exitCode !== 0 ? (u.stderr || u.stdout).trim().split('\n').pop() : `it runs as ${u.stdout.trim()}`;
+        steps.push({
+          step: 'arch',
+          ok: false,
+          detail: `${image} does not run as ${platform}: ${why}${/exec format/i.test(why ?? '') ? ' (no emulation: run scripts/setup-arm64.sh as root)' : ''}`,
+        });
         continue;
       }
       steps.push({ step: 'arch', ok: true, detail: `${image} runs as ${platform} (uname -m: ${arch.name})` });
       const g = await q`docker run --rm --platform ${platform} --entrypoint getconf ${image} GNU_LIBC_VERSION`;
       const glibc = g.exitCode === 0 ? parseGlibcVersion(g.stdout) : null;
       if (!glibc) {
-        steps.push({ step: 'glibc', ok: false, detail: `cannot run ${image}: ${(g.stderr || g.stdout).trim().split('\n').pop()}` });
+        steps.push({
+          step: 'glibc',
+          ok: false,
+          detail: `cannot run ${image}: ${(g.stderr || g.stdout).trim().split('\n').pop()}`,
+        });
         continue;
       }
       if (compareVersions(glibc, floor) < 0) {
-        steps.push({ step: 'glibc', ok: false, detail: `${image} has glibc ${glibc}, older than the package's floor ${floor}: build with an older base image (--os)` });
+        steps.push({
+          step: 'glibc',
+          ok: false,
+          detail: `${image} has glibc ${glibc}, older than the package's floor ${floor}: build with an older base image (--os)`,
+        });
         continue;
       }
       steps.push({ step: 'glibc', ok: true, detail: `${image} has glibc ${glibc} >= floor ${floor}` });
       const name = `sf-verify-${process.pid}-${rows.length}`;
-      const started = await q`docker run -d --platform ${platform} --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
+      const started =
+        await q`docker run -d --platform ${platform} --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
       if (started.exitCode !== 0) {
         steps.push({ step: 'container', ok: false, detail: started.stderr.trim().split('\n').pop() ?? '' });
         continue;
       }
       try {
         const envArgs = dbHost ? ['-e', `NODE_CHECK_DB_HOST=${dbHost}`] : [];
-        const r = await q`docker exec ${envArgs} ${name} bash /usr/local/bin/node-check.sh /tmp/package.tar.gz ${prefix} ${moduleName} ${full ? 'full' : ''}`;
+        const r =
+          await q`docker exec ${envArgs} ${name} bash /usr/local/bin/node-check.sh /tmp/package.tar.gz ${prefix} ${moduleName} ${full ? 'full' : ''}`;
         for (const line of r.stdout.split('\n')) {
           const m = /^STEP (\S+) (ok|FAIL) ?(.*)$/.exec(line);
           if (m) steps.push({ step: m[1]!, ok: m[2] === 'ok', detail: m[3]! });
         }
         if (r.exitCode !== 0 && !steps.some((s) => s.ok === false)) {
-          steps.push({ step: 'node-check', ok: false, detail: `exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').pop()}` });
+          steps.push({
+            step: 'node-check',
+            ok: false,
+            detail: `exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`,
+          });
         }
         if (steps.some((s) => s.ok === false)) {
-          const dir = join(logsRoot, `verify-${basename(tarball, '.tar.gz')}-${image.replace(/[^A-Za-z0-9.]+/g, '-')}-${Date.now()}`);
+          const dir = join(
+            logsRoot,
+            `verify-${basename(tarball, '.tar.gz')}-${image.replace(/[^A-Za-z0-9.]+/g, '-')}-${Date.now()}`,
+          );
           mkdirSync(dir, { recursive: true, mode: 0o700 });
           // What the container left is untrusted: only its regular files come out (never a symlink, device or
           // fifo, nothing written through a link), read from docker cp's archive stream.
@@ -170,14 +241,16 @@ export const task = defineTask({
             mkdirSync(into, { mode: 0o700 });
             const p = spawn('docker', ['cp', `${name}:${src}`, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
             let err = '';
-            p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+            p.stderr.on('data', (d: Buffer) => {
+              err += d.toString();
+            });
             const exited = new Promise<number>((res) => p.on('close', (c) => res(c ?? 1)));
             const r = await copyRegularFiles(p.stdout, into, keep).catch((e: Error) => {
               p.stdout.unpipe();
               p.stdout.resume(); // let docker cp finish writing into nowhere
               return { files: 0, skipped: [`unreadable archive (${e.message})`], removed: [] as string[] };
             });
-            if (await exited !== 0) return `${src}: not copied (${err.trim().split('\n').pop()})`;
+            if ((await exited) !== 0) return `${src}: not copied (${err.trim().split('\n').pop()})`;
             const dropped = [...r.skipped, ...r.removed];
             return `${src}: ${r.files} files${dropped.length > 0 ? `, left out ${dropped.length} (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`;
           };
@@ -194,7 +267,13 @@ export const task = defineTask({
       if (full && !steps.some((s) => s.ok === false)) {
         const { clusterCheck, clusterCleanup } = await import('./lib/verify-cluster.ts');
         const t0 = Date.now();
-        const cluster = clusterCheck({ image, tarball, prefix, script: join(import.meta.dirname, '..', 'scripts', 'verify', 'cluster-node.sh'), tag: `${name}-cluster` });
+        const cluster = clusterCheck({
+          image,
+          tarball,
+          prefix,
+          script: join(import.meta.dirname, '..', 'scripts', 'verify', 'cluster-node.sh'),
+          tag: `${name}-cluster`,
+        });
         console.log(`  ${image}: several-node check ${Math.round((Date.now() - t0) / 1000)} s`);
         rows.push({ image: `${image} (controller + 2 configless compute containers)`, steps: cluster.steps });
         if (opts.keep) kept.push(...cluster.containers);
@@ -202,9 +281,12 @@ export const task = defineTask({
       }
     }
     console.log(resultTable(rows));
-    for (const k of kept) console.log(`kept container ${k}: docker exec -it ${k} bash   (remove with: docker rm -f ${k})`);
+    for (const k of kept)
+      console.log(`kept container ${k}: docker exec -it ${k} bash   (remove with: docker rm -f ${k})`);
     const failed = rows.filter((r) => r.steps.some((s) => s.ok === false)).length;
-    console.log(`${rows.length - failed} of ${rows.length} ${full ? 'checks (one-node per image, then three nodes)' : 'images'} passed`);
+    console.log(
+      `${rows.length - failed} of ${rows.length} ${full ? 'checks (one-node per image, then three nodes)' : 'images'} passed`,
+    );
     return failed > 0 ? 1 : 0;
   },
 });

@@ -24,7 +24,21 @@ test.before(async () => {
   const base = await ensureBaseImage('debian12');
   const fixture = await ensureSlurmFixture();
   if (!needArm64Emulation()) arm13 = await ensureBaseImage('debian13', 'arm64');
-  const r = runCli(['build', '24.11', '--gcc', 'system', '--os', 'debian12', '--base-image', base, '--context', `slurm=docker-image://${fixture}`], { env });
+  const r = runCli(
+    [
+      'build',
+      '24.11',
+      '--gcc',
+      'system',
+      '--os',
+      'debian12',
+      '--base-image',
+      base,
+      '--context',
+      `slurm=docker-image://${fixture}`,
+    ],
+    { env },
+  );
   if (r.status !== 0) throw new Error(`x86_64 build failed:\n${r.stderr.slice(-3000)}`);
 });
 test.after(() => home.cleanup());
@@ -34,7 +48,13 @@ dockerTest('an x86_64 build: buildx --platform linux/amd64, manifest arch x86_64
   assert.is(manifest.arch, 'x86_64');
   assert.is(manifest.platform, 'linux/amd64');
   const logs = join(env.SLURM_FACTORY_HOME, 'logs');
-  const log = readFileSync(join(logs, readdirSync(logs).find((f) => f.startsWith('slurm-24.11-gcc12.2.0-'))!), 'utf8');
+  const log = readFileSync(
+    join(
+      logs,
+      readdirSync(logs).find((f) => f.startsWith('slurm-24.11-gcc12.2.0-'))!,
+    ),
+    'utf8',
+  );
   assert.match(log, /--platform linux\/amd64/);
   assert.match(log, /elf-arch: all \d+ ELF files are x86_64/);
 });

@@ -58,8 +58,10 @@ test('--arch aarch64: names, image tags, cache ids and binary caches carry the a
 });
 
 test('an unknown --arch is one line naming the value and the choices, exit 2', () => {
-  assert.throws(() => planBuild({ slurm: '25.11', arch: 'sparc64' }),
-    (e: unknown) => e instanceof ConfigurationError && /architecture 'sparc64' is not a known target/.test(e.message));
+  assert.throws(
+    () => planBuild({ slurm: '25.11', arch: 'sparc64' }),
+    (e: unknown) => e instanceof ConfigurationError && /architecture 'sparc64' is not a known target/.test(e.message),
+  );
   const r = runCli(['render', '25.11', '--arch', 'ppc64le', '--out', '/nonexistent-never-written']);
   assert.is(r.status, 2, r.stderr);
   assert.match(r.stderr, /architecture 'ppc64le' is not a known target.*x86_64, aarch64/);
@@ -76,18 +78,29 @@ test('GPU on aarch64 is NVML only: cuda, +nvml, gpu_nvml required; no ROCm anywh
   const paths = packageInputs(arm).requiredPlugins.map((r) => r.path);
   assert.ok(paths.includes('lib/slurm/gpu_nvml.so'));
   assert.not.ok(paths.includes('lib/slurm/gpu_rsmi.so'));
-  assert.ok(paths.includes('sbin/slurmd') && paths.includes('lib/slurm/auth_munge.so'), 'the CPU plugins stay required');
+  assert.ok(
+    paths.includes('sbin/slurmd') && paths.includes('lib/slurm/auth_munge.so'),
+    'the CPU plugins stay required',
+  );
   assert.is(paths.length, requiredPlugins('gpu').length - 1, 'exactly one fewer than x86_64 GPU: gpu_rsmi');
   assert.equal(arm.viewExclude, ['cuda', 'gcc']);
   // x86_64 GPU unchanged: NVML and RSMI.
   const x86 = planBuild({ slurm: '25.11', gpu: true });
   assert.match(x86.specs.slurm, /\+nvml \+rsmi/);
   assert.ok(requiredPlugins('gpu').some((r) => r.path === 'lib/slurm/gpu_rsmi.so'));
-  assert.equal(ARCHITECTURES.map((a) => a.name), ['x86_64', 'aarch64']);
+  assert.equal(
+    ARCHITECTURES.map((a) => a.name),
+    ['x86_64', 'aarch64'],
+  );
 });
 
 test('rendered context: spack.yaml requires target=aarch64, build-info.json carries arch', () => {
-  const files = new Map(renderBuildContext(planBuild({ slurm: '25.11', gcc: '13.4.0', arch: 'aarch64' })).map((f) => [f.path, String(f.content)]));
+  const files = new Map(
+    renderBuildContext(planBuild({ slurm: '25.11', gcc: '13.4.0', arch: 'aarch64' })).map((f) => [
+      f.path,
+      String(f.content),
+    ]),
+  );
   for (const stage of ['compiler', 'deps', 'slurm']) {
     const y = YAML.parse(files.get(`spack/${stage}/spack.yaml`)!);
     assert.equal(y.spack.packages.all.require, ['target=aarch64'], stage);
@@ -97,7 +110,9 @@ test('rendered context: spack.yaml requires target=aarch64, build-info.json carr
   assert.is(info.arch, 'aarch64');
   assert.is(info.tarballName, 'slurm-25.11-gcc13.4.0-aarch64-software.tar.gz');
   assert.match(files.get('Dockerfile')!, /render 25\.11 --gcc 13\.4\.0 --arch aarch64/);
-  const x86 = new Map(renderBuildContext(planBuild({ slurm: '25.11', gcc: '13.4.0' })).map((f) => [f.path, String(f.content)]));
+  const x86 = new Map(
+    renderBuildContext(planBuild({ slurm: '25.11', gcc: '13.4.0' })).map((f) => [f.path, String(f.content)]),
+  );
   assert.equal(YAML.parse(x86.get('spack/deps/spack.yaml')!).spack.packages.all.require, ['target=x86_64_v2']);
   assert.is(JSON.parse(x86.get('package/build-info.json')!).arch, 'x86_64');
 });
@@ -113,9 +128,20 @@ test('build --print: buildx runs with --platform of the plan', () => {
 
 test('bake: one target per architecture with its platforms, per-arch toolchains and an arch group', () => {
   const plans = planMatrix({ slurm: ['25.11'], gcc: ['13.4.0'], arches: ['x86_64', 'aarch64'] });
-  assert.equal(plans.map((p) => p.id), ['slurm-25.11-gcc13.4.0', 'slurm-25.11-gcc13.4.0-aarch64']);
-  const hcl = renderBakeFile(plans, { contextOf: (p) => p.contextDir, buildsDir: '/b', buildcacheDir: '/bc', sourcecacheDir: '/sc' });
-  const block = (name: string) => { const i = hcl.indexOf(`target "${name}" {\n`); return i < 0 ? '' : hcl.slice(i, hcl.indexOf('\n}\n', i)); };
+  assert.equal(
+    plans.map((p) => p.id),
+    ['slurm-25.11-gcc13.4.0', 'slurm-25.11-gcc13.4.0-aarch64'],
+  );
+  const hcl = renderBakeFile(plans, {
+    contextOf: (p) => p.contextDir,
+    buildsDir: '/b',
+    buildcacheDir: '/bc',
+    sourcecacheDir: '/sc',
+  });
+  const block = (name: string) => {
+    const i = hcl.indexOf(`target "${name}" {\n`);
+    return i < 0 ? '' : hcl.slice(i, hcl.indexOf('\n}\n', i));
+  };
   // Each target inherits its toolchain's base target, which says the platform and the host buildcache once.
   const tc = '_toolchain-ubuntu-24-04-aarch64-gcc13-4-0-cpu';
   assert.match(block(tc), /platforms = \["linux\/arm64"\]/);
@@ -135,20 +161,35 @@ test('ci-matrix --arch x86_64,aarch64: aarch64 jobs on Arm runners, build with -
   assert.is(r.status, 0, r.stderr);
   const wf = YAML.parse(r.stdout);
   const include = wf.jobs.build.strategy.matrix.include as { id: string; arch: string; runner: string }[];
-  assert.equal(include.map((i) => [i.id, i.arch, i.runner]), [
-    ['slurm-25.11-gcc13.4.0', 'x86_64', 'ubuntu-24.04'], ['slurm-25.11-gcc13.4.0-aarch64', 'aarch64', 'ubuntu-24.04-arm']]);
+  assert.equal(
+    include.map((i) => [i.id, i.arch, i.runner]),
+    [
+      ['slurm-25.11-gcc13.4.0', 'x86_64', 'ubuntu-24.04'],
+      ['slurm-25.11-gcc13.4.0-aarch64', 'aarch64', 'ubuntu-24.04-arm'],
+    ],
+  );
   assert.is(wf.jobs.build['runs-on'], '${{ matrix.runner }}');
-  assert.match(wf.jobs.build.steps.find((s: { name?: string }) => s.name === 'build').run, /--arch \$\{\{ matrix\.arch \}\}/);
-  const { validateWorkflow } = (await import('@action-validator/core')).default as typeof import('@action-validator/core');
+  assert.match(
+    wf.jobs.build.steps.find((s: { name?: string }) => s.name === 'build').run,
+    /--arch \$\{\{ matrix\.arch \}\}/,
+  );
+  const { validateWorkflow } = (await import('@action-validator/core'))
+    .default as typeof import('@action-validator/core');
   assert.equal(validateWorkflow(r.stdout).errors, []);
-  assert.equal(renderCiWorkflow(planMatrix({ slurm: ['25.11'] })).includes('ubuntu-24.04-arm'), false, 'x86-only matrices stay on x86 runners');
+  assert.equal(
+    renderCiWorkflow(planMatrix({ slurm: ['25.11'] })).includes('ubuntu-24.04-arm'),
+    false,
+    'x86-only matrices stay on x86 runners',
+  );
 });
 
 /** A file that starts with a real ELF header for machine `m` (the check reads headers only). */
 function elfHeader(path: string, machine: number, cls = 2) {
   const h = Buffer.alloc(64);
   h.write('\x7fELF', 0, 'latin1');
-  h[4] = cls; h[5] = 1; h[6] = 1;
+  h[4] = cls;
+  h[5] = 1;
+  h[6] = 1;
   h.writeUInt16LE(3, 16); // ET_DYN
   h.writeUInt16LE(machine, 18);
   writeFileSync(path, h);
@@ -159,9 +200,12 @@ test('elf-arch.py: passes a view of the right architecture, fails naming every f
     const view = join(t, 'view');
     mkdirSync(join(view, 'lib/slurm'), { recursive: true });
     mkdirSync(join(view, 'sbin'));
-    copyFileSync('/bin/true', join(view, 'sbin/true-x86'));         // a real x86_64 executable of this host
+    copyFileSync('/bin/true', join(view, 'sbin/true-x86')); // a real x86_64 executable of this host
     writeFileSync(join(view, 'README'), 'not an ELF file\n');
-    const run = (arch: string) => spawnSync('python3', [join(repoRoot, 'scripts/package/elf-arch.py'), '--view', view, '--arch', arch], { encoding: 'utf8' });
+    const run = (arch: string) =>
+      spawnSync('python3', [join(repoRoot, 'scripts/package/elf-arch.py'), '--view', view, '--arch', arch], {
+        encoding: 'utf8',
+      });
     let r = run('x86_64');
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stderr, /all 1 ELF files are x86_64/);
@@ -183,35 +227,57 @@ test('elf-arch.py: passes a view of the right architecture, fails naming every f
   }, 'sf-elf-arch-');
 });
 
-const withPackageTools = testIf(test, [needCommand('gcc', 'apt-get install gcc'), needCommand('patchelf', 'apt-get install patchelf'),
-  needCommand('readelf', 'apt-get install binutils'), needCommand('python3', 'apt-get install python3')]);
+const withPackageTools = testIf(test, [
+  needCommand('gcc', 'apt-get install gcc'),
+  needCommand('patchelf', 'apt-get install patchelf'),
+  needCommand('readelf', 'apt-get install binutils'),
+  needCommand('python3', 'apt-get install python3'),
+]);
 
-withPackageTools('the real package stage: an x86_64 view packs as arch x86_64; declared aarch64 it fails, naming the files', () => {
-  withTempDir((tmp) => {
-    const pack = (name: string, arch?: 'x86_64' | 'aarch64') => {
-      const tree = buildSpackTree(join(tmp, `tree-${name}`));  // the stage changes its view in place
-      const inputs = { ...sampleInputs({ requiredPlugins: [] }), ...(arch ? { arch } : {}) };
-      const pkg = join(tmp, `package-${name}`);
-      writePackageDir(pkg, inputs);
-      const out = join(tmp, `out-${name}`);
-      const r = bash(join(pkg, 'scripts/package-view.sh'), ['--build-info', join(pkg, 'build-info.json'), '--view', tree.viewLink,
-        '--specs', tree.packageSpecsFile, '--assets', join(pkg, 'assets'), '--out', out, '--gpg-key', join(tmp, 'no-key')],
-      { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } });
-      return { ...r, tarball: join(out, inputs.tarballName) };
-    };
-    const old = pack('no-arch');  // a build-info from before the axis: x86_64
-    assert.is(old.status, 0, old.output);
-    assert.match(old.output, /elf-arch: all \d+ ELF files are x86_64/);
-    const manifest = JSON.parse(execFileSync('tar', ['-xzOf', old.tarball, 'manifest.json'], { encoding: 'utf8' }));
-    assert.is(manifest.arch, 'x86_64');
-    assert.is(manifest.platform, 'linux/amd64');
-    const arm = pack('aarch64', 'aarch64');
-    assert.is(arm.status, 1, arm.output);
-    assert.match(arm.output, /^FAIL sbin\/slurmd: x86_64 64-bit LSB, not aarch64$/m);
-    assert.match(arm.output, /^FAIL lib\/slurm\/plugin_a\.so: x86_64 64-bit LSB, not aarch64$/m);
-    assert.match(arm.output, /elf-arch: error: 8 of 8 ELF files are not aarch64 64-bit LSB/);
-    assert.not.ok(existsSync(arm.tarball), 'no tarball is written');
-  }, 'sf-arch-pkg-');
-});
+withPackageTools(
+  'the real package stage: an x86_64 view packs as arch x86_64; declared aarch64 it fails, naming the files',
+  () => {
+    withTempDir((tmp) => {
+      const pack = (name: string, arch?: 'x86_64' | 'aarch64') => {
+        const tree = buildSpackTree(join(tmp, `tree-${name}`)); // the stage changes its view in place
+        const inputs = { ...sampleInputs({ requiredPlugins: [] }), ...(arch ? { arch } : {}) };
+        const pkg = join(tmp, `package-${name}`);
+        writePackageDir(pkg, inputs);
+        const out = join(tmp, `out-${name}`);
+        const r = bash(
+          join(pkg, 'scripts/package-view.sh'),
+          [
+            '--build-info',
+            join(pkg, 'build-info.json'),
+            '--view',
+            tree.viewLink,
+            '--specs',
+            tree.packageSpecsFile,
+            '--assets',
+            join(pkg, 'assets'),
+            '--out',
+            out,
+            '--gpg-key',
+            join(tmp, 'no-key'),
+          ],
+          { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } },
+        );
+        return { ...r, tarball: join(out, inputs.tarballName) };
+      };
+      const old = pack('no-arch'); // a build-info from before the axis: x86_64
+      assert.is(old.status, 0, old.output);
+      assert.match(old.output, /elf-arch: all \d+ ELF files are x86_64/);
+      const manifest = JSON.parse(execFileSync('tar', ['-xzOf', old.tarball, 'manifest.json'], { encoding: 'utf8' }));
+      assert.is(manifest.arch, 'x86_64');
+      assert.is(manifest.platform, 'linux/amd64');
+      const arm = pack('aarch64', 'aarch64');
+      assert.is(arm.status, 1, arm.output);
+      assert.match(arm.output, /^FAIL sbin\/slurmd: x86_64 64-bit LSB, not aarch64$/m);
+      assert.match(arm.output, /^FAIL lib\/slurm\/plugin_a\.so: x86_64 64-bit LSB, not aarch64$/m);
+      assert.match(arm.output, /elf-arch: error: 8 of 8 ELF files are not aarch64 64-bit LSB/);
+      assert.not.ok(existsSync(arm.tarball), 'no tarball is written');
+    }, 'sf-arch-pkg-');
+  },
+);
 
 test.run();

@@ -7,8 +7,18 @@ import * as assert from 'uvu/assert';
 import { GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES } from '../tasks/lib/catalog.ts';
 import { planBuild } from '../tasks/lib/plan.ts';
 import {
-  BUILD_SIDECARS, PACKAGE_SIDECARS, PUBLISHED_SIDECARS, SIDECAR_SUFFIXES, SIGNED_BY, buildArtifacts, compilerArtifacts,
-  parseBuildId, parseCompilerTarballName, parseSidecarName, parseTarballName, type Sidecar,
+  BUILD_SIDECARS,
+  PACKAGE_SIDECARS,
+  PUBLISHED_SIDECARS,
+  SIDECAR_SUFFIXES,
+  SIGNED_BY,
+  buildArtifacts,
+  compilerArtifacts,
+  parseBuildId,
+  parseCompilerTarballName,
+  parseSidecarName,
+  parseTarballName,
+  type Sidecar,
 } from '../tasks/lib/artifacts.ts';
 
 function* catalogPlans() {
@@ -57,31 +67,50 @@ test('exact example names, CPU and GPU', () => {
   assert.is(a.tarball, 'slurm-25.11-gcc13.4.0-gpu-software.tar.gz');
   assert.is(a.mirrorDir, 'slurm-25.11-gcc13.4.0-gpu');
   assert.equal(a.sidecars, {
-    sha256: `${a.tarball}.sha256`, manifest: `${a.tarball}.manifest.json`, sbom: `${a.tarball}.cdx.json`,
-    signature: `${a.tarball}.asc`, sha256Signature: `${a.tarball}.sha256.asc`, manifestSignature: `${a.tarball}.manifest.json.asc`,
-    provenance: `${a.tarball}.provenance.json`, provenanceSignature: `${a.tarball}.provenance.json.asc`,
-    buildkitProvenance: `${a.tarball}.buildkit-provenance.json`, buildkitProvenanceSignature: `${a.tarball}.buildkit-provenance.json.asc`,
+    sha256: `${a.tarball}.sha256`,
+    manifest: `${a.tarball}.manifest.json`,
+    sbom: `${a.tarball}.cdx.json`,
+    signature: `${a.tarball}.asc`,
+    sha256Signature: `${a.tarball}.sha256.asc`,
+    manifestSignature: `${a.tarball}.manifest.json.asc`,
+    provenance: `${a.tarball}.provenance.json`,
+    provenanceSignature: `${a.tarball}.provenance.json.asc`,
+    buildkitProvenance: `${a.tarball}.buildkit-provenance.json`,
+    buildkitProvenanceSignature: `${a.tarball}.buildkit-provenance.json.asc`,
   });
   assert.equal(compilerArtifacts('10.5.0'), {
-    gcc: '10.5.0', dir: 'compilers/10.5.0', tarball: 'gcc-10.5.0-compiler.tar.gz', sha256: 'gcc-10.5.0-compiler.tar.gz.sha256',
+    gcc: '10.5.0',
+    dir: 'compilers/10.5.0',
+    tarball: 'gcc-10.5.0-compiler.tar.gz',
+    sha256: 'gcc-10.5.0-compiler.tar.gz.sha256',
   });
 });
 
 test('names that are not ours parse to null', () => {
   for (const n of [
-    'slurm-25.11-gcc13.4.0-software.tar', 'slurm-25.11-gcc13.4.0-software.tar.gz.tmp', 'slurm-25-gcc13.4.0-software.tar.gz',
-    'slurm-25.11-gcc13.4.0-cpu-software.tar.gz', 'xslurm-25.11-gcc13.4.0-software.tar.gz', 'slurm-25.11-gccx-software.tar.gz',
-    'slurm-25.11-gcc13.4.0-software.tar.gz.sig', '',
+    'slurm-25.11-gcc13.4.0-software.tar',
+    'slurm-25.11-gcc13.4.0-software.tar.gz.tmp',
+    'slurm-25-gcc13.4.0-software.tar.gz',
+    'slurm-25.11-gcc13.4.0-cpu-software.tar.gz',
+    'xslurm-25.11-gcc13.4.0-software.tar.gz',
+    'slurm-25.11-gccx-software.tar.gz',
+    'slurm-25.11-gcc13.4.0-software.tar.gz.sig',
+    '',
   ]) {
     assert.is(parseTarballName(n), null, n);
     assert.is(parseSidecarName(n), null, n);
   }
-  for (const n of ['slurm-25.11-gcc13.4.0-software', 'slurm-25.11-gcc13.4.0-', 'slurm-25.11', '.publish-1']) assert.is(parseBuildId(n), null, n);
+  for (const n of ['slurm-25.11-gcc13.4.0-software', 'slurm-25.11-gcc13.4.0-', 'slurm-25.11', '.publish-1'])
+    assert.is(parseBuildId(n), null, n);
   for (const n of ['gcc-system-compiler.tar.gz', 'gcc-13.4.0-compiler.tar', 'gcc-13.4.0-compiler.tar.gz.sha256']) {
     assert.is(parseCompilerTarballName(n), null, n);
   }
   // Read back, `system` and an exact release are accepted (older builds, hand-made names).
-  assert.equal(parseTarballName('slurm-25.11.6-gccsystem-software.tar.gz'), { slurm: '25.11.6', gcc: 'system', gpu: false });
+  assert.equal(parseTarballName('slurm-25.11.6-gccsystem-software.tar.gz'), {
+    slurm: '25.11.6',
+    gcc: 'system',
+    gpu: false,
+  });
 });
 
 test('a key that is not a version never becomes a name', () => {
@@ -92,14 +121,20 @@ test('a key that is not a version never becomes a name', () => {
 
 test('the side-file lists are subsets of one record; every signature names a file that exists in it', () => {
   const all = Object.keys(SIDECAR_SUFFIXES);
-  for (const list of [BUILD_SIDECARS, PACKAGE_SIDECARS, PUBLISHED_SIDECARS]) for (const s of list) assert.ok(all.includes(s), s);
+  for (const list of [BUILD_SIDECARS, PACKAGE_SIDECARS, PUBLISHED_SIDECARS])
+    for (const s of list) assert.ok(all.includes(s), s);
   for (const [sig, over] of Object.entries(SIGNED_BY)) {
     assert.ok(all.includes(sig));
     assert.ok(over === 'tarball' || all.includes(over), `${sig} signs ${over}`);
-    assert.is(SIDECAR_SUFFIXES[sig as Sidecar], `${over === 'tarball' ? '' : SIDECAR_SUFFIXES[over as Sidecar]}.asc`, `${sig} is <signed file>.asc`);
+    assert.is(
+      SIDECAR_SUFFIXES[sig as Sidecar],
+      `${over === 'tarball' ? '' : SIDECAR_SUFFIXES[over as Sidecar]}.asc`,
+      `${sig} is <signed file>.asc`,
+    );
   }
   // BuildKit's provenance is published (and checked) like the project's statement, with its signature.
-  for (const s of ['buildkitProvenance', 'buildkitProvenanceSignature']) assert.ok((PUBLISHED_SIDECARS as readonly string[]).includes(s), s);
+  for (const s of ['buildkitProvenance', 'buildkitProvenanceSignature'])
+    assert.ok((PUBLISHED_SIDECARS as readonly string[]).includes(s), s);
 });
 
 test.run();

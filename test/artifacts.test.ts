@@ -38,23 +38,34 @@ test('an export lands whole: sidecars and tarball in builds/, its mirror replace
     const mirror = buildMirrorDir(dirs.mirrors, artifacts);
     assert.is(mirror, join(dirs.mirrors, 'slurm-25.11-gcc13.4.0'));
     assert.is(readFileSync(join(mirror, 'v3', 'manifests', 'index', 'index.manifest.json'), 'utf8'), 'new index');
-    assert.not.ok(existsSync(join(mirror, 'v3', 'manifests', 'spec', 'old.spec.manifest.json')), 'the old mirror is replaced, not merged');
+    assert.not.ok(
+      existsSync(join(mirror, 'v3', 'manifests', 'spec', 'old.spec.manifest.json')),
+      'the old mirror is replaced, not merged',
+    );
     assert.equal(readdirSync(dirs.mirrors), ['slurm-25.11-gcc13.4.0'], 'no leftover directory');
     assert.ok(existsSync(join(dirs.buildcache, 'blobs', 'sha256', 'aa', 'aa1')));
   });
 });
 
-test('supply-chain sidecars: the SBOM moves with the tarball, an earlier build\'s provenance is removed, BuildKit\'s is renamed', () => {
+test("supply-chain sidecars: the SBOM moves with the tarball, an earlier build's provenance is removed, BuildKit's is renamed", () => {
   withTempDir((t) => {
     const dirs = { builds: join(t, 'builds'), buildcache: join(t, 'buildcache'), mirrors: join(t, 'mirrors') };
     const exp = join(t, 'export');
-    for (const f of [name, `${name}.sha256`, `${name}.manifest.json`, `${name}.cdx.json`, 'provenance.json']) write(join(exp, f), `new ${f}`);
-    for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`, `${name}.buildkit-provenance.json.asc`]) write(join(dirs.builds, f), 'from an earlier build');
+    for (const f of [name, `${name}.sha256`, `${name}.manifest.json`, `${name}.cdx.json`, 'provenance.json'])
+      write(join(exp, f), `new ${f}`);
+    for (const f of [`${name}.provenance.json`, `${name}.provenance.json.asc`, `${name}.buildkit-provenance.json.asc`])
+      write(join(dirs.builds, f), 'from an earlier build');
     writeFileSync(join(exp, 'provenance.json'), 'new provenance.json', { mode: 0o600 });
     moveArtifacts(exp, dirs, artifacts);
     // BuildKit writes it 0600; beside the tarball it is as readable as every other sidecar.
     assert.is(statSync(join(dirs.builds, `${name}.buildkit-provenance.json`)).mode & 0o777, 0o644);
-    assert.equal(readdirSync(dirs.builds).sort(), [name, `${name}.buildkit-provenance.json`, `${name}.cdx.json`, `${name}.manifest.json`, `${name}.sha256`]);
+    assert.equal(readdirSync(dirs.builds).sort(), [
+      name,
+      `${name}.buildkit-provenance.json`,
+      `${name}.cdx.json`,
+      `${name}.manifest.json`,
+      `${name}.sha256`,
+    ]);
     assert.is(readFileSync(join(dirs.builds, `${name}.cdx.json`), 'utf8'), `new ${name}.cdx.json`);
     assert.is(readFileSync(join(dirs.builds, `${name}.buildkit-provenance.json`), 'utf8'), 'new provenance.json');
   });
@@ -74,7 +85,10 @@ test('a rebuild removes every side file of the earlier build it does not bring, 
 });
 
 test('the GPU build has its own mirror beside the CPU one', () => {
-  assert.is(buildMirrorDir('/m', buildArtifacts({ slurm: '25.11', gcc: '13.4.0', gpu: true })), '/m/slurm-25.11-gcc13.4.0-gpu');
+  assert.is(
+    buildMirrorDir('/m', buildArtifacts({ slurm: '25.11', gcc: '13.4.0', gpu: true })),
+    '/m/slurm-25.11-gcc13.4.0-gpu',
+  );
 });
 
 test.run();

@@ -1,12 +1,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS, findOs,
+  DEFAULT_GCC,
+  DEFAULT_SLURM,
+  GCC_TOOLCHAINS,
+  OS_TARGETS,
+  SLURM_RELEASES,
+  SPACK,
+  SYSTEM_GCC_DEFAULT_OS,
+  findOs,
 } from '../tasks/lib/catalog.ts';
 import { runCli } from './helpers.ts';
 
 test('every Slurm series maps to a Spack version of the form MAJ-MIN-PATCH-1 matching its release', () => {
-  assert.equal(SLURM_RELEASES.map((r) => r.series), ['23.11', '24.11', '25.05', '25.11', '26.05']);
+  assert.equal(
+    SLURM_RELEASES.map((r) => r.series),
+    ['23.11', '24.11', '25.05', '25.11', '26.05'],
+  );
   for (const r of SLURM_RELEASES) {
     assert.ok(r.release.startsWith(`${r.series}.`), `${r.release} is in series ${r.series}`);
     assert.is(r.spackVersion, `${r.release.replace(/\./g, '-')}-1`, `spack version of ${r.release}`);
@@ -19,7 +29,10 @@ test('only 23.11 lacks CgroupPlugin=disabled', () => {
 });
 
 test('every GCC has a default OS with an image and a glibc, and the glibc floors rise with the GCC', () => {
-  assert.equal(GCC_TOOLCHAINS.map((g) => g.version), ['7.5.0', '8.5.0', '9.5.0', '10.5.0', '11.5.0', '12.5.0', '13.4.0', '14.2.0']);
+  assert.equal(
+    GCC_TOOLCHAINS.map((g) => g.version),
+    ['7.5.0', '8.5.0', '9.5.0', '10.5.0', '11.5.0', '12.5.0', '13.4.0', '14.2.0'],
+  );
   let last = 0;
   for (const g of GCC_TOOLCHAINS) {
     const os = findOs(g.defaultOs);
@@ -60,7 +73,10 @@ test('list --json prints the catalog the code uses', () => {
   const r = runCli(['list', '--json']);
   assert.is(r.status, 0, r.stderr);
   const c = JSON.parse(r.stdout);
-  assert.equal(c.slurm.map((s: { series: string }) => s.series), SLURM_RELEASES.map((s) => s.series));
+  assert.equal(
+    c.slurm.map((s: { series: string }) => s.series),
+    SLURM_RELEASES.map((s) => s.series),
+  );
   assert.is(c.slurm.find((s: { default: boolean }) => s.default).series, DEFAULT_SLURM);
   assert.is(c.gcc.find((g: { version: string }) => g.version === '8.5.0').buildsCompiler, false);
   assert.is(c.gcc.find((g: { version: string }) => g.version === '10.5.0').buildsCompiler, true);
@@ -71,7 +87,10 @@ test('list prints readable tables', () => {
   const r = runCli(['list']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /25\.11\s+25\.11\.6\s+slurm@25-11-6-1\s+slurm_factory \(overlay\)\s+\(default\)/);
-  assert.match(r.stdout, /recipe slurm_factory: spack\/repos, the builtin recipe plus \+lua, accounting against mariadb-c-client/);
+  assert.match(
+    r.stdout,
+    /recipe slurm_factory: spack\/repos, the builtin recipe plus \+lua, accounting against mariadb-c-client/,
+  );
   assert.match(r.stdout, /10\.5\.0\s+rockylinux8\s+rockylinux:8\s+2\.28\s+built by Spack/);
 });
 

@@ -13,9 +13,11 @@ import { needDocker, repoRoot, testIf } from './helpers.ts';
 
 const withDocker = testIf(test, [needDocker]);
 
-withDocker('install-test-deps.sh --no-docker installs every test tool in a clean Debian 12 root, libc stays 2.36', async () => {
-  await ensureBaseImage('debian12');
-  const script = `
+withDocker(
+  'install-test-deps.sh --no-docker installs every test tool in a clean Debian 12 root, libc stays 2.36',
+  async () => {
+    await ensureBaseImage('debian12');
+    const script = `
     set -e
     test ! -e /etc/apt/sources.list.d/trixie.sources
     bash /repo/scripts/install-test-deps.sh --no-docker
@@ -26,15 +28,28 @@ withDocker('install-test-deps.sh --no-docker installs every test tool in a clean
     bash /repo/scripts/install-test-deps.sh --no-docker 2>&1 | sed 's/^/second: /'
     rc=0; bash /repo/scripts/install-test-deps.sh --bogus || rc=$?; echo "bogus=$rc"
   `;
-  const r = spawnSync('docker', ['run', '--rm', '-v', `${join(repoRoot, 'scripts')}:/repo/scripts:ro`, baseImageTag('debian12'),
-    'bash', '-c', script], { encoding: 'utf8', timeout: 900_000 });
-  assert.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /^libc=2\.36-/m);
-  assert.match(r.stdout, /Pin: release n=trixie Pin-Priority: 100/);
-  assert.match(r.stderr, /added Debian trixie \(pinned at priority 100\)/);
-  // Idempotent: the second run finds nothing missing and says nothing.
-  assert.not.match(r.stdout, /^second: /m);
-  assert.match(r.stdout, /^bogus=2$/m);
-});
+    const r = spawnSync(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '-v',
+        `${join(repoRoot, 'scripts')}:/repo/scripts:ro`,
+        baseImageTag('debian12'),
+        'bash',
+        '-c',
+        script,
+      ],
+      { encoding: 'utf8', timeout: 900_000 },
+    );
+    assert.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^libc=2\.36-/m);
+    assert.match(r.stdout, /Pin: release n=trixie Pin-Priority: 100/);
+    assert.match(r.stderr, /added Debian trixie \(pinned at priority 100\)/);
+    // Idempotent: the second run finds nothing missing and says nothing.
+    assert.not.match(r.stdout, /^second: /m);
+    assert.match(r.stdout, /^bogus=2$/m);
+  },
+);
 
 test.run();

@@ -8,7 +8,12 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { runTask } from '../tasks/lib/cli.ts';
 
-interface RunnerCase { id: number; args: string[]; cwd: string; env: Record<string, string> }
+interface RunnerCase {
+  id: number;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
 
 const [casesFile, resultsFile] = process.argv.slice(2);
 if (!casesFile || !resultsFile) {
@@ -23,14 +28,19 @@ const home = process.cwd();
 for (const c of cases) {
   let stdout = '';
   let stderr = '';
-  const capture = (append: (s: string) => void) => ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
-    cb?.();
-    return true;
-  }) as typeof process.stdout.write;
-  process.stdout.write = capture((s) => { stdout += s; });
-  process.stderr.write = capture((s) => { stderr += s; });
+  const capture = (append: (s: string) => void) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
+      cb?.();
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture((s) => {
+    stdout += s;
+  });
+  process.stderr.write = capture((s) => {
+    stderr += s;
+  });
   const saved = Object.fromEntries(Object.keys(c.env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, c.env);
   process.chdir(c.cwd);

@@ -32,17 +32,30 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
-interface Result { status: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
+interface Result {
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 function run(args: string[], cwd: string, home: string): Promise<Result> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', tsxLoader, taskfile, ...args], {
-      cwd, env: childEnv({ SLURM_FACTORY_HOME: home, DOCKER_HOST: `unix://${cwd}/no-engine.sock` }), stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      env: childEnv({ SLURM_FACTORY_HOME: home, DOCKER_HOST: `unix://${cwd}/no-engine.sock` }),
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = ''; let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
@@ -51,26 +64,58 @@ function run(args: string[], cwd: string, home: string): Promise<Result> {
   });
 }
 
-interface Batched { id: number; args: string[]; cwd: string }
-interface BatchResult { id: number; code: number; stdout: string; stderr: string }
+interface Batched {
+  id: number;
+  args: string[];
+  cwd: string;
+}
+interface BatchResult {
+  id: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `cases` in POOL runner processes; a case missing from the results (a hang, a crash) is reported by id. */
 async function batch(cases: Batched[]): Promise<Map<number, BatchResult>> {
   const work = mkdtempSync(join(casesRoot, 'batch-'));
-  const chunks = Array.from({ length: POOL }, (_, i) => cases.filter((_, j) => j % POOL === i)).filter((c) => c.length > 0);
-  await Promise.all(chunks.map((chunk, i) => new Promise<void>((resolve) => {
-    const file = join(work, `cases-${i}.json`);
-    writeFileSync(file, JSON.stringify(chunk.map((c) => ({
-      id: c.id, args: c.args, cwd: c.cwd,
-      env: { SLURM_FACTORY_HOME: join(c.cwd, 'home'), DOCKER_HOST: `unix://${c.cwd}/no-engine.sock` },
-    }))));
-    const child = spawn(process.execPath, ['--import', tsxLoader, runner, file, join(work, `results-${i}.jsonl`)], {
-      cwd: work, env: childEnv({}), stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    // A hang (the old procfs spin) must fail the test, not stall it.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', () => { clearTimeout(timer); resolve(); });
-  })));
+  const chunks = Array.from({ length: POOL }, (_, i) => cases.filter((_, j) => j % POOL === i)).filter(
+    (c) => c.length > 0,
+  );
+  await Promise.all(
+    chunks.map(
+      (chunk, i) =>
+        new Promise<void>((resolve) => {
+          const file = join(work, `cases-${i}.json`);
+          writeFileSync(
+            file,
+            JSON.stringify(
+              chunk.map((c) => ({
+                id: c.id,
+                args: c.args,
+                cwd: c.cwd,
+                env: { SLURM_FACTORY_HOME: join(c.cwd, 'home'), DOCKER_HOST: `unix://${c.cwd}/no-engine.sock` },
+              })),
+            ),
+          );
+          const child = spawn(
+            process.execPath,
+            ['--import', tsxLoader, runner, file, join(work, `results-${i}.jsonl`)],
+            {
+              cwd: work,
+              env: childEnv({}),
+              stdio: ['ignore', 'inherit', 'inherit'],
+            },
+          );
+          // A hang (the old procfs spin) must fail the test, not stall it.
+          const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+          child.on('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    ),
+  );
   const results = new Map<number, BatchResult>();
   for (const f of readdirSync(work).filter((n) => n.startsWith('results-'))) {
     for (const line of readFileSync(join(work, f), 'utf8').split('\n').filter(Boolean)) {
@@ -92,14 +137,22 @@ function snapshot(dir: string): string[] {
       if (e.isDirectory()) walk(p, `${rel}${e.name}/`);
     }
   };
-  try { walk(dir, ''); } catch { /* missing: empty */ }
+  try {
+    walk(dir, '');
+  } catch {
+    /* missing: empty */
+  }
   return out.sort();
 }
 
 /** What differs between two snapshots (added, removed or changed paths), at most 10. */
 function changes(before: string[], after: string[]): string[] {
-  const b = new Set(before); const a = new Set(after);
-  return [...after.filter((x) => !b.has(x)).map((x) => `+ ${x}`), ...before.filter((x) => !a.has(x)).map((x) => `- ${x}`)].slice(0, 10);
+  const b = new Set(before);
+  const a = new Set(after);
+  return [
+    ...after.filter((x) => !b.has(x)).map((x) => `+ ${x}`),
+    ...before.filter((x) => !a.has(x)).map((x) => `- ${x}`),
+  ].slice(0, 10);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -107,8 +160,25 @@ function changes(before: string[], after: string[]): string[] {
 
 const GENERIC = ['', '   ', '\t', '--x', 'a\nb', 'a\x1b[31mb', 'x'.repeat(5000), 'a\x7fb'];
 
-type ValueClass = 'number' | 'size' | 'version' | 'enum' | 'outdir' | 'outfile' | 'infile' | 'text'
-  | 'email' | 'envname' | 'bucket' | 'url' | 'mirror' | 'region' | 'keyprefix' | 'abspath' | 'image' | 'context';
+type ValueClass =
+  | 'number'
+  | 'size'
+  | 'version'
+  | 'enum'
+  | 'outdir'
+  | 'outfile'
+  | 'infile'
+  | 'text'
+  | 'email'
+  | 'envname'
+  | 'bucket'
+  | 'url'
+  | 'mirror'
+  | 'region'
+  | 'keyprefix'
+  | 'abspath'
+  | 'image'
+  | 'context';
 
 const SPECIFIC: Record<ValueClass, string[]> = {
   number: ['-1', '-3', '99999999999999999999', 'abc', '1.5', '\u0663', '0x10', '1e3'],
@@ -146,88 +216,212 @@ interface TaskFuzz {
 
 const TASKS: Record<string, TaskFuzz> = {
   render: {
-    pos: ['25.11'], opts: { out: '{case}/ctx' }, positional: 'version',
-    classes: { gcc: 'version', os: 'enum', 'base-image': 'image', jobs: 'number', out: 'outdir', mirror: 'mirror' },
+    pos: ['25.11'],
+    opts: { out: '{case}/ctx' },
+    positional: 'version',
+    classes: {
+      arch: 'enum',
+      gcc: 'version',
+      os: 'enum',
+      'base-image': 'image',
+      jobs: 'number',
+      out: 'outdir',
+      mirror: 'mirror',
+    },
   },
   build: {
-    pos: ['25.11'], opts: {}, flags: ['--print'], positional: 'version',
+    pos: ['25.11'],
+    opts: {},
+    flags: ['--print'],
+    positional: 'version',
     classes: {
-      gcc: 'version', os: 'enum', 'base-image': 'image', jobs: 'number', target: 'enum', dockerfile: 'infile',
-      'shm-size': 'size', progress: 'enum', 'sign-key': 'infile', builder: 'text', mirror: 'mirror', context: 'context',
-      'cache-from': 'text', 'cache-to': 'text',
+      arch: 'enum',
+      gcc: 'version',
+      os: 'enum',
+      'base-image': 'image',
+      jobs: 'number',
+      target: 'enum',
+      dockerfile: 'infile',
+      'shm-size': 'size',
+      progress: 'enum',
+      'sign-key': 'infile',
+      builder: 'text',
+      mirror: 'mirror',
+      context: 'context',
+      'cache-from': 'text',
+      'cache-to': 'text',
     },
   },
   'build-compiler': {
-    pos: ['13.4.0'], opts: {}, flags: ['--print'], positional: 'version',
-    classes: { os: 'enum', 'base-image': 'image', jobs: 'number', mirror: 'mirror', builder: 'text', progress: 'enum', context: 'context' },
+    pos: ['13.4.0'],
+    opts: {},
+    flags: ['--print'],
+    positional: 'version',
+    classes: {
+      arch: 'enum',
+      os: 'enum',
+      'base-image': 'image',
+      jobs: 'number',
+      mirror: 'mirror',
+      builder: 'text',
+      progress: 'enum',
+      context: 'context',
+    },
   },
   bake: {
-    pos: [], opts: { slurm: '25.11', file: '{case}/b.hcl' }, flags: ['--render-only'],
+    pos: [],
+    opts: { slurm: '25.11', file: '{case}/b.hcl' },
+    flags: ['--render-only'],
     classes: {
-      os: 'enum', 'base-image': 'image', jobs: 'number', file: 'outfile', builder: 'text', mirror: 'mirror', set: 'text',
-      'cache-from': 'text', 'cache-to': 'text', slurm: 'version', gcc: 'version', flavours: 'enum', 'sign-key': 'infile',
+      arch: 'enum',
+      os: 'enum',
+      'base-image': 'image',
+      jobs: 'number',
+      file: 'outfile',
+      builder: 'text',
+      mirror: 'mirror',
+      set: 'text',
+      'cache-from': 'text',
+      'cache-to': 'text',
+      slurm: 'version',
+      gcc: 'version',
+      flavours: 'enum',
+      'sign-key': 'infile',
     },
   },
   'ci-matrix': {
-    pos: [], opts: { slurm: '25.11' },
+    pos: [],
+    opts: { slurm: '25.11' },
     classes: {
-      out: 'outfile', os: 'enum', slurm: 'version', gcc: 'version', flavours: 'enum', schedule: 'enum', 'publish-bucket': 'bucket',
-      'aws-role': 'enum', 'aws-region': 'region', 'sign-secret': 'enum',
+      arch: 'enum',
+      out: 'outfile',
+      os: 'enum',
+      slurm: 'version',
+      gcc: 'version',
+      flavours: 'enum',
+      schedule: 'enum',
+      'publish-bucket': 'bucket',
+      'aws-role': 'enum',
+      'aws-region': 'region',
+      'sign-secret': 'enum',
     },
   },
   keygen: {
-    pos: [], opts: { name: 'fuzz', out: '{case}/keys' },
-    classes: { name: 'text', email: 'email', out: 'outdir', type: 'enum', expires: 'number', 'passphrase-env': 'envname' },
+    pos: [],
+    opts: { name: 'fuzz', out: '{case}/keys' },
+    classes: {
+      name: 'text',
+      email: 'email',
+      out: 'outdir',
+      type: 'enum',
+      expires: 'number',
+      'passphrase-env': 'envname',
+    },
   },
   sign: {
-    pos: ['{fx}/data.txt'], opts: { key: '{fx}/keys/signing.private.asc' }, positional: 'infile',
+    pos: ['{fx}/data.txt'],
+    opts: { key: '{fx}/keys/signing.private.asc' },
+    positional: 'infile',
     classes: { key: 'infile', 'passphrase-env': 'envname' },
   },
   verify: {
-    pos: ['{fx}/fake.tar.gz'], opts: {}, positional: 'infile',
-    classes: { key: 'infile', prefix: 'abspath', image: 'text', 'db-host': 'text' },
+    pos: ['{fx}/fake.tar.gz'],
+    opts: {},
+    positional: 'infile',
+    classes: {
+      arch: 'enum',
+      key: 'infile',
+      prefix: 'abspath',
+      image: 'text',
+      'db-host': 'text',
+    },
   },
   publish: {
-    pos: [], opts: { bucket: 'fuzz-bucket', endpoint: 'http://127.0.0.1:9' }, flags: ['--dry-run'],
+    pos: [],
+    opts: { bucket: 'fuzz-bucket', endpoint: 'http://127.0.0.1:9' },
+    flags: ['--dry-run'],
     classes: {
-      bucket: 'bucket', prefix: 'keyprefix', endpoint: 'url', region: 'region', buildcache: 'enum', jobs: 'number',
-      retries: 'number', timeout: 'number', 'public-key': 'infile', 'public-url': 'url', progress: 'enum',
-      slurm: 'version', gcc: 'version',
+      bucket: 'bucket',
+      prefix: 'keyprefix',
+      endpoint: 'url',
+      region: 'region',
+      buildcache: 'enum',
+      jobs: 'number',
+      retries: 'number',
+      timeout: 'number',
+      'public-key': 'infile',
+      'public-url': 'url',
+      progress: 'enum',
+      slurm: 'version',
+      gcc: 'version',
     },
   },
   doctor: { pos: [], opts: {}, classes: { builder: 'text' } },
-  clean: { pos: ['logs'], opts: {}, flags: ['--dry-run'], classes: {}, positional: 'enum', positionalValues: ['../builds', '/', 'logs/..'] },
+  clean: {
+    pos: ['logs'],
+    opts: {},
+    flags: ['--dry-run'],
+    classes: {},
+    positional: 'enum',
+    positionalValues: ['../builds', '/', 'logs/..'],
+  },
   help: { pos: ['render'], opts: {}, classes: {}, positional: 'enum' },
   list: { pos: [], opts: {}, classes: {} },
-  outdated: { pos: [], opts: {}, classes: { from: 'url', builds: 'outdir', bucket: 'bucket', prefix: 'keyprefix', endpoint: 'url', region: 'region' } },
+  outdated: {
+    pos: [],
+    opts: {},
+    classes: {
+      from: 'url',
+      builds: 'outdir',
+      bucket: 'bucket',
+      prefix: 'keyprefix',
+      endpoint: 'url',
+      region: 'region',
+    },
+  },
 };
 
-interface Case { task: string; what: string; args: string[] }
+interface Case {
+  task: string;
+  what: string;
+  args: string[];
+}
 
 /**
  * Defects the fuzz found in files outside this change, each with its cause: reported as KNOWN on every run
  * (not hidden), and the test fails once one of them is fixed, so the entry is removed with the fix.
  */
-const KNOWN: [RegExp, string][] = [
-];
+const KNOWN: [RegExp, string][] = [];
 
 function buildCases(allowed: Record<string, { values: string[]; flags: string[] }>): Case[] {
   const cases: Case[] = [];
   let rot = 0;
   const generic = (n: number) => Array.from({ length: n }, () => GENERIC[rot++ % GENERIC.length]!);
   for (const [task, t] of Object.entries(TASKS)) {
-    const argv = (pos: string[], opts: Record<string, string>) =>
-      [task, ...pos, ...Object.entries(opts).flatMap(([k, v]) => [`--${k}`, v]), ...(t.flags ?? [])];
+    const argv = (pos: string[], opts: Record<string, string>) => [
+      task,
+      ...pos,
+      ...Object.entries(opts).flatMap(([k, v]) => [`--${k}`, v]),
+      ...(t.flags ?? []),
+    ];
     for (const [opt, cls] of Object.entries(t.classes)) {
       // '' always; three more generic values in rotation so every kind reaches every task; then the class's own.
       for (const v of ['', ...generic(3), ...SPECIFIC[cls]]) {
-        cases.push({ task, what: `--${opt} ${JSON.stringify(v.length > 60 ? `${v.slice(0, 10)}...(${v.length})` : v)}`, args: argv(t.pos, { ...t.opts, [opt]: v }) });
+        cases.push({
+          task,
+          what: `--${opt} ${JSON.stringify(v.length > 60 ? `${v.slice(0, 10)}...(${v.length})` : v)}`,
+          args: argv(t.pos, { ...t.opts, [opt]: v }),
+        });
       }
     }
     if (t.positional) {
       for (const v of ['', ...generic(2), ...SPECIFIC[t.positional], ...(t.positionalValues ?? [])]) {
         if (v === '--x') continue; // an option, not a positional: covered by the options
-        cases.push({ task, what: `<arg> ${JSON.stringify(v.length > 60 ? `${v.slice(0, 10)}...` : v)}`, args: argv([v, ...t.pos.slice(1)], t.opts) });
+        cases.push({
+          task,
+          what: `<arg> ${JSON.stringify(v.length > 60 ? `${v.slice(0, 10)}...` : v)}`,
+          args: argv([v, ...t.pos.slice(1)], t.opts),
+        });
       }
     }
     // Flags: a boolean given a value, an extra positional where none is taken, an unknown option.
@@ -248,9 +442,13 @@ const casesRoot = mkdtempSync(join(tmpdir(), 'sf-fuzz-'));
 
 let allowed: Record<string, { values: string[]; flags: string[] }> | undefined;
 
-test('every task\'s options come from its declaration, and each has fuzz values here', async () => {
+test("every task's options come from its declaration, and each has fuzz values here", async () => {
   const tasks = Object.keys(TASKS);
-  const probes = tasks.map((task, id) => ({ id, args: [task, '--fuzz-spec-probe'], cwd: mkdtempSync(join(casesRoot, 'spec-')) }));
+  const probes = tasks.map((task, id) => ({
+    id,
+    args: [task, '--fuzz-spec-probe'],
+    cwd: mkdtempSync(join(casesRoot, 'spec-')),
+  }));
   const results = await batch(probes);
   allowed = {};
   for (const p of probes) {
@@ -263,7 +461,10 @@ test('every task\'s options come from its declaration, and each has fuzz values 
       flags: items.filter((i) => !i.endsWith(' VALUE')).map((i) => i.slice(2)),
     };
   }
-  const tasksOnDisk = readdirSync(join(repoRoot, 'tasks')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+  const tasksOnDisk = readdirSync(join(repoRoot, 'tasks'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3))
+    .sort();
   assert.equal([...tasks].sort(), tasksOnDisk, 'every task has a fuzz entry');
   for (const [task, t] of Object.entries(TASKS)) {
     assert.equal(Object.keys(t.classes).sort(), allowed[task]!.values.sort(), `${task}: fuzz classes match the spec`);
@@ -290,7 +491,11 @@ test('200+ bad values across every option: exit 2, one `error:` line, no stack t
   writeFileSync(join(fx, 'data.txt'), 'data\n');
   writeFileSync(join(fx, 'fake.tar.gz'), 'not a tarball\n');
   mkdirSync(join(fx, 'adir'));
-  const kg = spawnSync(process.execPath, ['--import', tsxLoader, taskfile, 'keygen', '--name', 'fuzz', '--out', join(fx, 'keys')], { env: childEnv({}), encoding: 'utf8' });
+  const kg = spawnSync(
+    process.execPath,
+    ['--import', tsxLoader, taskfile, 'keygen', '--name', 'fuzz', '--out', join(fx, 'keys')],
+    { env: childEnv({}), encoding: 'utf8' },
+  );
   assert.is(kg.status, 0, kg.stderr);
   const fxBefore = snapshot(fx);
   const repoBefore = snapshot(join(repoRoot, 'dockerfiles'));
@@ -305,39 +510,59 @@ test('200+ bad values across every option: exit 2, one `error:` line, no stack t
   const failures: string[] = [];
   for (const c of cases) {
     const r = results.get(c.id);
-    if (!r) { failures.push(`${c.task} ${c.what}: no result (the runner hung or died on it)`); continue; }
+    if (!r) {
+      failures.push(`${c.task} ${c.what}: no result (the runner hung or died on it)`);
+      continue;
+    }
     const problems = verdict(r.code, r.stderr, c.cwd);
     const known = KNOWN.find(([re]) => re.test(`${c.task} ${c.what}`));
     if (known && problems.length > 0) console.log(`  KNOWN ${c.task} ${c.what}: ${problems.join('; ')} (${known[1]})`);
     else if (known) failures.push(`${c.task} ${c.what}: a KNOWN defect is fixed; remove it from KNOWN`);
-    else if (problems.length > 0) failures.push(`${c.task} ${c.what}: ${problems.join('; ')} | ${r.stderr.trim().slice(0, 300)}`);
+    else if (problems.length > 0)
+      failures.push(`${c.task} ${c.what}: ${problems.join('; ')} | ${r.stderr.trim().slice(0, 300)}`);
   }
 
   // One case per task as a real process: the same exit code and the same line as in the runner.
   // A different kind of value for each task (the k-th task's k*7-th case), not always the first.
-  const sample = Object.keys(TASKS).map((task, k) => {
-    const own = cases.filter((c) => c.task === task && results.has(c.id));
-    return own[(k * 7) % own.length];
-  }).filter((c): c is (typeof cases)[number] => c !== undefined);
+  const sample = Object.keys(TASKS)
+    .map((task, k) => {
+      const own = cases.filter((c) => c.task === task && results.has(c.id));
+      return own[(k * 7) % own.length];
+    })
+    .filter((c): c is (typeof cases)[number] => c !== undefined);
   const spawnStarted = Date.now();
   for (let i = 0; i < sample.length; i += POOL) {
-    await Promise.all(sample.slice(i, i + POOL).map(async (c) => {
-      const cwd = mkdtempSync(join(casesRoot, 'proc-'));
-      const r = await run(c.args.map((a) => a.replaceAll(c.cwd, cwd)), cwd, join(cwd, 'home'));
-      const problems = verdict(r.status, r.stderr, cwd);
-      const inProcess = results.get(c.id)!;
-      if (r.status !== inProcess.code || r.stderr.replaceAll(cwd, c.cwd) !== inProcess.stderr) {
-        problems.push(`the process answered ${r.status} '${r.stderr.trim()}', the runner ${inProcess.code} '${inProcess.stderr.trim()}'`);
-      }
-      if (problems.length > 0) failures.push(`process: ${c.task} ${c.what}: ${problems.join('; ')}`);
-    }));
+    await Promise.all(
+      sample.slice(i, i + POOL).map(async (c) => {
+        const cwd = mkdtempSync(join(casesRoot, 'proc-'));
+        const r = await run(
+          c.args.map((a) => a.replaceAll(c.cwd, cwd)),
+          cwd,
+          join(cwd, 'home'),
+        );
+        const problems = verdict(r.status, r.stderr, cwd);
+        const inProcess = results.get(c.id)!;
+        if (r.status !== inProcess.code || r.stderr.replaceAll(cwd, c.cwd) !== inProcess.stderr) {
+          problems.push(
+            `the process answered ${r.status} '${r.stderr.trim()}', the runner ${inProcess.code} '${inProcess.stderr.trim()}'`,
+          );
+        }
+        if (problems.length > 0) failures.push(`process: ${c.task} ${c.what}: ${problems.join('; ')}`);
+      }),
+    );
   }
   const spawnSeconds = (Date.now() - spawnStarted) / 1000;
-  console.log(`  ${cases.length} cases over ${Object.keys(TASKS).length} tasks: ${batchSeconds.toFixed(1)} s in ${POOL} runner processes; ${sample.length} of them again as real processes: ${spawnSeconds.toFixed(1)} s`);
+  console.log(
+    `  ${cases.length} cases over ${Object.keys(TASKS).length} tasks: ${batchSeconds.toFixed(1)} s in ${POOL} runner processes; ${sample.length} of them again as real processes: ${spawnSeconds.toFixed(1)} s`,
+  );
   assert.ok(cases.length >= 200, `at least 200 cases (${cases.length})`);
   assert.equal(failures, [], `${failures.length} cases failed:\n${failures.join('\n')}`);
   assert.equal(changes(fxBefore, snapshot(fx)), [], 'the fixtures are untouched');
-  assert.equal(changes(repoBefore, snapshot(join(repoRoot, 'dockerfiles'))), [], "the repository's dockerfiles/ is untouched");
+  assert.equal(
+    changes(repoBefore, snapshot(join(repoRoot, 'dockerfiles'))),
+    [],
+    "the repository's dockerfiles/ is untouched",
+  );
 });
 
 test.after(() => {

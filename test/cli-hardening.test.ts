@@ -22,7 +22,10 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-function cli(args: string[], o: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; script?: string; pre?: string[] } = {}) {
+function cli(
+  args: string[],
+  o: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; script?: string; pre?: string[] } = {},
+) {
   const r = spawnSync(process.execPath, ['--import', tsxLoader, ...(o.pre ?? []), o.script ?? taskfile, ...args], {
     cwd: o.cwd ?? repoRoot,
     env: baseEnv(o.env),
@@ -30,7 +33,13 @@ function cli(args: string[], o: { env?: Record<string, string>; cwd?: string; ti
     timeout: o.timeoutMs ?? 30_000,
     killSignal: 'SIGKILL',
   });
-  return { status: r.status ?? -1, signal: r.signal, stdout: r.stdout, stderr: r.stderr, timedOut: r.error !== undefined || r.signal === 'SIGKILL' };
+  return {
+    status: r.status ?? -1,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    timedOut: r.error !== undefined || r.signal === 'SIGKILL',
+  };
 }
 
 /** Exit 2 and exactly one line `error: ...` that names `given` and no internal temp path. */
@@ -84,9 +93,24 @@ test('a file where a directory should be: one line naming the path, exit 2, noth
       [['render', '25.11', '--out', join(file, 'ctx')], home, join(file, 'ctx'), /file is a file, not a directory/],
       [['render', '25.11', '--out', file], home, file, /is a file, not a directory/],
       [['keygen', '--name', 'x', '--out', file], home, file, /is a file, not a directory/],
-      [['keygen', '--name', 'x'], { SLURM_FACTORY_HOME: file }, file, /SLURM_FACTORY_HOME .*is a file, not a directory; set SLURM_FACTORY_HOME/],
-      [['ci-matrix', '--slurm', '25.11', '--out', join(file, 'w.yml')], home, join(file, 'w.yml'), /is a file, not a directory/],
-      [['bake', '--slurm', '25.11', '--render-only', '--file', join(file, 'b.hcl')], home, join(file, 'b.hcl'), /is a file, not a directory/],
+      [
+        ['keygen', '--name', 'x'],
+        { SLURM_FACTORY_HOME: file },
+        file,
+        /SLURM_FACTORY_HOME .*is a file, not a directory; set SLURM_FACTORY_HOME/,
+      ],
+      [
+        ['ci-matrix', '--slurm', '25.11', '--out', join(file, 'w.yml')],
+        home,
+        join(file, 'w.yml'),
+        /is a file, not a directory/,
+      ],
+      [
+        ['bake', '--slurm', '25.11', '--render-only', '--file', join(file, 'b.hcl')],
+        home,
+        join(file, 'b.hcl'),
+        /is a file, not a directory/,
+      ],
     ];
     for (const [args, env, given, why] of cases) {
       assertOneLine(cli(args, { env, cwd: t }), given, why);
@@ -95,13 +119,19 @@ test('a file where a directory should be: one line naming the path, exit 2, noth
     // doctor prints its table with a failing row for each cache directory, and the free disk it can see.
     const d = cli(['doctor'], { env: { SLURM_FACTORY_HOME: file, ...noEngine(t) }, cwd: t });
     assert.is(d.status, 1, d.stderr);
-    assert.match(d.stdout, new RegExp(`^FAIL {2}cache builds/ +SLURM_FACTORY_HOME '${file}': ${file} is a file, not a directory`, 'm'));
+    assert.match(
+      d.stdout,
+      new RegExp(`^FAIL {2}cache builds/ +SLURM_FACTORY_HOME '${file}': ${file} is a file, not a directory`, 'm'),
+    );
     assert.match(d.stdout, /^(ok  |FAIL) {2}free disk +\d+\.\d GiB at /m);
     // A home under /sys: statfs of a missing path used to kill doctor (ENOENT) before it printed anything.
     const s = cli(['doctor'], { env: { SLURM_FACTORY_HOME: '/sys/no/such/home', ...noEngine(t) }, cwd: t });
     assert.is(s.status, 1, s.stderr);
     assert.match(s.stdout, /^SLURM_FACTORY_HOME = \/sys\/no\/such\/home \(environment\)$/m);
-    assert.match(s.stdout, /^FAIL {2}cache logs\/ +SLURM_FACTORY_HOME '\/sys\/no\/such\/home': \/sys is a virtual filesystem/m);
+    assert.match(
+      s.stdout,
+      /^FAIL {2}cache logs\/ +SLURM_FACTORY_HOME '\/sys\/no\/such\/home': \/sys is a virtual filesystem/m,
+    );
     assert.is(s.stderr, '');
     assert.equal(readdirSync(t), ['file']);
   });
@@ -124,11 +154,22 @@ testIf(test, [roMount])('a read-only disk: render, keygen and doctor say so in o
   mkdirSync(ro);
   assert.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]).status, 0);
   try {
-    assertOneLine(cli(['render', '25.11', '--out', join(ro, 'ctx')], { cwd: t.path }), join(ro, 'ctx'), /is not writable: read-only filesystem \(EROFS\)/);
-    assertOneLine(cli(['keygen', '--name', 'x'], { env: { SLURM_FACTORY_HOME: join(ro, 'home') }, cwd: t.path }), join(ro, 'home'), /read-only filesystem/);
+    assertOneLine(
+      cli(['render', '25.11', '--out', join(ro, 'ctx')], { cwd: t.path }),
+      join(ro, 'ctx'),
+      /is not writable: read-only filesystem \(EROFS\)/,
+    );
+    assertOneLine(
+      cli(['keygen', '--name', 'x'], { env: { SLURM_FACTORY_HOME: join(ro, 'home') }, cwd: t.path }),
+      join(ro, 'home'),
+      /read-only filesystem/,
+    );
     const d = cli(['doctor'], { env: { SLURM_FACTORY_HOME: join(ro, 'home'), ...noEngine(t.path) }, cwd: t.path });
     assert.is(d.status, 1, d.stderr);
-    assert.match(d.stdout, /^FAIL {2}cache logs\/ +SLURM_FACTORY_HOME '\S+\/ro\/home': \S+\/ro is not writable: read-only filesystem/m);
+    assert.match(
+      d.stdout,
+      /^FAIL {2}cache logs\/ +SLURM_FACTORY_HOME '\S+\/ro\/home': \S+\/ro is not writable: read-only filesystem/m,
+    );
     assert.equal(readdirSync(ro), []);
   } finally {
     spawnSync('umount', [ro]);
@@ -136,11 +177,15 @@ testIf(test, [roMount])('a read-only disk: render, keygen and doctor say so in o
   }
 });
 
-test('render --out . (the working directory) is refused instead of replacing the shell\'s directory', () => {
+test("render --out . (the working directory) is refused instead of replacing the shell's directory", () => {
   withTempDir((t) => {
     const inode = statSync(t).ino;
     for (const out of ['.', t]) {
-      assertOneLine(cli(['render', '25.11', '--out', out], { cwd: t }), out, /is, or holds, the working directory; .*give a subdirectory/);
+      assertOneLine(
+        cli(['render', '25.11', '--out', out], { cwd: t }),
+        out,
+        /is, or holds, the working directory; .*give a subdirectory/,
+      );
     }
     const sub = join(t, 'sub');
     mkdirSync(sub);
@@ -161,7 +206,10 @@ test('a relative SLURM_FACTORY_HOME is refused instead of landing keys in the wo
 test('bake finds the engine down before writing the bake file', () => {
   withTempDir((t) => {
     const file = join(t, 'out', 'docker-bake.hcl');
-    const r = cli(['bake', '--slurm', '25.11', '--file', file], { env: { SLURM_FACTORY_HOME: join(t, 'home'), ...noEngine(t) }, cwd: t });
+    const r = cli(['bake', '--slurm', '25.11', '--file', file], {
+      env: { SLURM_FACTORY_HOME: join(t, 'home'), ...noEngine(t) },
+      cwd: t,
+    });
     assert.is(r.status, 2, r.stderr);
     assert.match(r.stderr, /^error: the Docker engine does not answer/);
     assert.is(r.stderr.trim().split('\n').length, 1);
@@ -173,9 +221,15 @@ test('a negative number is an invalid value, not an unknown option', () => {
   withTempDir((t) => {
     const env = { SLURM_FACTORY_HOME: join(t, 'home') };
     const cases: [string[], RegExp][] = [
-      [['render', '25.11', '--jobs', '-1', '--out', join(t, 'ctx')], /^error: --jobs '-1' is not a whole number.*e\.g\. --jobs 8/],
+      [
+        ['render', '25.11', '--jobs', '-1', '--out', join(t, 'ctx')],
+        /^error: --jobs '-1' is not a whole number.*e\.g\. --jobs 8/,
+      ],
       [['bake', '--jobs', '-1', '--render-only'], /^error: --jobs '-1' is not a whole number from 1 to 1024/],
-      [['publish', '--bucket', 'some-bucket', '--retries', '-3'], /^error: --retries '-3' is not a whole number from 0 to 20/],
+      [
+        ['publish', '--bucket', 'some-bucket', '--retries', '-3'],
+        /^error: --retries '-3' is not a whole number from 0 to 20/,
+      ],
       [['keygen', '--name', 'x', '--expires', '-30'], /^error: --expires '-30' is not a whole number of days/],
     ];
     for (const [args, why] of cases) {
@@ -210,9 +264,12 @@ test('Taskfile.ts runs from another directory, directly or through zx and a syml
 test('bin/slurm-factory.mjs runs every task from any directory with plain node; without npm ci, one line', () => {
   withTempDir((t) => {
     const launcher = join(repoRoot, 'bin', 'slurm-factory.mjs');
-    const run = (file: string, args: string[]) => spawnSync(process.execPath, [file, ...args], {
-      cwd: t, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', SLURM_FACTORY_HOME: join(t, 'home') },
-    });
+    const run = (file: string, args: string[]) =>
+      spawnSync(process.execPath, [file, ...args], {
+        cwd: t,
+        encoding: 'utf8',
+        env: { ...process.env, NODE_OPTIONS: '', SLURM_FACTORY_HOME: join(t, 'home') },
+      });
     const help = run(launcher, ['help', 'render']);
     assert.is(help.status, 0, help.stderr);
     assert.match(help.stdout, /^usage: npx zx Taskfile\.ts render /m);
@@ -232,8 +289,10 @@ test('bin/slurm-factory.mjs runs every task from any directory with plain node; 
 
 /** A copy of the project (code, templates, scripts; node_modules linked) so a matrix render writes only there. */
 function projectCopy(dir: string): string {
-  for (const f of ['Taskfile.ts', 'package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
-  for (const d of ['tasks', 'templates', 'scripts', 'spack']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
+  for (const f of ['Taskfile.ts', 'package.json', 'package-lock.json', 'tsconfig.json'])
+    cpSync(join(repoRoot, f), join(dir, f));
+  for (const d of ['tasks', 'templates', 'scripts', 'spack'])
+    cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   return dir;
 }
@@ -243,14 +302,32 @@ test('Ctrl-C during bake --render-only of the whole matrix: exit 130 within a se
     const root = projectCopy(t);
     const out = join(root, 'dockerfiles');
     const bakeFile = join(out, 'docker-bake.hcl');
-    const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'Taskfile.ts'), 'bake', '--render-only',
-      '--gcc', '7.5.0,8.5.0,9.5.0,10.5.0,11.5.0,12.5.0,13.4.0,14.2.0', '--flavours', 'cpu,gpu'], {
-      cwd: root, env: baseEnv({ SLURM_FACTORY_HOME: join(t, 'home') }), stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsxLoader,
+        join(root, 'Taskfile.ts'),
+        'bake',
+        '--render-only',
+        '--gcc',
+        '7.5.0,8.5.0,9.5.0,10.5.0,11.5.0,12.5.0,13.4.0,14.2.0',
+        '--flavours',
+        'cpu,gpu',
+      ],
+      {
+        cwd: root,
+        env: baseEnv({ SLURM_FACTORY_HOME: join(t, 'home') }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+      child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    );
     // Wait until the render is under way (a few contexts written), then press Ctrl-C.
     const started = Date.now();
     const contexts = () => (existsSync(out) ? readdirSync(out).filter((n) => n.startsWith('slurm-')) : []);
@@ -268,7 +345,11 @@ test('Ctrl-C during bake --render-only of the whole matrix: exit 130 within a se
     assert.match(stderr, /interrupted/);
     assert.not.ok(existsSync(bakeFile), 'no bake file for a matrix that was not rendered');
     const names = readdirSync(out);
-    assert.equal(names.filter((n) => n.startsWith('.') || n.includes('.tmp-')), [], 'no temp directories left');
+    assert.equal(
+      names.filter((n) => n.startsWith('.') || n.includes('.tmp-')),
+      [],
+      'no temp directories left',
+    );
     assert.ok(contexts().length < 80, 'stopped before the end');
     for (const n of contexts()) assert.equal(editedFiles(join(out, n)), [], `${n} is complete`);
   });
@@ -277,13 +358,22 @@ test('Ctrl-C during bake --render-only of the whole matrix: exit 130 within a se
 test('Ctrl-C while keygen makes an RSA key: stops at once, no key files', async () => {
   await withTempDir(async (t) => {
     const keys = join(t, 'keys');
-    const child = spawn(process.execPath, ['--import', tsxLoader, taskfile, 'keygen', '--name', 'x', '--type', 'rsa', '--out', keys], {
-      cwd: t, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', tsxLoader, taskfile, 'keygen', '--name', 'x', '--type', 'rsa', '--out', keys],
+      {
+        cwd: t,
+        env: baseEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+      child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    );
     await new Promise((r) => setTimeout(r, 1500)); // started, generating (RSA-4096 takes seconds here)
     const sentAt = Date.now();
     child.kill('SIGINT');

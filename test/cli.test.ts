@@ -28,7 +28,10 @@ test('help <task> and <task> --help show usage and options', () => {
 const bad: [string[], RegExp][] = [
   [['render', '24.05'], /Slurm 24\.05 is not in the catalog; use one of 23\.11, 24\.11, 25\.05, 25\.11, 26\.05/],
   [['render', '25.10'], /Slurm 25\.10 is not in the catalog/], // stays a string: never 25.1
-  [['render', '25.11.7'], /Slurm 25\.11\.7 is not in the catalog; the 25\.11 series builds 25\.11\.6; use 25\.11 or 25\.11\.6/],
+  [
+    ['render', '25.11.7'],
+    /Slurm 25\.11\.7 is not in the catalog; the 25\.11 series builds 25\.11\.6; use 25\.11 or 25\.11\.6/,
+  ],
   [['render', '25.11', '--gcc', '6.5.0'], /GCC '6\.5\.0' is not in the catalog; use one of 7\.5\.0, .* or 'system'/],
   [['render', '25.11', '--os', 'centos7'], /OS 'centos7' is not a known target; use one of rockylinux8/],
   [['render', '25.11', '--bogus'], /unknown option --bogus for 'render'; allowed: .*--gcc VALUE/],
@@ -36,13 +39,22 @@ const bad: [string[], RegExp][] = [
   [['render', '25.11', '--jobs', 'abc'], /--jobs 'abc' is not a whole number/],
   [['render', '25.11', '--gcc'], /--gcc needs a value for 'render'/],
   [['render', '25.11', '--base-image', 'Bad Image!'], /base image 'Bad Image!' is not a valid image reference/],
-  [['render', '25.11', '--base-image', 'my-base:latest'], /cannot tell the distro of base image 'my-base:latest' from its name; add --os/],
+  [
+    ['render', '25.11', '--base-image', 'my-base:latest'],
+    /cannot tell the distro of base image 'my-base:latest' from its name; add --os/,
+  ],
   [['render', '25.11', '--gcc', '10.5.0', '--gcc', '11.5.0'], /--gcc was given 2 times/],
   [['render', '25.11', '--mirror', 'ftp:/nowhere'], /mirror 'ftp:\/nowhere' is not a URL/],
-  [['verify', '/etc/passwd', '--db-host', 'db1'], /--db-host 'db1' needs --full and a plain host name or address; e\.g\. --full --db-host/],
+  [
+    ['verify', '/etc/passwd', '--db-host', 'db1'],
+    /--db-host 'db1' needs --full and a plain host name or address; e\.g\. --full --db-host/,
+  ],
   [['verify', '/etc/passwd', '--full', '--db-host', 'db;rm'], /--db-host 'db;rm' needs --full and a plain host name/],
   [['frobnicate'], /unknown task 'frobnicate'; tasks: .*render/],
-  [['clean', 'everything', '--yes'], /cannot clean 'everything'; choose from buildcache, sourcecache, builds, mirrors, compilers, logs, all/],
+  [
+    ['clean', 'everything', '--yes'],
+    /cannot clean 'everything'; choose from buildcache, sourcecache, builds, mirrors, compilers, logs, all/,
+  ],
 ];
 
 for (const [args, message] of bad) {

@@ -19,17 +19,32 @@ async function packCompiler(home: string, gcc: string, withSum: boolean): Promis
   const file = compilerTarball(home, gcc);
   mkdirSync(join(home, 'compilers', gcc), { recursive: true });
   await tar.c({ gzip: true, file, cwd: src }, ['build_cache']);
-  if (withSum) writeFileSync(`${file}.sha256`, `${createHash('sha256').update(readFileSync(file)).digest('hex')}  gcc-${gcc}-compiler.tar.gz\n`);
+  if (withSum)
+    writeFileSync(
+      `${file}.sha256`,
+      `${createHash('sha256').update(readFileSync(file)).digest('hex')}  gcc-${gcc}-compiler.tar.gz\n`,
+    );
   return file;
 }
 
 /** The error a promise rejects with (fails the test when it resolves). */
 async function rejection(p: Promise<unknown>): Promise<Error> {
-  try { await p; } catch (e) { return e as Error; }
-  throw new assert.Assertion({ message: 'expected a rejection', operator: 'rejects', expects: 'rejection', actual: 'resolved', generated: false });
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new assert.Assertion({
+    message: 'expected a rejection',
+    operator: 'rejects',
+    expects: 'rejection',
+    actual: 'resolved',
+    generated: false,
+  });
 }
 
-const scratch = (home: string, gcc: string) => readdirSync(join(home, 'compilers', gcc)).filter((n) => n.startsWith('.publish-'));
+const scratch = (home: string, gcc: string) =>
+  readdirSync(join(home, 'compilers', gcc)).filter((n) => n.startsWith('.publish-'));
 
 test('unpacks only what has no buildcache directory, honours the filter, and cleans up', async () => {
   await withTempDir(async (t) => {

@@ -15,8 +15,11 @@ let fixture = '';
 
 /** Runs a bash script in a throwaway container of `image`. */
 function inContainer(image: string, script: string, timeout = 120_000) {
-  const r = spawnSync('docker', ['run', '--rm', '--hostname', 'fixture', image, 'bash', '-c', `set -euo pipefail\n${script}`],
-    { encoding: 'utf8', timeout });
+  const r = spawnSync(
+    'docker',
+    ['run', '--rm', '--hostname', 'fixture', image, 'bash', '-c', `set -euo pipefail\n${script}`],
+    { encoding: 'utf8', timeout },
+  );
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -32,13 +35,21 @@ test.before(async () => {
 
 dockerTest('base images: Debian 12 and 13, glibc label read from the rootfs, working apt sources', async () => {
   const { ensureBaseImage } = await import('./fixture.ts');
-  for (const [name, version, glibc] of [['debian12', '12', '2.36'], ['debian13', '13', '2.41']] as const) {
+  for (const [name, version, glibc] of [
+    ['debian12', '12', '2.36'],
+    ['debian13', '13', '2.41'],
+  ] as const) {
     const tag = await ensureBaseImage(name);
     assert.is(tag, `slurm-factory-base:${name}`);
-    const labels = JSON.parse(spawnSync('docker', ['image', 'inspect', '-f', '{{json .Config.Labels}}', tag], { encoding: 'utf8' }).stdout);
+    const labels = JSON.parse(
+      spawnSync('docker', ['image', 'inspect', '-f', '{{json .Config.Labels}}', tag], { encoding: 'utf8' }).stdout,
+    );
     assert.is(labels['org.slurm-factory.os'], name);
     assert.is(labels['org.slurm-factory.glibc'], glibc);
-    const r = inContainer(tag, '. /etc/os-release; echo "$VERSION_ID"; getconf GNU_LIBC_VERSION; cat /etc/apt/sources.list.d/debian.sources');
+    const r = inContainer(
+      tag,
+      '. /etc/os-release; echo "$VERSION_ID"; getconf GNU_LIBC_VERSION; cat /etc/apt/sources.list.d/debian.sources',
+    );
     assert.is(r.status, 0, r.stderr);
     const [id = '', lddLine = ''] = r.stdout.split('\n');
     assert.is(id, version);
@@ -54,16 +65,22 @@ dockerTest('the fixture image has the expected tag and the package-stage tools',
   assert.is(built.status, 0, built.stderr);
   assert.is(built.stdout.trim(), fixture);
   assert.match(fixture, /^slurm-factory-fixture:slurm-24\.11\.5-debian12-[0-9a-f]{10}$/);
-  const r = inContainer(fixture, 'for t in bash patchelf file readelf python3 tar gzip gpg find sha256sum; do command -v $t >/dev/null || echo "missing $t"; done');
+  const r = inContainer(
+    fixture,
+    'for t in bash patchelf file readelf python3 tar gzip gpg find sha256sum; do command -v $t >/dev/null || echo "missing $t"; done',
+  );
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout.trim(), '');
 });
 
 dockerTest('Slurm binaries in the view run and say 24.11.5', () => {
-  const r = inContainer(fixture, `${clientConf}
+  const r = inContainer(
+    fixture,
+    `${clientConf}
 V=/opt/slurm/view
 $V/bin/sinfo --version; $V/bin/srun --version; $V/bin/sbatch --version; $V/bin/scontrol --version
-$V/sbin/slurmctld -V; $V/sbin/slurmd -V`);
+$V/sbin/slurmctld -V; $V/sbin/slurmd -V`,
+  );
   assert.is(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.is(lines.length, 6, r.stdout);
@@ -84,8 +101,29 @@ dockerTest('specs.json: one spack-find-like entry per prefix, Slurm first, hashe
   assert.is(slurm.version, '24.11.5');
   // The production feature set, each library in its own prefix, plus each one's library closure (curl -> krb5 ...).
   const names = specs.map((s) => s.name);
-  for (const n of ['slurm', 'munge', 'hwloc', 'pmix', 'libyaml', 'http-parser', 'libjwt', 'jansson', 'openssl', 'libb64',
-    'json-c', 'lz4', 'readline', 'ncurses', 'curl', 'mariadb-c-client', 'lua', 'dbus', 'numactl', 'libevent', 'zlib']) {
+  for (const n of [
+    'slurm',
+    'munge',
+    'hwloc',
+    'pmix',
+    'libyaml',
+    'http-parser',
+    'libjwt',
+    'jansson',
+    'openssl',
+    'libb64',
+    'json-c',
+    'lz4',
+    'readline',
+    'ncurses',
+    'curl',
+    'mariadb-c-client',
+    'lua',
+    'dbus',
+    'numactl',
+    'libevent',
+    'zlib',
+  ]) {
     assert.ok(names.includes(n), `a prefix for ${n}: ${names.join(' ')}`);
   }
   assert.ok(specs.length >= 40, `${specs.length} prefixes`);
@@ -95,12 +133,20 @@ dockerTest('specs.json: one spack-find-like entry per prefix, Slurm first, hashe
     assert.ok(s.prefix.endsWith(`/linux-x86_64/${s.name}-${s.version}-${s.hash}`), s.prefix);
     assert.ok(s.prefix.startsWith('/opt/spack-root/__spack_path_placeholder__/'), s.prefix);
   }
-  assert.is(slurm.prefix.length - '/linux-x86_64/slurm-24.11.5-'.length - 32, 128, 'install root padded to 128 characters');
+  assert.is(
+    slurm.prefix.length - '/linux-x86_64/slurm-24.11.5-'.length - 32,
+    128,
+    'install root padded to 128 characters',
+  );
   assert.equal(dirs.sort(), specs.map((s) => s.prefix).sort(), 'specs.json lists exactly the prefixes on disk');
 });
 
-dockerTest('every RPATH in the view is absolute into /opt/spack-root; Slurm is lazy-bound; only glibc outside the tree', () => {
-  const r = inContainer(fixture, `
+dockerTest(
+  'every RPATH in the view is absolute into /opt/spack-root; Slurm is lazy-bound; only glibc outside the tree',
+  () => {
+    const r = inContainer(
+      fixture,
+      `
 P=$(python3 -c 'import json; print(json.load(open("/opt/slurm-factory/specs.json"))[0]["prefix"])')
 n=0; slurm=0
 while IFS= read -r -d '' f; do
@@ -117,20 +163,24 @@ while IFS= read -r -d '' f; do
   ldd "$f" | awk '/=>/ && $3 !~ /^\\/opt\\/spack-root\\// && $1 !~ /^(libc|libm|libdl|librt|libpthread|libresolv|libutil)\\.so/ {print "outside: " FILENAME " " $0}'
 done < <(find /opt/slurm/view -type f -print0)
 echo "slurm files $slurm"
-echo "checked $n"`);
-  assert.is(r.status, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n');
-  const checked = Number(lines.pop()?.replace('checked ', ''));
-  assert.ok(checked > 100, `ELF files checked: ${checked}`);
-  const slurmFiles = Number(lines.pop()?.replace('slurm files ', ''));
-  assert.ok(slurmFiles > 90, `Slurm ELF files checked for lazy binding: ${slurmFiles}`);
-  assert.equal(lines, [], 'every ELF file in the view');
-  const rp = inContainer(fixture, 'readelf -d /opt/slurm/view/sbin/slurmctld');
-  assert.match(rp.stdout, /\(RPATH\).*\/opt\/spack-root\/.*\/slurm-24\.11\.5-[a-z2-7]{32}\/lib\/slurm/);
-});
+echo "checked $n"`,
+    );
+    assert.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const checked = Number(lines.pop()?.replace('checked ', ''));
+    assert.ok(checked > 100, `ELF files checked: ${checked}`);
+    const slurmFiles = Number(lines.pop()?.replace('slurm files ', ''));
+    assert.ok(slurmFiles > 90, `Slurm ELF files checked for lazy binding: ${slurmFiles}`);
+    assert.equal(lines, [], 'every ELF file in the view');
+    const rp = inContainer(fixture, 'readelf -d /opt/slurm/view/sbin/slurmctld');
+    assert.match(rp.stdout, /\(RPATH\).*\/opt\/spack-root\/.*\/slurm-24\.11\.5-[a-z2-7]{32}\/lib\/slurm/);
+  },
+);
 
 dockerTest('view files are hardlinks of the install tree (same inode), .spack metadata left out', () => {
-  const r = inContainer(fixture, `
+  const r = inContainer(
+    fixture,
+    `
 total=0; unlinked=0
 while IFS= read -r -d '' f; do
   total=$((total+1))
@@ -140,17 +190,23 @@ P=$(python3 -c 'import json; print(json.load(open("/opt/slurm-factory/specs.json
 [ /opt/slurm/view/sbin/slurmctld -ef "$P/sbin/slurmctld" ] && echo same-inode
 [ /opt/slurm/view/lib/slurm/auth_slurm.so -ef "$P/lib/slurm/auth_slurm.so" ] && echo same-inode
 [ ! -e /opt/slurm/view/.spack ] && echo no-spack-dir
-echo "total $total"`);
+echo "total $total"`,
+  );
   assert.is(r.status, 0, r.stderr);
   const out = r.stdout.trim().split('\n');
-  assert.equal(out.filter((l) => l.startsWith('not hardlinked')), []);
+  assert.equal(
+    out.filter((l) => l.startsWith('not hardlinked')),
+    [],
+  );
   assert.is(out.filter((l) => l === 'same-inode').length, 2);
   assert.ok(out.includes('no-spack-dir'));
   assert.ok(Number(out.at(-1)?.replace('total ', '')) > 400);
 });
 
 dockerTest('a one-node cluster (auth/slurm, no munge, no cgroups) runs srun and sbatch from the view', () => {
-  const r = inContainer(fixture, `
+  const r = inContainer(
+    fixture,
+    `
 V=/opt/slurm/view; export PATH=$V/bin:$V/sbin:$PATH
 P=$(python3 -c 'import json; print(json.load(open("/opt/slurm-factory/specs.json"))[0]["prefix"])')
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurmctld
@@ -182,7 +238,9 @@ scontrol ping
 sinfo -h -o '%P %T %N'
 srun -N1 hostname
 printf '#!/bin/bash\\necho "batch $SLURM_JOB_ID on $(hostname)"\\n' >/tmp/job.sh
-cd /tmp && sbatch --wait -o /tmp/job.out /tmp/job.sh >/dev/null && cat /tmp/job.out`, 180_000);
+cd /tmp && sbatch --wait -o /tmp/job.out /tmp/job.sh >/dev/null && cat /tmp/job.out`,
+    180_000,
+  );
   assert.is(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /Slurmctld\(primary\) at \S+ is UP/);
   assert.match(r.stdout, /^debug\* idle localhost$/m);

@@ -19,7 +19,12 @@ export const SLURM_FIXTURE_VERSION = '24.11.5';
 /** A hash of the fixture's Dockerfile and scripts, as build.sh computes it: a changed fixture is a new tag. */
 function fixtureRevision(): string {
   const dir = join(repoRoot, 'test/fixtures/debian-slurm');
-  const files = ['Dockerfile', ...readdirSync(dir).filter((f) => f.endsWith('.sh')).sort()];
+  const files = [
+    'Dockerfile',
+    ...readdirSync(dir)
+      .filter((f) => f.endsWith('.sh'))
+      .sort(),
+  ];
   const h = createHash('sha256');
   for (const f of files) h.update(readFileSync(join(dir, f)));
   return h.digest('hex').slice(0, 10);
@@ -36,7 +41,13 @@ function arm64FixtureRevision(): string {
   const h = createHash('sha256');
   for (const sub of ['debian-slurm-arm64', 'debian-slurm']) {
     const dir = join(repoRoot, 'test/fixtures', sub);
-    for (const f of ['Dockerfile', ...readdirSync(dir).filter((f) => f.endsWith('.sh')).sort()]) h.update(readFileSync(join(dir, f)));
+    for (const f of [
+      'Dockerfile',
+      ...readdirSync(dir)
+        .filter((f) => f.endsWith('.sh'))
+        .sort(),
+    ])
+      h.update(readFileSync(join(dir, f)));
   }
   return h.digest('hex').slice(0, 10);
 }
@@ -56,10 +67,16 @@ export function imageExists(tag: string): boolean {
 
 function runScript(script: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(repoRoot, script), ...args], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn('bash', [join(repoRoot, script), ...args], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     child.on('error', reject);
     child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${script} ${args.join(' ')} exited with ${code} (its output is above)`)));
+      code === 0
+        ? resolve()
+        : reject(new Error(`${script} ${args.join(' ')} exited with ${code} (its output is above)`)),
+    );
   });
 }
 
@@ -79,8 +96,11 @@ function once(tag: string, make: () => Promise<void>): Promise<string> {
 }
 
 export function ensureBaseImage(name: BaseImageName, arch: 'amd64' | 'arm64' = 'amd64'): Promise<string> {
-  if (name !== 'debian12' && name !== 'debian13') return Promise.reject(new Error(`no base image recipe for '${name}'`));
-  return once(baseImageTag(name, arch), () => runScript('scripts/make-base-image.sh', arch === 'amd64' ? [name] : [name, '--arch', arch]));
+  if (name !== 'debian12' && name !== 'debian13')
+    return Promise.reject(new Error(`no base image recipe for '${name}'`));
+  return once(baseImageTag(name, arch), () =>
+    runScript('scripts/make-base-image.sh', arch === 'amd64' ? [name] : [name, '--arch', arch]),
+  );
 }
 
 /** The arm64 Slurm fixture (~15-20 min the first time: a cross compile); needs arm64 emulation (needArm64Emulation). */

@@ -35,7 +35,8 @@ const GOLDEN = (path: string) => path === 'Dockerfile' || /^spack\/[a-z]+\/spack
 /** `diff -u` of the golden file against the rendered text (GNU diffutils, part of every Debian system). */
 function unifiedDiff(goldenPath: string, rendered: string, label: string): string {
   const r = spawnSync('diff', ['-u', '--label', `golden/${label}`, '--label', `rendered/${label}`, goldenPath, '-'], {
-    input: rendered, encoding: 'utf8',
+    input: rendered,
+    encoding: 'utf8',
   });
   return r.stdout || r.stderr || `(diff exited ${r.status})`;
 }
@@ -43,8 +44,9 @@ function unifiedDiff(goldenPath: string, rendered: string, label: string): strin
 /** Files under `dir`, relative, sorted. */
 function filesUnder(dir: string, prefix = ''): string[] {
   if (!existsSync(join(dir, prefix))) return [];
-  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(dir, join(prefix, e.name)) : [join(prefix, e.name)]).sort();
+  return readdirSync(join(dir, prefix), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(dir, join(prefix, e.name)) : [join(prefix, e.name)]))
+    .sort();
 }
 
 for (const [name, opts] of Object.entries(PLANS)) {
@@ -60,7 +62,11 @@ for (const [name, opts] of Object.entries(PLANS)) {
       console.log(`UPDATED test/golden/${name}: ${rendered.map((f) => f.path).join(', ')}`);
     }
     // The same set of files: a stage that appears or disappears is a change too.
-    assert.equal(filesUnder(dir), rendered.map((f) => f.path).sort(), `files of test/golden/${name} (regenerate: UPDATE_GOLDEN=1 npm test -- golden)`);
+    assert.equal(
+      filesUnder(dir),
+      rendered.map((f) => f.path).sort(),
+      `files of test/golden/${name} (regenerate: UPDATE_GOLDEN=1 npm test -- golden)`,
+    );
     const mismatches: string[] = [];
     for (const f of rendered) {
       const goldenPath = join(dir, f.path);
@@ -70,7 +76,9 @@ for (const [name, opts] of Object.entries(PLANS)) {
     }
     if (mismatches.length > 0) {
       console.log(mismatches.join('\n'));
-      assert.unreachable(`test/golden/${name} differs from the render (diff above); if intended: UPDATE_GOLDEN=1 npm test -- golden`);
+      assert.unreachable(
+        `test/golden/${name} differs from the render (diff above); if intended: UPDATE_GOLDEN=1 npm test -- golden`,
+      );
     }
   });
 }
@@ -78,8 +86,10 @@ for (const [name, opts] of Object.entries(PLANS)) {
 test('golden: the bake file of a two-Slurm, two-GCC, CPU and GPU matrix is byte for byte the committed one', () => {
   const plans = planMatrix({ slurm: ['24.11', '25.11'], gcc: ['10.5.0', '13.4.0'], flavours: ['cpu', 'gpu'] });
   const text = renderBakeFile(plans, {
-    contextOf: (p) => p.contextDir, buildsDir: '/home/user/.slurm-factory/builds',
-    buildcacheDir: '/home/user/.slurm-factory/buildcache', sourcecacheDir: '/home/user/.slurm-factory/sourcecache',
+    contextOf: (p) => p.contextDir,
+    buildsDir: '/home/user/.slurm-factory/builds',
+    buildcacheDir: '/home/user/.slurm-factory/buildcache',
+    sourcecacheDir: '/home/user/.slurm-factory/sourcecache',
     sourceDateEpoch: 1767225600,
   });
   const path = join(goldenDir, 'bake', 'docker-bake.hcl');
@@ -90,7 +100,9 @@ test('golden: the bake file of a two-Slurm, two-GCC, CPU and GPU matrix is byte 
   }
   if (!existsSync(path) || readFileSync(path, 'utf8') !== text) {
     if (existsSync(path)) console.log(unifiedDiff(path, text, 'bake/docker-bake.hcl'));
-    assert.unreachable('test/golden/bake/docker-bake.hcl differs from the render (diff above); if intended: UPDATE_GOLDEN=1 npm test -- golden');
+    assert.unreachable(
+      'test/golden/bake/docker-bake.hcl differs from the render (diff above); if intended: UPDATE_GOLDEN=1 npm test -- golden',
+    );
   }
 });
 

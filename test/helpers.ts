@@ -19,8 +19,10 @@ export function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-export const needCommand = (cmd: string, installHint: string): Requirement => () =>
-  hasCommand(cmd) ? null : `'${cmd}' is not installed (${installHint})`;
+export const needCommand =
+  (cmd: string, installHint: string): Requirement =>
+  () =>
+    hasCommand(cmd) ? null : `'${cmd}' is not installed (${installHint})`;
 
 export const needDocker: Requirement = () => {
   if (!hasCommand('docker')) return 'no docker client (run scripts/setup-docker.sh as root)';
@@ -93,7 +95,8 @@ export function sh(cmd: string, opts: { cwd?: string; env?: Record<string, strin
  */
 export function gpgHome(home: string, ...publicKeys: string[]) {
   mkdirSync(home, { recursive: true, mode: 0o700 });
-  const gpg = (...args: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', '--status-fd', '1', ...args], { encoding: 'utf8' });
+  const gpg = (...args: string[]) =>
+    spawnSync('gpg', ['--homedir', home, '--batch', '--status-fd', '1', ...args], { encoding: 'utf8' });
   for (const k of publicKeys) {
     const r = gpg('--import', k);
     if (r.status !== 0) throw new Error(`gpg --import ${k}: ${r.stderr}`);

@@ -10,12 +10,24 @@ import { join } from 'node:path';
 
 export const NAME = 'slurm-24.11-gcc12.2.0-software.tar.gz';
 
-const MANIFEST = JSON.stringify({
-  schema: 1, slurm: { series: '24.11', release: '24.11.5' }, gcc: { version: '12.2.0' },
-  glibc: { floor: '2.17' }, layout: { module: 'modules/slurm/24.11-gcc12.2.0.lua' },
-}, null, 2);
+const MANIFEST = JSON.stringify(
+  {
+    schema: 1,
+    slurm: { series: '24.11', release: '24.11.5' },
+    gcc: { version: '12.2.0' },
+    glibc: { floor: '2.17' },
+    layout: { module: 'modules/slurm/24.11-gcc12.2.0.lua' },
+  },
+  null,
+  2,
+);
 
-const sh = (script: string, cwd: string) => execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sh = (script: string, cwd: string) =>
+  execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 /**
  * A package tree in `dir/tree`: manifest.json, view/ (bin, sbin/slurmctld, lib with a file, an in-tree symlink
@@ -34,13 +46,18 @@ export function packageTree(dir: string, installer = '#!/bin/bash\nexit 0\n'): s
   const inst = join(tree, 'data', 'slurm_assets', 'slurm_install.sh');
   writeFileSync(inst, installer);
   chmodSync(inst, 0o755);
-  sh('ln -s libslurm.so.42 view/lib/libslurm.so && ln -s ../lib view/sbin/lib && ln view/lib/libslurm.so.42 view/lib/libslurm-hard.so.42', tree);
+  sh(
+    'ln -s libslurm.so.42 view/lib/libslurm.so && ln -s ../lib view/sbin/lib && ln view/lib/libslurm.so.42 view/lib/libslurm-hard.so.42',
+    tree,
+  );
   return tree;
 }
 
 /** gzip'ed GNU tar of `tree` (members ./manifest.json, ./view/..., like pack-tarball.sh writes), extra tar flags first. */
 export function packTree(tree: string, out: string, extra: string[] = [], members = ['.']): string {
-  execFileSync('tar', ['--create', '--gzip', '--file', out, '--format=gnu', ...extra, '-C', tree, ...members], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('tar', ['--create', '--gzip', '--file', out, '--format=gnu', ...extra, '-C', tree, ...members], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   return out;
 }
 
@@ -75,12 +92,20 @@ export const HOSTILE: Hostile[] = [
   },
   {
     name: 'a symlink to an absolute path (ln -s /etc/shadow)',
-    make: (dir, out) => { const tree = packageTree(dir); sh('ln -s /etc/shadow view/shadow', tree); packTree(tree, out); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      sh('ln -s /etc/shadow view/shadow', tree);
+      packTree(tree, out);
+    },
     says: /member '\.\/view\/shadow' is a symlink to the absolute path '\/etc\/shadow'/,
   },
   {
     name: 'a symlink that climbs out of the tree',
-    make: (dir, out) => { const tree = packageTree(dir); sh('ln -s ../../../../etc view/sbin/etc', tree); packTree(tree, out); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      sh('ln -s ../../../../etc view/sbin/etc', tree);
+      packTree(tree, out);
+    },
     says: /member '\.\/view\/sbin\/etc' is a symlink to '\.\.\/\.\.\/\.\.\/\.\.\/etc', which resolves outside the tarball's tree/,
   },
   {
@@ -104,27 +129,44 @@ export const HOSTILE: Hostile[] = [
   },
   {
     name: 'a fifo (mkfifo)',
-    make: (dir, out) => { const tree = packageTree(dir); sh('mkfifo view/fifo', tree); packTree(tree, out); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      sh('mkfifo view/fifo', tree);
+      packTree(tree, out);
+    },
     says: /member '\.\/view\/fifo' is a FIFO/,
   },
   {
     name: 'a device (mknod)',
-    make: (dir, out) => { const tree = packageTree(dir); sh('mknod view/null c 1 3', tree); packTree(tree, out); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      sh('mknod view/null c 1 3', tree);
+      packTree(tree, out);
+    },
     says: /member '\.\/view\/null' is a CharacterDevice/,
   },
   {
     name: 'no view/',
-    make: (dir, out) => { const tree = packageTree(dir); packTree(tree, out, [], ['manifest.json', 'data', 'modules']); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      packTree(tree, out, [], ['manifest.json', 'data', 'modules']);
+    },
     says: /no view\/ directory: not a slurm-factory package/,
   },
   {
     name: 'no manifest.json',
-    make: (dir, out) => { const tree = packageTree(dir); packTree(tree, out, [], ['view', 'data']); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      packTree(tree, out, [], ['view', 'data']);
+    },
     says: /no manifest\.json at the top of the tarball/,
   },
   {
     name: 'an uncompressed tar',
-    make: (dir, out) => { const tree = packageTree(dir); execFileSync('tar', ['-cf', out, '-C', tree, '.']); },
+    make: (dir, out) => {
+      const tree = packageTree(dir);
+      execFileSync('tar', ['-cf', out, '-C', tree, '.']);
+    },
     says: /not a gzip file \(its first bytes are [0-9a-f]{4}; gzip starts with 1f8b\)/,
   },
   {
@@ -137,7 +179,10 @@ export const HOSTILE: Hostile[] = [
   },
   {
     name: 'gzip of something that is not a tar',
-    make: (dir, out) => { writeFileSync(join(dir, 'text'), 'just text\n'.repeat(100)); sh(`gzip -c text > '${out}'`, dir); },
+    make: (dir, out) => {
+      writeFileSync(join(dir, 'text'), 'just text\n'.repeat(100));
+      sh(`gzip -c text > '${out}'`, dir);
+    },
     says: /not a readable gzip'ed tar \(TAR_/,
   },
 ];

@@ -15,9 +15,17 @@ import { SLURM_FIXTURE_IMAGE } from './fixture.ts';
 
 const FIXTURE = process.env.SLURM_FIXTURE_IMAGE || SLURM_FIXTURE_IMAGE;
 const BASE = 'slurm-factory-base:debian12';
-const needImage = (tag: string, how: string): Requirement => () =>
-  spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0 ? null : `image ${tag} is missing (${how})`;
-const it = testIf(test, [needDocker, needImage(FIXTURE, 'test/fixtures/debian-slurm/build.sh'), needImage(BASE, 'scripts/make-base-image.sh debian12')]);
+const needImage =
+  (tag: string, how: string): Requirement =>
+  () =>
+    spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0
+      ? null
+      : `image ${tag} is missing (${how})`;
+const it = testIf(test, [
+  needDocker,
+  needImage(FIXTURE, 'test/fixtures/debian-slurm/build.sh'),
+  needImage(BASE, 'scripts/make-base-image.sh debian12'),
+]);
 
 const inputs = sampleInputs({ series: '24.11' });
 
@@ -29,19 +37,54 @@ const section = (out: string, name: string) => out.split(`== ${name}\n`)[1]?.spl
 
 it('real Slurm at a prefix with a space and %: quoted PluginDir, SLURM_CONF and start commands run a job', () => {
   withTempDir((tmp) => {
-    const pkg = join(tmp, 'package'), out = join(tmp, 'out');
+    const pkg = join(tmp, 'package'),
+      out = join(tmp, 'out');
     writePackageDir(pkg, inputs);
     mkdirSync(out);
     chmodSync(out, 0o777);
-    const packed = docker(['run', '--rm', '-e', 'SOURCE_DATE_EPOCH=1700000000', '-v', `${pkg}:/opt/slurm-factory/package:ro`, '-v', `${out}:/out`,
-      FIXTURE, 'bash', '/opt/slurm-factory/package/scripts/package-view.sh',
-      '--build-info', '/opt/slurm-factory/package/build-info.json', '--view', '/opt/slurm/view',
-      '--specs', '/opt/slurm-factory/specs.json', '--assets', '/opt/slurm-factory/package/assets', '--out', '/out']);
+    const packed = docker([
+      'run',
+      '--rm',
+      '-e',
+      'SOURCE_DATE_EPOCH=1700000000',
+      '-v',
+      `${pkg}:/opt/slurm-factory/package:ro`,
+      '-v',
+      `${out}:/out`,
+      FIXTURE,
+      'bash',
+      '/opt/slurm-factory/package/scripts/package-view.sh',
+      '--build-info',
+      '/opt/slurm-factory/package/build-info.json',
+      '--view',
+      '/opt/slurm/view',
+      '--specs',
+      '/opt/slurm-factory/specs.json',
+      '--assets',
+      '/opt/slurm-factory/package/assets',
+      '--out',
+      '/out',
+    ]);
     assert.is(packed.status, 0, packed.output);
 
     const script = join(repoRoot, 'test/fixtures/install/run-spaces.sh');
-    const r = docker(['run', '--rm', '--hostname', 'node1', '-v', `${out}:/in:ro`, '-v', `${script}:/run-spaces.sh:ro`,
-      BASE, 'bash', '/run-spaces.sh', `/in/${inputs.tarballName}`], 300_000);
+    const r = docker(
+      [
+        'run',
+        '--rm',
+        '--hostname',
+        'node1',
+        '-v',
+        `${out}:/in:ro`,
+        '-v',
+        `${script}:/run-spaces.sh:ro`,
+        BASE,
+        'bash',
+        '/run-spaces.sh',
+        `/in/${inputs.tarballName}`,
+      ],
+      300_000,
+    );
     assert.is(r.status, 0, r.output);
     const view = '/srv/site slurm%1/view';
     assert.is(section(r.stdout, 'conf').trim(), `PluginDir="${view}/lib/slurm"`);
@@ -52,7 +95,10 @@ it('real Slurm at a prefix with a space and %: quoted PluginDir, SLURM_CONF and 
       'PMIX_INSTALL_PREFIX=/srv/site\\ slurm%1/view SLURM_CONF=/etc/slurm\\ conf/slurm.conf /srv/site\\ slurm%1/view/sbin/slurmd -d /srv/site\\ slurm%1/view/sbin/slurmstepd',
     ]);
     assert.match(section(r.stdout, 'sinfo'), /^debug\* up 1 idle node1$/m);
-    assert.ok(section(r.stdout, 'sinfo').split('\n').includes(`PluginDir=${view}/lib/slurm`), section(r.stdout, 'sinfo'));
+    assert.ok(
+      section(r.stdout, 'sinfo').split('\n').includes(`PluginDir=${view}/lib/slurm`),
+      section(r.stdout, 'sinfo'),
+    );
     assert.match(section(r.stdout, 'srun'), /^node1$/m);
     assert.match(r.stdout, /== done/);
   });

@@ -24,7 +24,10 @@ export function unpacked(dir: string, series: '23.11' | '24.11' = '24.11') {
 export function scratchRoot(base: string, series: '23.11' | '24.11' = '24.11', tree = '/srv/site/slurm-24.11') {
   const root = join(base, 'root');
   mkdirSync(join(root, 'etc'), { recursive: true });
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
+  writeFileSync(
+    join(root, 'etc/passwd'),
+    'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+  );
   writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
   writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n');
   unpacked(join(root, tree), series);

@@ -22,21 +22,33 @@ export interface KeyScan {
 }
 
 export async function scanImageForKey(image: string, privateKeyArmored: string, workDir: string): Promise<KeyScan> {
-  const needles: (string | Buffer)[] = privateKeyArmored.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)).slice(0, 5);
+  const needles: (string | Buffer)[] = privateKeyArmored
+    .split('\n')
+    .filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l))
+    .slice(0, 5);
   const openpgp = await import('openpgp');
   const key = await openpgp.readPrivateKey({ armoredKey: privateKeyArmored });
-  const packets = [key.keyPacket, ...key.getSubkeys().map((s) => s.keyPacket)] as unknown as { privateParams?: Record<string, unknown> }[];
-  const secrets = packets.flatMap((p) => Object.values(p.privateParams ?? {}))
-    .filter((v): v is Uint8Array => v instanceof Uint8Array && v.length >= 16).map((v) => Buffer.from(v));
+  const packets = [key.keyPacket, ...key.getSubkeys().map((s) => s.keyPacket)] as unknown as {
+    privateParams?: Record<string, unknown>;
+  }[];
+  const secrets = packets
+    .flatMap((p) => Object.values(p.privateParams ?? {}))
+    .filter((v): v is Uint8Array => v instanceof Uint8Array && v.length >= 16)
+    .map((v) => Buffer.from(v));
   needles.push(...secrets);
   const hexWindows = secrets.flatMap((b) => {
     const hex = b.toString('hex').toUpperCase();
     const windows: string[] = [];
-    for (let i = 0; i + 16 <= hex.length; i += 16) windows.push(hex.slice(i, i + 16), hex.slice(i, i + 16).toLowerCase());
+    for (let i = 0; i + 16 <= hex.length; i += 16)
+      windows.push(hex.slice(i, i + 16), hex.slice(i, i + 16).toLowerCase());
     return windows;
   });
-  const describe = (n: string | Buffer) => (typeof n !== 'string' ? `${n.length} secret key bytes`
-    : /^[0-9a-fA-F]{16}$/.test(n) ? `secret key material in hex (${n.slice(0, 6)}…)` : `armor line ${n.slice(0, 12)}…`);
+  const describe = (n: string | Buffer) =>
+    typeof n !== 'string'
+      ? `${n.length} secret key bytes`
+      : /^[0-9a-fA-F]{16}$/.test(n)
+        ? `secret key material in hex (${n.slice(0, 6)}…)`
+        : `armor line ${n.slice(0, 12)}…`;
   needles.push(...hexWindows);
 
   const found: string[] = [];
@@ -56,7 +68,10 @@ export async function scanImageForKey(image: string, privateKeyArmored: string, 
   for (const blob of blobs) {
     const contents = [readFileSync(blob)];
     const inner = spawnSync('tar', ['-xOf', blob], { maxBuffer: 2 ** 31 });
-    if (inner.status === 0) { layers++; contents.push(inner.stdout); }
+    if (inner.status === 0) {
+      layers++;
+      contents.push(inner.stdout);
+    }
     for (const c of contents) for (const n of needles) if (c.includes(n)) found.push(`${describe(n)} in ${blob}`);
   }
   return { found, needles: needles.length, secretNeedles: secrets.length, layers, history, config };

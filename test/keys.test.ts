@@ -23,7 +23,11 @@ test('sign, build, verify and publish refuse a bad key file with the same line',
       { kind: 'private', wrong: pub, args: (k) => ['sign', file, '--key', k] },
       { kind: 'private', wrong: pub, args: (k) => ['build', '25.11', '--sign-key', k, '--print'] },
       { kind: 'public', wrong: priv, args: (k) => ['verify', file, '--key', k] },
-      { kind: 'public', wrong: priv, args: (k) => ['publish', '--bucket', 'ok-bucket', '--buildcache', 'none', '--public-key', k, '--dry-run'] },
+      {
+        kind: 'public',
+        wrong: priv,
+        args: (k) => ['publish', '--bucket', 'ok-bucket', '--buildcache', 'none', '--public-key', k, '--dry-run'],
+      },
     ];
     for (const task of tasks) {
       const flag = task.args('K').find((a, i, all) => all[i + 1] === 'K')!;

@@ -9,13 +9,22 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cachePath, ensureCacheDir, ensureHostCaches, hostBuildcachePath, hostCacheContexts, logFilePath, resolveConfig, sourceDateEpoch,
+  cachePath,
+  ensureCacheDir,
+  ensureHostCaches,
+  hostBuildcachePath,
+  hostCacheContexts,
+  logFilePath,
+  resolveConfig,
+  sourceDateEpoch,
 } from '../tasks/lib/config.ts';
 import { onInterrupt } from '../tasks/lib/build-run.ts';
 import { repoRoot, withTempDir } from './helpers.ts';
 
 const libDir = join(repoRoot, 'tasks', 'lib');
-const libModules = readdirSync(libDir).filter((f) => f.endsWith('.ts')).sort();
+const libModules = readdirSync(libDir)
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 
 test('importing every tasks/lib module installs no signal handler, writes no environment variable, creates nothing', () => {
   withTempDir((t) => {
@@ -29,11 +38,20 @@ test('importing every tasks/lib module installs no signal handler, writes no env
     `;
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: t, SLURM_FACTORY_HOME: join(t, 'home') };
     delete env.NODE_OPTIONS; // npm's `--import tsx` resolves from the cwd, a temp dir here
-    const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], {
-      cwd: t, encoding: 'utf8', env,
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script],
+      {
+        cwd: t,
+        encoding: 'utf8',
+        env,
+      },
+    );
     assert.is(r.status, 0, r.stderr);
-    const { before, after } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: Record<string, object>; after: Record<string, object> };
+    const { before, after } = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      before: Record<string, object>;
+      after: Record<string, object>;
+    };
     assert.equal(after.listeners, before.listeners, 'process listeners after importing tasks/lib');
     assert.equal(after.env, before.env, 'process.env after importing tasks/lib');
     assert.equal(readdirSync(t), [], 'nothing created in the home or the working directory');
@@ -51,8 +69,12 @@ test('a SIGINT listener is installed only while work to undo is registered', () 
 test('asking for a cache path creates nothing; ensure... creates it', () => {
   withTempDir((t) => {
     const config = resolveConfig({ home: join(t, 'home') });
-    const paths = [cachePath(config, 'builds'), hostBuildcachePath(config, 'key'), ...Object.values(hostCacheContexts(config, 'key')),
-      logFilePath(config, 'x')];
+    const paths = [
+      cachePath(config, 'builds'),
+      hostBuildcachePath(config, 'key'),
+      ...Object.values(hostCacheContexts(config, 'key')),
+      logFilePath(config, 'x'),
+    ];
     for (const p of paths) assert.ok(p.startsWith(join(t, 'home')), p);
     assert.equal(readdirSync(t), [], 'paths only');
     ensureHostCaches(config, 'key');
@@ -72,7 +94,10 @@ test('resolveConfig reads the environment: bucket (flag first) and SOURCE_DATE_E
   assert.is(resolveConfig({ bucket: 'flag-bucket' }, env).sources.bucket, 'flag');
   assert.is(resolveConfig({}, { ...env, SLURM_FACTORY_BUCKET: '' }).bucket, undefined, 'empty is unset');
   assert.is(sourceDateEpoch(c, repoRoot), 1700000000);
-  assert.throws(() => sourceDateEpoch(resolveConfig({}, { ...env, SOURCE_DATE_EPOCH: 'yesterday' }), repoRoot), /SOURCE_DATE_EPOCH 'yesterday' is not a whole number/);
+  assert.throws(
+    () => sourceDateEpoch(resolveConfig({}, { ...env, SOURCE_DATE_EPOCH: 'yesterday' }), repoRoot),
+    /SOURCE_DATE_EPOCH 'yesterday' is not a whole number/,
+  );
 });
 
 test('modules that build commands or files as data import no child_process and read no environment', () => {

@@ -14,7 +14,8 @@ import { withTempDir, testIf, type Requirement } from './helpers.ts';
 import { bash, sampleInputs, writePackageDir } from './spack-tree.ts';
 
 const LMOD_INIT = ['/usr/share/lmod/lmod/init/bash', '/usr/share/lmod/lmod/init/profile'].find((p) => existsSync(p));
-const needLmod: Requirement = () => LMOD_INIT ? null : 'Lmod is not installed (apt-get install lmod, or scripts/install-test-deps.sh)';
+const needLmod: Requirement = () =>
+  LMOD_INIT ? null : 'Lmod is not installed (apt-get install lmod, or scripts/install-test-deps.sh)';
 const it = testIf(test, [needLmod]);
 
 const inputs = sampleInputs({ series: '24.11' });
@@ -22,7 +23,8 @@ const MODULE = inputs.moduleName; // slurm/24.11-gcc12.2.0
 
 /** An unpacked tarball: <root>/view/{bin/scontrol,sbin,...}, <root>/modules/<MODULE>.lua, <root>/data/slurm_assets. */
 function unpacked(root: string, withScontrol = true): string {
-  for (const d of ['view/bin', 'view/sbin', 'view/share/man', 'view/include', 'view/lib/pkgconfig']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['view/bin', 'view/sbin', 'view/share/man', 'view/include', 'view/lib/pkgconfig'])
+    mkdirSync(join(root, d), { recursive: true });
   if (withScontrol) {
     writeFileSync(join(root, 'view/bin/scontrol'), '#!/bin/sh\necho "slurm 24.11.5 from $0"\n');
     chmodSync(join(root, 'view/bin/scontrol'), 0o755);
@@ -39,10 +41,14 @@ function unpacked(root: string, withScontrol = true): string {
 /** Runs a bash snippet with Lmod initialised and a clean, known environment; returns status and output. */
 function lmod(script: string, env: Record<string, string> = {}) {
   const base: Record<string, string> = {
-    PATH: '/usr/local/bin:/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C', MANPATH: '/usr/share/man',
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    LANG: 'C',
+    MANPATH: '/usr/share/man',
   };
   const r = spawnSync('bash', ['--noprofile', '--norc', '-c', `set -e\nsource ${LMOD_INIT}\n${script}`], {
-    encoding: 'utf8', env: { ...base, ...env },
+    encoding: 'utf8',
+    env: { ...base, ...env },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}${r.stderr}` };
 }
@@ -51,16 +57,25 @@ const SHOW = `for v in PATH MANPATH SLURM_ROOT SLURM_INSTALL_PREFIX SLURM_CONF C
 
 function vars(out: string, marker: string): Record<string, string> {
   const section = out.split(`--${marker}--\n`)[1]?.split('\n--')[0] ?? '';
-  return Object.fromEntries(section.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    section
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 it('loads from the tree it sits in with no variable set; unload restores the environment', () => {
   withTempDir((tmp) => {
     const root = unpacked(join(tmp, 'site/slurm-24.11'));
     const view = join(root, 'view');
-    const r = lmod(`echo --before--; ${SHOW}; module use ${root}/modules; module load ${MODULE}; echo --loaded--; ${SHOW}; scontrol; module unload ${MODULE}; echo --after--; ${SHOW}`);
+    const r = lmod(
+      `echo --before--; ${SHOW}; module use ${root}/modules; module load ${MODULE}; echo --loaded--; ${SHOW}; scontrol; module unload ${MODULE}; echo --after--; ${SHOW}`,
+    );
     assert.is(r.status, 0, r.output);
-    const before = vars(r.stdout, 'before'), loaded = vars(r.stdout, 'loaded'), after = vars(r.stdout, 'after');
+    const before = vars(r.stdout, 'before'),
+      loaded = vars(r.stdout, 'loaded'),
+      after = vars(r.stdout, 'after');
     assert.ok(loaded.PATH!.startsWith(`${view}/bin:${view}/sbin:`), loaded.PATH);
     assert.is(loaded.which, `${view}/bin/scontrol`);
     assert.is(loaded.SLURM_ROOT, view);
@@ -72,7 +87,17 @@ it('loads from the tree it sits in with no variable set; unload restores the env
     assert.is(loaded.CMAKE_PREFIX_PATH, view);
     assert.is(loaded.LD_LIBRARY_PATH, '<unset>', 'no LD_LIBRARY_PATH');
     assert.match(r.stdout, new RegExp(`slurm 24.11.5 from ${view}/bin/scontrol`));
-    for (const v of ['PATH', 'MANPATH', 'SLURM_ROOT', 'SLURM_INSTALL_PREFIX', 'SLURM_CONF', 'CPATH', 'PKG_CONFIG_PATH', 'CMAKE_PREFIX_PATH', 'which']) {
+    for (const v of [
+      'PATH',
+      'MANPATH',
+      'SLURM_ROOT',
+      'SLURM_INSTALL_PREFIX',
+      'SLURM_CONF',
+      'CPATH',
+      'PKG_CONFIG_PATH',
+      'CMAKE_PREFIX_PATH',
+      'which',
+    ]) {
       assert.is(after[v], before[v], `${v} after unload`);
     }
   });
@@ -83,14 +108,17 @@ it('SLURM_INSTALL_PREFIX wins (the view or the unpacked root), and survives unlo
     const a = unpacked(join(tmp, 'a'));
     const b = unpacked(join(tmp, 'b'));
     for (const given of [join(b, 'view'), b]) {
-      const r = lmod(`module use ${a}/modules; module load ${MODULE}; echo --loaded--; ${SHOW}; module unload ${MODULE}; echo --after--; ${SHOW}`,
-        { SLURM_INSTALL_PREFIX: given, SLURM_CONF: '/srv/conf/slurm.conf' });
+      const r = lmod(
+        `module use ${a}/modules; module load ${MODULE}; echo --loaded--; ${SHOW}; module unload ${MODULE}; echo --after--; ${SHOW}`,
+        { SLURM_INSTALL_PREFIX: given, SLURM_CONF: '/srv/conf/slurm.conf' },
+      );
       assert.is(r.status, 0, r.output);
-      const loaded = vars(r.stdout, 'loaded'), after = vars(r.stdout, 'after');
+      const loaded = vars(r.stdout, 'loaded'),
+        after = vars(r.stdout, 'after');
       assert.is(loaded.SLURM_ROOT, join(b, 'view'), `given ${given}`);
       assert.is(loaded.which, join(b, 'view/bin/scontrol'));
       assert.is(loaded.SLURM_CONF, '/srv/conf/slurm.conf');
-      assert.is(after.SLURM_INSTALL_PREFIX, given, 'the user\'s value comes back after unload');
+      assert.is(after.SLURM_INSTALL_PREFIX, given, "the user's value comes back after unload");
       assert.is(after.SLURM_CONF, '/srv/conf/slurm.conf');
       assert.is(after.SLURM_ROOT, '<unset>');
       assert.is(after.which, 'none');
@@ -107,7 +135,9 @@ it('a tree without bin/scontrol fails to load with a clear message', () => {
     const flat = (s: string) => s.replace(/\s+/g, ' '); // Lmod wraps its messages
     assert.match(flat(r.stderr), `no bin/scontrol found in ${root}/view or /opt/slurm/view.`);
     assert.match(flat(r.stderr), 'Set SLURM_INSTALL_PREFIX to the Slurm installation');
-    const r2 = lmod(`module use ${root}/modules; module load ${MODULE}`, { SLURM_INSTALL_PREFIX: join(tmp, 'nowhere') });
+    const r2 = lmod(`module use ${root}/modules; module load ${MODULE}`, {
+      SLURM_INSTALL_PREFIX: join(tmp, 'nowhere'),
+    });
     assert.is.not(r2.status, 0);
     assert.match(flat(r2.stderr), `no bin/scontrol found in ${tmp}/nowhere or ${tmp}/nowhere/view.`);
   });
@@ -126,8 +156,13 @@ it('whatis and help name the version, GCC and flavour', () => {
 });
 
 it('GPU flavour help says the driver libraries come from the host', () => {
-  const gpu = renderPackageFiles(sampleInputs({ flavour: 'gpu', moduleName: 'slurm/24.11-gcc12.2.0', tarballName: 'slurm-24.11-gcc12.2.0-gpu-software.tar.gz' }))
-    .find((f) => f.path.startsWith('assets/modules/'))!;
+  const gpu = renderPackageFiles(
+    sampleInputs({
+      flavour: 'gpu',
+      moduleName: 'slurm/24.11-gcc12.2.0',
+      tarballName: 'slurm-24.11-gcc12.2.0-gpu-software.tar.gz',
+    }),
+  ).find((f) => f.path.startsWith('assets/modules/'))!;
   assert.match(String(gpu.content), /libnvidia-ml\.so/);
   const cpu = renderPackageFiles(inputs).find((f) => f.path.startsWith('assets/modules/'))!;
   assert.not.match(String(cpu.content), /libnvidia-ml/);
@@ -144,8 +179,14 @@ it('a copy installed by slurm_install.sh --lmod-dir loads from its rewritten fal
     writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
     mkdirSync(join(root, tmp, 'srv'), { recursive: true });
     symlinkSync(real, join(root, real));
-    const install = bash(join(real, 'data/slurm_assets/slurm_install.sh'),
-      ['--root', root, '--prefix', join(real, 'view'), '--lmod-dir', '/opt/lmod']);
+    const install = bash(join(real, 'data/slurm_assets/slurm_install.sh'), [
+      '--root',
+      root,
+      '--prefix',
+      join(real, 'view'),
+      '--lmod-dir',
+      '/opt/lmod',
+    ]);
     assert.is(install.status, 0, install.output);
     const copy = join(root, 'opt/lmod', `${MODULE}.lua`);
     assert.ok(existsSync(copy), install.output);

@@ -18,9 +18,17 @@ import { cyclonedxErrors } from './cyclonedx.ts';
 /** SLURM_FIXTURE_IMAGE overrides the image (e.g. to compare two fixture builds). */
 const FIXTURE = process.env.SLURM_FIXTURE_IMAGE || SLURM_FIXTURE_IMAGE;
 const BASE = 'slurm-factory-base:debian12';
-const needImage = (tag: string, how: string): Requirement => () =>
-  spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0 ? null : `image ${tag} is missing (${how})`;
-const it = testIf(test, [needDocker, needImage(FIXTURE, 'test/fixtures/debian-slurm/build.sh'), needImage(BASE, 'scripts/make-base-image.sh debian12')]);
+const needImage =
+  (tag: string, how: string): Requirement =>
+  () =>
+    spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0
+      ? null
+      : `image ${tag} is missing (${how})`;
+const it = testIf(test, [
+  needDocker,
+  needImage(FIXTURE, 'test/fixtures/debian-slurm/build.sh'),
+  needImage(BASE, 'scripts/make-base-image.sh debian12'),
+]);
 
 const inputs = sampleInputs({ series: '24.11' });
 const TARBALL = inputs.tarballName;
@@ -33,11 +41,30 @@ function docker(args: string[], timeout = 300_000) {
 /** The package stage in the fixture; `specs` replaces the fixture's specs.json (mounted over it). */
 function packageInFixture(pkg: string, out: string, specs?: string) {
   chmodSync(out, 0o777);
-  return docker(['run', '--rm', '-e', 'SOURCE_DATE_EPOCH=1700000000', '-v', `${pkg}:/opt/slurm-factory/package:ro`, '-v', `${out}:/out`,
+  return docker([
+    'run',
+    '--rm',
+    '-e',
+    'SOURCE_DATE_EPOCH=1700000000',
+    '-v',
+    `${pkg}:/opt/slurm-factory/package:ro`,
+    '-v',
+    `${out}:/out`,
     ...(specs ? ['-v', `${specs}:/opt/slurm-factory/specs.json:ro`] : []),
-    FIXTURE, 'bash', '/opt/slurm-factory/package/scripts/package-view.sh',
-    '--build-info', '/opt/slurm-factory/package/build-info.json', '--view', '/opt/slurm/view',
-    '--specs', '/opt/slurm-factory/specs.json', '--assets', '/opt/slurm-factory/package/assets', '--out', '/out']);
+    FIXTURE,
+    'bash',
+    '/opt/slurm-factory/package/scripts/package-view.sh',
+    '--build-info',
+    '/opt/slurm-factory/package/build-info.json',
+    '--view',
+    '/opt/slurm/view',
+    '--specs',
+    '/opt/slurm-factory/specs.json',
+    '--assets',
+    '/opt/slurm-factory/package/assets',
+    '--out',
+    '/out',
+  ]);
 }
 
 /** Regular ELF files under view/ in a tarball, by reading every member's first bytes with GNU tar. */
@@ -46,7 +73,16 @@ function elfFilesIn(tarball: string, tmp: string): string[] {
   spawnSync('mkdir', ['-p', dir]);
   const x = spawnSync('tar', ['-xzf', tarball, '-C', dir, 'view'], { encoding: 'utf8' });
   assert.is(x.status, 0, x.stderr);
-  const r = spawnSync('bash', ['-c', 'cd "$1" && find view -type f -print0 | while IFS= read -r -d "" f; do [[ $(head -c4 "$f" | od -An -c | tr -d " ") == 177ELF ]] && echo "$f"; done | sort', '_', dir], { encoding: 'utf8' });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      'cd "$1" && find view -type f -print0 | while IFS= read -r -d "" f; do [[ $(head -c4 "$f" | od -An -c | tr -d " ") == 177ELF ]] && echo "$f"; done | sort',
+      '_',
+      dir,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean);
 }
@@ -56,9 +92,16 @@ const section = (out: string, name: string) => out.split(`== ${name}\n`)[1]?.spl
 it('real Slurm: relocated, packed reproducibly, and running jobs at another prefix without systemd', async () => {
   // Attribute failures: the fixture's own, unrelocated Slurm must work before we blame the package stage.
   const sanityScript = join(repoRoot, 'test/fixtures/package/fixture-sanity.sh');
-  const sanity = docker(['run', '--rm', '-v', `${sanityScript}:/sanity.sh:ro`, FIXTURE, 'bash', '/sanity.sh', '/opt/slurm/view'], 120_000);
-  assert.is(sanity.status, 0, `the fixture image ${FIXTURE} is broken before any relocation (fix or rebuild ` +
-    `test/fixtures/debian-slurm):\n${sanity.output.split('\n').slice(-10).join('\n')}`);
+  const sanity = docker(
+    ['run', '--rm', '-v', `${sanityScript}:/sanity.sh:ro`, FIXTURE, 'bash', '/sanity.sh', '/opt/slurm/view'],
+    120_000,
+  );
+  assert.is(
+    sanity.status,
+    0,
+    `the fixture image ${FIXTURE} is broken before any relocation (fix or rebuild ` +
+      `test/fixtures/debian-slurm):\n${sanity.output.split('\n').slice(-10).join('\n')}`,
+  );
 
   await withTempDir(async (tmp) => {
     const pkg = join(tmp, 'package');
@@ -71,8 +114,10 @@ it('real Slurm: relocated, packed reproducibly, and running jobs at another pref
       assert.match(r.output, /audit-view: passed: \d+ ELF files/);
     }
     for (const suffix of ['', '.sha256', '.manifest.json', '.cdx.json']) {
-      assert.ok(readFileSync(join(outs[0]!, TARBALL + suffix)).equals(readFileSync(join(outs[1]!, TARBALL + suffix))),
-        `${TARBALL}${suffix} differs between two packings of the same view`);
+      assert.ok(
+        readFileSync(join(outs[0]!, TARBALL + suffix)).equals(readFileSync(join(outs[1]!, TARBALL + suffix))),
+        `${TARBALL}${suffix} differs between two packings of the same view`,
+      );
     }
     const manifest = JSON.parse(readFileSync(join(outs[0]!, `${TARBALL}.manifest.json`), 'utf8'));
     assert.is(manifest.slurm.release, '24.11.5');
@@ -92,20 +137,44 @@ it('real Slurm: relocated, packed reproducibly, and running jobs at another pref
     assert.is(sbom.components.find((c: { name: string }) => c.name === 'glibc').version, manifest.glibc.floor);
     assert.is(sbom.components.length, manifest.specs.length + 1);
     const slurmDeps = sbom.dependencies.find((d: { ref: string }) => d.ref === slurm.purl).dependsOn;
-    for (const dep of ['json-c', 'libjwt']) assert.ok(slurmDeps.some((r: string) => r.startsWith(`pkg:spack/${dep}@`)), `slurm -> ${dep}: ${slurmDeps}`);
-    const covered = sbom.components.flatMap((c: { evidence?: { occurrences: { location: string }[] } }) =>
-      (c.evidence?.occurrences ?? []).map((o) => o.location)).sort();
+    for (const dep of ['json-c', 'libjwt'])
+      assert.ok(
+        slurmDeps.some((r: string) => r.startsWith(`pkg:spack/${dep}@`)),
+        `slurm -> ${dep}: ${slurmDeps}`,
+      );
+    const covered = sbom.components
+      .flatMap((c: { evidence?: { occurrences: { location: string }[] } }) =>
+        (c.evidence?.occurrences ?? []).map((o) => o.location),
+      )
+      .sort();
     const elves = elfFilesIn(join(outs[0]!, TARBALL), tmp);
     assert.ok(elves.includes('view/sbin/slurmctld'), elves.join(' '));
     assert.equal(covered, elves);
     // The PluginDir Slurm was compiled with, read from its library, for configless slurmd (slurm_install.sh).
-    const env = spawnSync('tar', ['-xzOf', join(outs[0]!, TARBALL), 'data/slurm_assets/build.env'], { encoding: 'utf8' });
+    const env = spawnSync('tar', ['-xzOf', join(outs[0]!, TARBALL), 'data/slurm_assets/build.env'], {
+      encoding: 'utf8',
+    });
     assert.is(env.status, 0, env.stderr);
     assert.match(env.stdout, /^COMPILED_PLUGIN_DIR=\/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]{32}\/lib\/slurm$/m);
 
     const script = join(repoRoot, 'test/fixtures/package/run-cluster.sh');
-    const r = docker(['run', '--rm', '--hostname', 'node1', '-v', `${outs[0]}:/in:ro`, '-v', `${script}:/run-cluster.sh:ro`,
-      BASE, 'bash', '/run-cluster.sh', `/in/${TARBALL}`], 300_000);
+    const r = docker(
+      [
+        'run',
+        '--rm',
+        '--hostname',
+        'node1',
+        '-v',
+        `${outs[0]}:/in:ro`,
+        '-v',
+        `${script}:/run-cluster.sh:ro`,
+        BASE,
+        'bash',
+        '/run-cluster.sh',
+        `/in/${TARBALL}`,
+      ],
+      300_000,
+    );
     assert.is(r.status, 0, r.output);
     const out = r.stdout;
     const view = '/srv/site/slurm-under-test/view';
@@ -134,7 +203,9 @@ it('SBOM: licenses and sources from the specs are recorded; an ELF file whose pa
     slurm.licenses = ['GPL-2.0-or-later'];
     // The fixture's Slurm source (test/fixtures/debian-slurm/Dockerfile pins this checksum).
     const sha = 'e1a5547edd212c38b5e3230a284133f777b32746551f094aaa81cc4af375e332';
-    slurm.sources = [{ url: 'http://deb.debian.org/debian/pool/main/s/slurm-wlm/slurm-wlm_24.11.5.orig.tar.gz', sha256: sha }];
+    slurm.sources = [
+      { url: 'http://deb.debian.org/debian/pool/main/s/slurm-wlm/slurm-wlm_24.11.5.orig.tar.gz', sha256: sha },
+    ];
     const withLicense = join(tmp, 'specs-license.json');
     writeFileSync(withLicense, JSON.stringify(specs));
     const ok = join(tmp, 'ok');
@@ -145,7 +216,9 @@ it('SBOM: licenses and sources from the specs are recorded; an ELF file whose pa
     assert.is(await cyclonedxErrors(sbomText), null);
     const c = JSON.parse(sbomText).components.find((x: { name: string }) => x.name === 'slurm');
     assert.equal(c.licenses, [{ expression: 'GPL-2.0-or-later' }]);
-    assert.equal(c.externalReferences, [{ type: 'source-distribution', url: slurm.sources[0].url, hashes: [{ alg: 'SHA-256', content: sha }] }]);
+    assert.equal(c.externalReferences, [
+      { type: 'source-distribution', url: slurm.sources[0].url, hashes: [{ alg: 'SHA-256', content: sha }] },
+    ]);
 
     const without = join(tmp, 'specs-without-json-c.json');
     writeFileSync(without, JSON.stringify(specs.filter((s: { name: string }) => s.name !== 'json-c')));

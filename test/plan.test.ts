@@ -32,7 +32,7 @@ test('a GCC equal to the image compiler builds no compiler', () => {
   assert.is(p.os.name, 'rockylinux8');
   assert.is(p.gcc.source, 'system');
   assert.is(p.specs.compiler, null);
-  assert.is(p.compilerArtifacts, null, 'no compiler tarball for the image\'s own GCC');
+  assert.is(p.compilerArtifacts, null, "no compiler tarball for the image's own GCC");
   const q = planBuild({ slurm: '24.11', gcc: '14.2.0', os: 'debian13' });
   assert.is(q.gcc.source, 'system');
 });
@@ -70,8 +70,11 @@ test('a base image names its OS, or --os must', () => {
   const p = planBuild({ slurm: '24.11', gcc: 'system', baseImage: 'slurm-factory-base:debian12', os: 'debian12' });
   assert.is(p.baseImage, 'slurm-factory-base:debian12');
   assert.is(p.os.family, 'debian');
-  assert.throws(() => planBuild({ slurm: '24.11', baseImage: 'my-base:latest' }), (e: Error) =>
-    e instanceof ConfigurationError && /cannot tell the distro of base image 'my-base:latest'/.test(e.message));
+  assert.throws(
+    () => planBuild({ slurm: '24.11', baseImage: 'my-base:latest' }),
+    (e: Error) =>
+      e instanceof ConfigurationError && /cannot tell the distro of base image 'my-base:latest'/.test(e.message),
+  );
 });
 
 test('bad values throw ConfigurationError naming the value and what is allowed', () => {
@@ -85,8 +88,10 @@ test('bad values throw ConfigurationError naming the value and what is allowed',
     [{ slurm: '25.11', mirrors: ['ftp:/x'] }, /mirror 'ftp:\/x'/],
   ];
   for (const [opts, re] of cases) {
-    try { planBuild(opts); assert.unreachable(`${JSON.stringify(opts)} should fail`); }
-    catch (e) {
+    try {
+      planBuild(opts);
+      assert.unreachable(`${JSON.stringify(opts)} should fail`);
+    } catch (e) {
       assert.instance(e, ConfigurationError);
       assert.match((e as Error).message, re);
       assert.ok((e as ConfigurationError).remediation.length > 0);
@@ -105,7 +110,10 @@ test('packageInputs carries the plan facts the package stage needs', () => {
 });
 
 test('planBuild is pure: the same options give equal plans', () => {
-  assert.equal(planBuild({ slurm: '25.11', gcc: '12.5.0', gpu: true }), planBuild({ slurm: '25.11', gcc: '12.5.0', gpu: true }));
+  assert.equal(
+    planBuild({ slurm: '25.11', gcc: '12.5.0', gpu: true }),
+    planBuild({ slurm: '25.11', gcc: '12.5.0', gpu: true }),
+  );
 });
 
 test.run();

@@ -11,8 +11,15 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSy
 import { join } from 'node:path';
 import { gpgHome, needCommand, needDocker, withTempDir, testIf } from './helpers.ts';
 import {
-  attestationSupport, buildkitProvenanceNote, checkBuildkitProvenance, checkProvenanceSubject, checkSbomCoverage, detectAttestationSupport,
-  provenanceStatement, verifySupplyChain, writeProvenance,
+  attestationSupport,
+  buildkitProvenanceNote,
+  checkBuildkitProvenance,
+  checkProvenanceSubject,
+  checkSbomCoverage,
+  detectAttestationSupport,
+  provenanceStatement,
+  verifySupplyChain,
+  writeProvenance,
 } from '../tasks/lib/provenance.ts';
 import { generateKey } from '../tasks/lib/signing.ts';
 
@@ -20,8 +27,10 @@ const it = testIf(test, [needCommand('gpg', 'apt-get install gnupg'), needComman
 
 const TARBALL = 'slurm-24.11-gcc12.2.0-software.tar.gz';
 const buildInfo = {
-  spackVersion: '1.0.0', spackCommit: '73eaea13f381e3495299284856fd02a64e1d154c',
-  builtinRepoCommit: '1e8cf059e35d55c4fe1142fed41785bedf6c7246', baseImage: 'slurm-factory-base:debian12',
+  spackVersion: '1.0.0',
+  spackCommit: '73eaea13f381e3495299284856fd02a64e1d154c',
+  builtinRepoCommit: '1e8cf059e35d55c4fe1142fed41785bedf6c7246',
+  baseImage: 'slurm-factory-base:debian12',
 };
 
 /** A tarball with view/bin/true and view/lib/x.so (real ELF), view/share/doc.txt, and an SBOM (inside and beside). */
@@ -34,10 +43,21 @@ function makeTarball(dir: string, sbomOccurrences: string[][]) {
   copyFileSync('/bin/false', join(stage, 'view', 'lib', 'x.so'));
   writeFileSync(join(stage, 'view', 'share', 'doc.txt'), 'not an ELF file\n');
   const bom = {
-    bomFormat: 'CycloneDX', specVersion: '1.6', version: 1,
+    bomFormat: 'CycloneDX',
+    specVersion: '1.6',
+    version: 1,
     components: sbomOccurrences.map((occ, i) => ({
-      type: 'library', name: `pkg${i}`, version: '1', ...(occ.length ? { evidence: { occurrences: occ.map((location) => ({ location })) } } : {}),
-      externalReferences: [{ type: 'source-distribution', url: `https://example.org/pkg${i}-1.tar.gz`, hashes: [{ alg: 'SHA-256', content: 'a'.repeat(64) }] }],
+      type: 'library',
+      name: `pkg${i}`,
+      version: '1',
+      ...(occ.length ? { evidence: { occurrences: occ.map((location) => ({ location })) } } : {}),
+      externalReferences: [
+        {
+          type: 'source-distribution',
+          url: `https://example.org/pkg${i}-1.tar.gz`,
+          hashes: [{ alg: 'SHA-256', content: 'a'.repeat(64) }],
+        },
+      ],
     })),
   };
   writeFileSync(join(stage, 'sbom.cdx.json'), JSON.stringify(bom));
@@ -71,10 +91,19 @@ it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of t
   await withTempDir(async (t) => {
     const { tarball, ctx } = makeTarball(t, GOOD);
     const key = await generateKey({ name: 'Provenance Test' });
-    const written = await writeProvenance({
-      tarball, contextDir: ctx, plan: { id: '24.11-gcc12.2.0' },
-      baseImage: { name: 'base-image', uri: 'docker-image://slurm-factory-base:debian12', digest: { sha256: 'b'.repeat(64) } },
-    }, key.privateKey);
+    const written = await writeProvenance(
+      {
+        tarball,
+        contextDir: ctx,
+        plan: { id: '24.11-gcc12.2.0' },
+        baseImage: {
+          name: 'base-image',
+          uri: 'docker-image://slurm-factory-base:debian12',
+          digest: { sha256: 'b'.repeat(64) },
+        },
+      },
+      key.privateKey,
+    );
     assert.equal(written, [`${tarball}.provenance.json`, `${tarball}.provenance.json.asc`]);
     const st = JSON.parse(readFileSync(`${tarball}.provenance.json`, 'utf8'));
     assert.is(st._type, 'https://in-toto.io/Statement/v1');
@@ -85,10 +114,23 @@ it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of t
     const dockerfileSum = spawnSync('sha256sum', [join(ctx, 'Dockerfile')], { encoding: 'utf8' }).stdout.split(' ')[0];
     assert.ok(deps.some((d: any) => d.name === 'context:Dockerfile' && d.digest.sha256 === dockerfileSum));
     assert.ok(deps.some((d: any) => d.name === 'context:package/scripts/package-view.sh'));
-    assert.ok(deps.some((d: any) => d.uri === `git+https://github.com/spack/spack.git@${buildInfo.spackCommit}` && d.digest.gitCommit === buildInfo.spackCommit));
+    assert.ok(
+      deps.some(
+        (d: any) =>
+          d.uri === `git+https://github.com/spack/spack.git@${buildInfo.spackCommit}` &&
+          d.digest.gitCommit === buildInfo.spackCommit,
+      ),
+    );
     assert.ok(deps.some((d: any) => d.digest?.gitCommit === buildInfo.builtinRepoCommit));
     assert.ok(deps.some((d: any) => d.name === 'base-image' && d.digest.sha256 === 'b'.repeat(64)));
-    assert.ok(deps.some((d: any) => d.name === 'source:pkg0@1' && d.uri === 'https://example.org/pkg0-1.tar.gz' && d.digest.sha256 === 'a'.repeat(64)));
+    assert.ok(
+      deps.some(
+        (d: any) =>
+          d.name === 'source:pkg0@1' &&
+          d.uri === 'https://example.org/pkg0-1.tar.gz' &&
+          d.digest.sha256 === 'a'.repeat(64),
+      ),
+    );
     assert.equal(st.predicate.buildDefinition.externalParameters.plan, { id: '24.11-gcc12.2.0' });
 
     writeFileSync(join(t, 'pub.asc'), key.publicKey);
@@ -99,11 +141,21 @@ it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of t
 
     // verify's steps pass on the untouched files...
     const lines = await verifySupplyChain(tarball, key.publicKey);
-    assert.equal(lines.map((l) => [l.step, l.ok]), [['provenance', true], ['provenance signature', true], ['sbom', true]]);
+    assert.equal(
+      lines.map((l) => [l.step, l.ok]),
+      [
+        ['provenance', true],
+        ['provenance signature', true],
+        ['sbom', true],
+      ],
+    );
     assert.match(lines[2]!.detail, /^2 ELF files, each in one of 2 components$/);
     // ...a signature by another key is refused...
     const other = await generateKey({ name: 'Someone Else' });
-    await rejects(() => verifySupplyChain(tarball, other.publicKey), /was signed by key [0-9A-F]+, which is not the given key/);
+    await rejects(
+      () => verifySupplyChain(tarball, other.publicKey),
+      /was signed by key [0-9A-F]+, which is not the given key/,
+    );
     // ...and a changed provenance fails both gpg and verify.
     appendFileSync(`${tarball}.provenance.json`, ' ');
     assert.is.not(gpg('--verify', `${tarball}.provenance.json.asc`, `${tarball}.provenance.json`).status, 0);
@@ -119,18 +171,27 @@ it('provenance: a tarball replaced after the statement was written fails the sub
     const before = JSON.parse(readFileSync(`${tarball}.provenance.json`, 'utf8')).subject[0].digest.sha256;
     appendFileSync(tarball, Buffer.from([0]));
     const after = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0];
-    await rejects(() => checkProvenanceSubject(tarball), new RegExp(`its subject is sha256 ${before}, the tarball's sha256 is ${after}`));
+    await rejects(
+      () => checkProvenanceSubject(tarball),
+      new RegExp(`its subject is sha256 ${before}, the tarball's sha256 is ${after}`),
+    );
   });
 });
 
 it('sbom coverage: an ELF file in no component, or in two, fails naming it; non-ELF files need no component', async () => {
   for (const [occ, re] of [
     [[['view/bin/true'], []], /not in any component: view\/lib\/x\.so$/],
-    [[['view/bin/true', 'view/lib/x.so'], ['view/lib/x.so']], /in several components: view\/lib\/x\.so \(pkg0@1, pkg1@1\)/],
+    [
+      [['view/bin/true', 'view/lib/x.so'], ['view/lib/x.so']],
+      /in several components: view\/lib\/x\.so \(pkg0@1, pkg1@1\)/,
+    ],
   ] as const) {
     await withTempDir(async (t) => {
       const { tarball } = makeTarball(t, occ as unknown as string[][]);
-      await rejects(() => checkSbomCoverage(tarball), (e: Error) => re.test(e.message));
+      await rejects(
+        () => checkSbomCoverage(tarball),
+        (e: Error) => re.test(e.message),
+      );
     });
   }
 });
@@ -144,30 +205,48 @@ test('a tarball without any SBOM (made before SBOMs) is reported as a skip, not 
     rmSync(`${tarball}.cdx.json`);
     assert.is(await checkSbomCoverage(tarball), null);
     const lines = await verifySupplyChain(tarball);
-    assert.equal(lines.map((l) => [l.step, l.ok]), [['provenance', null], ['sbom', null]]);
+    assert.equal(
+      lines.map((l) => [l.step, l.ok]),
+      [
+        ['provenance', null],
+        ['sbom', null],
+      ],
+    );
     // The copy beside it counts when the tarball has none inside.
     copyFileSync(join(stage, 'sbom.cdx.json'), `${tarball}.cdx.json`);
     assert.match((await checkSbomCoverage(tarball))!, /^2 ELF files/);
   });
 });
 
-it('with a key, BuildKit\'s provenance beside the tarball is signed too (gpg --verify), and verify checks that signature', async () => {
+it("with a key, BuildKit's provenance beside the tarball is signed too (gpg --verify), and verify checks that signature", async () => {
   await withTempDir(async (t) => {
     const { tarball, ctx } = makeTarball(t, GOOD);
     const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
     const bk = `${tarball}.buildkit-provenance.json`;
-    writeFileSync(bk, JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
-      subject: [{ name: TARBALL, digest: { sha256: sum } }], predicate: { materials: [] } }));
+    writeFileSync(
+      bk,
+      JSON.stringify({
+        _type: 'https://in-toto.io/Statement/v0.1',
+        predicateType: 'https://slsa.dev/provenance/v0.2',
+        subject: [{ name: TARBALL, digest: { sha256: sum } }],
+        predicate: { materials: [] },
+      }),
+    );
     const key = await generateKey({ name: 'BuildKit provenance signer' });
-    const written = await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }, key.privateKey);
+    const written = await writeProvenance(
+      { tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } },
+      key.privateKey,
+    );
     assert.equal(written, [`${tarball}.provenance.json`, `${tarball}.provenance.json.asc`, `${bk}.asc`]);
     writeFileSync(join(t, 'pub.asc'), key.publicKey);
     const gpg = gpgHome(join(t, 'gnupg'), join(t, 'pub.asc'));
     const v = gpg('--verify', `${bk}.asc`, bk);
     assert.is(v.status, 0, v.stderr);
     assert.match(v.stdout, new RegExp(`VALIDSIG ${key.fingerprint}`));
-    assert.equal((await verifySupplyChain(tarball, key.publicKey)).map((l) => l.step),
-      ['provenance', 'provenance signature', 'buildkit provenance', 'buildkit provenance signature', 'sbom']);
+    assert.equal(
+      (await verifySupplyChain(tarball, key.publicKey)).map((l) => l.step),
+      ['provenance', 'provenance signature', 'buildkit provenance', 'buildkit provenance signature', 'sbom'],
+    );
     appendFileSync(bk, ' ');
     await rejects(() => verifySupplyChain(tarball, key.publicKey), /bad signature on .*\.buildkit-provenance\.json/);
     // Rewritten without a key: no signature of either statement is left behind.
@@ -182,7 +261,9 @@ test('statement without a key: no .asc, and a stale one from an earlier build is
     writeFileSync(`${tarball}.provenance.json.asc`, 'stale');
     const st = await provenanceStatement({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } });
     assert.ok(st.subject);
-    assert.equal(await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }), [`${tarball}.provenance.json`]);
+    assert.equal(await writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }), [
+      `${tarball}.provenance.json`,
+    ]);
     assert.not.ok(spawnSync('test', ['-e', `${tarball}.provenance.json.asc`]).status === 0);
   });
 });
@@ -197,31 +278,63 @@ test('attestation support: the docker driver needs the containerd image store; o
 });
 
 test('build and bake say plainly whether BuildKit provenance is written, and why not', () => {
-  assert.match(buildkitProvenanceNote({ supported: true, reason: 'buildx driver docker-container' }),
-    /^BuildKit provenance: requested \(--provenance=mode=max; buildx driver docker-container\); written as <tarball>\.buildkit-provenance\.json$/);
-  assert.match(buildkitProvenanceNote(attestationSupport('Driver: docker\n', '')),
-    /^BuildKit provenance: not written, the builder does not support attestations: the docker driver without the containerd image store .*; the project statement \(\.provenance\.json\) is written all the same$/);
+  assert.match(
+    buildkitProvenanceNote({ supported: true, reason: 'buildx driver docker-container' }),
+    /^BuildKit provenance: requested \(--provenance=mode=max; buildx driver docker-container\); written as <tarball>\.buildkit-provenance\.json$/,
+  );
+  assert.match(
+    buildkitProvenanceNote(attestationSupport('Driver: docker\n', '')),
+    /^BuildKit provenance: not written, the builder does not support attestations: the docker driver without the containerd image store .*; the project statement \(\.provenance\.json\) is written all the same$/,
+  );
 });
 
-it('BuildKit provenance beside a tarball: its subject must be the tarball\'s sha256sum; another type, subject or digest fails naming it', async () => {
+it("BuildKit provenance beside a tarball: its subject must be the tarball's sha256sum; another type, subject or digest fails naming it", async () => {
   await withTempDir(async (t) => {
     const { tarball } = makeTarball(t, GOOD);
     const sum = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
     // The shape BuildKit 0.13 writes (test/attest.docker.test.ts checks a real one): in-toto v0.1, SLSA v0.2.
-    const write = (o: Record<string, unknown>) => writeFileSync(`${tarball}.buildkit-provenance.json`, JSON.stringify({
-      _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://slsa.dev/provenance/v0.2',
-      subject: [{ name: `${TARBALL}.sha256`, digest: { sha256: 'c'.repeat(64) } }, { name: TARBALL, digest: { sha256: sum } }],
-      predicate: { materials: [{ uri: 'pkg:docker/x', digest: { sha256: 'd'.repeat(64) } }] }, ...o,
-    }));
+    const write = (o: Record<string, unknown>) =>
+      writeFileSync(
+        `${tarball}.buildkit-provenance.json`,
+        JSON.stringify({
+          _type: 'https://in-toto.io/Statement/v0.1',
+          predicateType: 'https://slsa.dev/provenance/v0.2',
+          subject: [
+            { name: `${TARBALL}.sha256`, digest: { sha256: 'c'.repeat(64) } },
+            { name: TARBALL, digest: { sha256: sum } },
+          ],
+          predicate: { materials: [{ uri: 'pkg:docker/x', digest: { sha256: 'd'.repeat(64) } }] },
+          ...o,
+        }),
+      );
     write({});
-    assert.is(await checkBuildkitProvenance(tarball), `SLSA v0.2 by BuildKit, subject sha256 ${sum.slice(0, 16)}... matches; 1 materials`);
-    assert.equal((await verifySupplyChain(tarball)).map((l) => [l.step, l.ok]), [['provenance', null], ['buildkit provenance', true], ['sbom', true]]);
+    assert.is(
+      await checkBuildkitProvenance(tarball),
+      `SLSA v0.2 by BuildKit, subject sha256 ${sum.slice(0, 16)}... matches; 1 materials`,
+    );
+    assert.equal(
+      (await verifySupplyChain(tarball)).map((l) => [l.step, l.ok]),
+      [
+        ['provenance', null],
+        ['buildkit provenance', true],
+        ['sbom', true],
+      ],
+    );
     write({ subject: [{ name: TARBALL, digest: { sha256: 'e'.repeat(64) } }] });
-    await rejects(() => checkBuildkitProvenance(tarball), new RegExp(`its subject ${TARBALL.replace(/\./g, '\\.')} has sha256 e{64}, the tarball's sha256 is ${sum}`));
+    await rejects(
+      () => checkBuildkitProvenance(tarball),
+      new RegExp(`its subject ${TARBALL.replace(/\./g, '\\.')} has sha256 e{64}, the tarball's sha256 is ${sum}`),
+    );
     write({ subject: [{ name: 'other.tar.gz', digest: { sha256: sum } }] });
-    await rejects(() => checkBuildkitProvenance(tarball), /no subject is named slurm-24\.11-gcc12\.2\.0-software\.tar\.gz/);
+    await rejects(
+      () => checkBuildkitProvenance(tarball),
+      /no subject is named slurm-24\.11-gcc12\.2\.0-software\.tar\.gz/,
+    );
     write({ predicateType: 'https://spdx.dev/Document' });
-    await rejects(() => checkBuildkitProvenance(tarball), /is not an in-toto statement with SLSA provenance \(it says _type 'https:\/\/in-toto\.io\/Statement\/v0\.1', predicateType 'https:\/\/spdx\.dev\/Document'\)/);
+    await rejects(
+      () => checkBuildkitProvenance(tarball),
+      /is not an in-toto statement with SLSA provenance \(it says _type 'https:\/\/in-toto\.io\/Statement\/v0\.1', predicateType 'https:\/\/spdx\.dev\/Document'\)/,
+    );
     writeFileSync(`${tarball}.buildkit-provenance.json`, '{');
     await rejects(() => verifySupplyChain(tarball), /buildkit-provenance\.json is not JSON/);
   });
@@ -230,12 +343,22 @@ it('BuildKit provenance beside a tarball: its subject must be the tarball\'s sha
 testIf(test, [needDocker])('attestation support on this engine agrees with what buildx itself does', () => {
   const d = detectAttestationSupport();
   withTempDir((t) => {
-    const probe = spawnSync('docker', ['buildx', 'build', '--provenance=mode=max', '--output', `type=local,dest=${join(t, 'out')}`, '-'], {
-      input: 'FROM scratch\nLABEL probe=1\n', encoding: 'utf8', timeout: 120_000,
-    });
+    const probe = spawnSync(
+      'docker',
+      ['buildx', 'build', '--provenance=mode=max', '--output', `type=local,dest=${join(t, 'out')}`, '-'],
+      {
+        input: 'FROM scratch\nLABEL probe=1\n',
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
     const refused = /Attestation is not supported/i.test(probe.stderr);
     assert.ok(refused || probe.status === 0, `the probe build failed otherwise: ${probe.stderr}`);
-    assert.is(d.supported, !refused, `detect says ${JSON.stringify(d)}, buildx says: ${probe.stderr.trim().split('\n').pop()}`);
+    assert.is(
+      d.supported,
+      !refused,
+      `detect says ${JSON.stringify(d)}, buildx says: ${probe.stderr.trim().split('\n').pop()}`,
+    );
   });
 });
 

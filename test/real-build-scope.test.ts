@@ -9,7 +9,19 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { tempDir } from './helpers.ts';
-import { addVersion, apply, combinedSources, addBuilderLines, addLines, dropDependencies, dropDownloads, dropMethod, loadTestVersions, recipePath, scopeYaml } from './fixtures/real-build/scope.ts';
+import {
+  addVersion,
+  apply,
+  combinedSources,
+  addBuilderLines,
+  addLines,
+  dropDependencies,
+  dropDownloads,
+  dropMethod,
+  loadTestVersions,
+  recipePath,
+  scopeYaml,
+} from './fixtures/real-build/scope.ts';
 import { loadSources } from './fixtures/source-mirror/sources.ts';
 
 const t = tempDir('sf-rb-scope-');
@@ -25,8 +37,17 @@ const RECIPE = [
 ].join('\n');
 
 test('addVersion replaces the declaration of a version the recipe lists, keeping its indentation', () => {
-  const out = addVersion(RECIPE, '8.14.1', 'c'.repeat(64), 'http://deb.debian.org/debian/pool/main/c/curl/curl_8.14.1.orig.tar.gz');
-  assert.ok(out.includes(`    version("8.14.1", sha256="${'c'.repeat(64)}", url="http://deb.debian.org/debian/pool/main/c/curl/curl_8.14.1.orig.tar.gz")\n`));
+  const out = addVersion(
+    RECIPE,
+    '8.14.1',
+    'c'.repeat(64),
+    'http://deb.debian.org/debian/pool/main/c/curl/curl_8.14.1.orig.tar.gz',
+  );
+  assert.ok(
+    out.includes(
+      `    version("8.14.1", sha256="${'c'.repeat(64)}", url="http://deb.debian.org/debian/pool/main/c/curl/curl_8.14.1.orig.tar.gz")\n`,
+    ),
+  );
   assert.not.ok(out.includes('b'.repeat(64)), 'the old checksum of 8.14.1 is gone');
   assert.ok(out.includes('a'.repeat(64)), 'other versions stay');
   assert.is(out.split('\n').length, RECIPE.split('\n').length);
@@ -43,7 +64,14 @@ test('addVersion inserts a version the recipe lacks before the first declaration
 });
 
 test('dropDependencies removes exactly the named single-line depends_on, and refuses one the recipe lacks', () => {
-  const r = ['class Dbus:', '    depends_on("glib")', '    depends_on("glib-networking")', '    depends_on("libsm", when="+x")', '    depends_on("expat")', ''].join('\n');
+  const r = [
+    'class Dbus:',
+    '    depends_on("glib")',
+    '    depends_on("glib-networking")',
+    '    depends_on("libsm", when="+x")',
+    '    depends_on("expat")',
+    '',
+  ].join('\n');
   const out = dropDependencies(r, ['glib', 'libsm']);
   assert.is(out, ['class Dbus:', '    depends_on("glib-networking")', '    depends_on("expat")', ''].join('\n'));
   assert.throws(() => dropDependencies(r, ['xproto']), /no single-line depends_on\("xproto"\)/);
@@ -68,19 +96,54 @@ test('dropDownloads turns downloading patch()/resource() calls into pass, also i
   ].join('\n');
   const out = dropDownloads(r);
   assert.is(out.dropped, 3);
-  assert.is(out.text, ['class Readline:', '    patch("local.patch", when="@1")', '    for ver, num in [("8.2", "001")]:', '        pass', '    pass', '    pass', ''].join('\n'));
+  assert.is(
+    out.text,
+    [
+      'class Readline:',
+      '    patch("local.patch", when="@1")',
+      '    for ver, num in [("8.2", "001")]:',
+      '        pass',
+      '    pass',
+      '    pass',
+      '',
+    ].join('\n'),
+  );
 });
 
 test('dropMethod removes a method with its decorators and body, nothing else, and refuses a missing one', () => {
-  const r = ['class Lua:', '    @run_after("install")', '    def add_luarocks(self):', '        with x():', '', '            make("install")', '', '    def append_paths(self):', '        pass', ''].join('\n');
-  assert.is(dropMethod(r, 'add_luarocks'), ['class Lua:', '    def append_paths(self):', '        pass', ''].join('\n'));
+  const r = [
+    'class Lua:',
+    '    @run_after("install")',
+    '    def add_luarocks(self):',
+    '        with x():',
+    '',
+    '            make("install")',
+    '',
+    '    def append_paths(self):',
+    '        pass',
+    '',
+  ].join('\n');
+  assert.is(
+    dropMethod(r, 'add_luarocks'),
+    ['class Lua:', '    def append_paths(self):', '        pass', ''].join('\n'),
+  );
   assert.throws(() => dropMethod(r, 'nothing'), /no method nothing\(\)/);
 });
 
 test('addLines puts class-body lines before the first version(), at its indentation, and refuses a recipe without one', () => {
-  const out = addLines(RECIPE, ['depends_on("autoconf", type="build")', '@property', 'def configure_directory(self):', '    return "x"']);
+  const out = addLines(RECIPE, [
+    'depends_on("autoconf", type="build")',
+    '@property',
+    'def configure_directory(self):',
+    '    return "x"',
+  ]);
   const lines = out.split('\n');
-  assert.equal(lines.slice(2, 6), ['    depends_on("autoconf", type="build")', '    @property', '    def configure_directory(self):', '        return "x"']);
+  assert.equal(lines.slice(2, 6), [
+    '    depends_on("autoconf", type="build")',
+    '    @property',
+    '    def configure_directory(self):',
+    '        return "x"',
+  ]);
   assert.is(lines[6], RECIPE.split('\n')[2]);
   assert.throws(() => addLines('class X:\n    pass\n', ['x = 1']), /declares no version/);
 });
@@ -100,9 +163,16 @@ test('addBuilderLines puts lines at the top of the named builder class body, now
     '        return []',
     '',
   ].join('\n');
-  const out = addBuilderLines(recipe, 'AutotoolsBuilder', ['@property', 'def configure_directory(self):', '    return "x"']);
+  const out = addBuilderLines(recipe, 'AutotoolsBuilder', [
+    '@property',
+    'def configure_directory(self):',
+    '    return "x"',
+  ]);
   assert.equal(out.split('\n').slice(3, 8), [
-    'class AutotoolsBuilder(autotools.AutotoolsBuilder):', '    @property', '    def configure_directory(self):', '        return "x"',
+    'class AutotoolsBuilder(autotools.AutotoolsBuilder):',
+    '    @property',
+    '    def configure_directory(self):',
+    '        return "x"',
     '    def configure_args(self):',
   ]);
   assert.is(out.replace('    @property\n    def configure_directory(self):\n        return "x"\n', ''), recipe);
@@ -113,7 +183,7 @@ test('addBuilderLines puts lines at the top of the named builder class body, now
   assert.not.ok(tv.addLines.expat!.some((l) => /configure_directory/.test(l)));
 });
 
-test('test-versions.json: every Debian entry is in sources.json\'s unmatched list with the same sha256; repacks are labelled', () => {
+test("test-versions.json: every Debian entry is in sources.json's unmatched list with the same sha256; repacks are labelled", () => {
   const tv = loadTestVersions();
   const sources = loadSources(join(import.meta.dirname, 'fixtures/source-mirror/sources.json'));
   assert.ok(tv.versions.length > 0);
@@ -130,7 +200,7 @@ test('test-versions.json: every Debian entry is in sources.json\'s unmatched lis
   }
 });
 
-test('scopeYaml prefers the test versions first, then Debian\'s byte-identical ones, and sets the two variants', () => {
+test("scopeYaml prefers the test versions first, then Debian's byte-identical ones, and sets the two variants", () => {
   const tv = loadTestVersions();
   const y = parseYaml(scopeYaml(tv)) as { packages: Record<string, { version?: string[]; variants?: string }> };
   assert.is(y.packages.openssl?.version?.[0], '3.5.7');
@@ -159,29 +229,60 @@ test('apply copies the trees, never touches the originals, and refuses a directo
   const include = 'include:\n  - path: base\n';
   writeFileSync(join(spack, 'etc', 'spack', 'defaults', 'include.yaml'), include);
   const tv = loadTestVersions();
-  const names = new Set([...tv.versions, ...tv.local].map((v) => v.name).concat(Object.keys(tv.dropDependencies), tv.dropDownloads, Object.keys(tv.builderLines ?? {})));
+  const names = new Set(
+    [...tv.versions, ...tv.local]
+      .map((v) => v.name)
+      .concat(Object.keys(tv.dropDependencies), tv.dropDownloads, Object.keys(tv.builderLines ?? {})),
+  );
   for (const name of names) {
     const f = recipePath(pkgs, name);
     mkdirSync(join(f, '..'), { recursive: true });
     const deps = (tv.dropDependencies[name] ?? []).map((d) => `    depends_on("${d}")\n`).join('');
-    const methods = (tv.dropMethods[name] ?? []).map((m) => `    @run_after("install")\n    def ${m}(self):\n        pass\n`).join('');
-    const builders = Object.keys(tv.builderLines?.[name] ?? {}).map((c) => `\nclass ${c}(base.${c}):\n    def configure_args(self):\n        return []\n`).join('');
-    writeFileSync(f, `class P:\n    version("0.0.1", sha256="${'0'.repeat(64)}")\n${deps}    patch("https://x.org/a.patch", sha256="1")\n${methods}${builders}`);
+    const methods = (tv.dropMethods[name] ?? [])
+      .map((m) => `    @run_after("install")\n    def ${m}(self):\n        pass\n`)
+      .join('');
+    const builders = Object.keys(tv.builderLines?.[name] ?? {})
+      .map((c) => `\nclass ${c}(base.${c}):\n    def configure_args(self):\n        return []\n`)
+      .join('');
+    writeFileSync(
+      f,
+      `class P:\n    version("0.0.1", sha256="${'0'.repeat(64)}")\n${deps}    patch("https://x.org/a.patch", sha256="1")\n${methods}${builders}`,
+    );
   }
   const out = join(t.path, 'out');
   const r = apply({ spack, spackPackages: pkgs, out });
   assert.equal(r, { mirrorStatus: null, problems: [] });
-  assert.is(readFileSync(join(spack, 'etc', 'spack', 'defaults', 'include.yaml'), 'utf8'), include, 'the original Spack tree is untouched');
-  assert.ok(readFileSync(join(out, 'spack', 'etc', 'spack', 'defaults', 'include.yaml'), 'utf8').includes('- path: slurm-factory-test'));
+  assert.is(
+    readFileSync(join(spack, 'etc', 'spack', 'defaults', 'include.yaml'), 'utf8'),
+    include,
+    'the original Spack tree is untouched',
+  );
+  assert.ok(
+    readFileSync(join(out, 'spack', 'etc', 'spack', 'defaults', 'include.yaml'), 'utf8').includes(
+      '- path: slurm-factory-test',
+    ),
+  );
   assert.ok(existsSync(join(out, 'spack', 'etc', 'spack', 'defaults', 'slurm-factory-test', 'packages.yaml')));
   assert.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'openssl'), 'utf8').includes('version("3.5.7"'));
-  assert.not.ok(readFileSync(recipePath(pkgs, 'openssl'), 'utf8').includes('3.5.7'), 'the original recipe is untouched');
-  assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'slurm'), 'utf8').includes('24-11-6-1'), 'an in-recipe local version is not rewritten');
+  assert.not.ok(
+    readFileSync(recipePath(pkgs, 'openssl'), 'utf8').includes('3.5.7'),
+    'the original recipe is untouched',
+  );
+  assert.not.ok(
+    readFileSync(recipePath(join(out, 'spack-packages'), 'slurm'), 'utf8').includes('24-11-6-1'),
+    'an in-recipe local version is not rewritten',
+  );
   assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'dbus'), 'utf8').includes('depends_on("glib")'));
   assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'readline'), 'utf8').includes('https://'));
-  assert.ok(readFileSync(recipePath(pkgs, 'readline'), 'utf8').includes('https://'), 'the original recipe keeps its patch');
+  assert.ok(
+    readFileSync(recipePath(pkgs, 'readline'), 'utf8').includes('https://'),
+    'the original recipe keeps its patch',
+  );
   assert.not.ok(readFileSync(recipePath(join(out, 'spack-packages'), 'lua'), 'utf8').includes('add_luarocks'));
-  assert.match(readFileSync(recipePath(join(out, 'spack-packages'), 'expat'), 'utf8'), /class AutotoolsBuilder\(base\.AutotoolsBuilder\):\n    @property\n    def configure_directory\(self\):\n        return join_path\(self\.pkg\.stage\.source_path, "expat"\)\n/);
+  assert.match(
+    readFileSync(recipePath(join(out, 'spack-packages'), 'expat'), 'utf8'),
+    /class AutotoolsBuilder\(base\.AutotoolsBuilder\):\n    @property\n    def configure_directory\(self\):\n        return join_path\(self\.pkg\.stage\.source_path, "expat"\)\n/,
+  );
   assert.throws(() => apply({ spack: pkgs, spackPackages: pkgs, out }), /not a Spack tree/);
 });
 

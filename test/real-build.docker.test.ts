@@ -40,9 +40,10 @@ const ENV = {
 
 const needInputs: Requirement = () => {
   const missing = Object.values(ENV).filter((k) => !process.env[k] || !existsSync(process.env[k]!));
-  return missing.length === 0 ? null
+  return missing.length === 0
+    ? null
     : `set ${missing.join(', ')} to local copies (a Spack v1.0.0 tree whose lib/spack holds clingo for Python 3.13, ` +
-      'spack-packages at the catalog commit, the four archives test/fixtures/real-build/test-versions.json lists)';
+        'spack-packages at the catalog commit, the four archives test/fixtures/real-build/test-versions.json lists)';
 };
 const realTest = testIf(test, [needInputs, needDocker]);
 
@@ -59,8 +60,11 @@ const state: { build?: number; seconds?: number } = {};
 function cli(args: string[], log: string): { status: number; seconds: number } {
   const started = Date.now();
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'Taskfile.ts'), ...args], {
-    cwd: repoRoot, env: { ...process.env, SLURM_FACTORY_HOME: home, FORCE_COLOR: '0', NO_COLOR: '1' },
-    encoding: 'utf8', maxBuffer: 1 << 30, timeout: 12 * 3600_000,
+    cwd: repoRoot,
+    env: { ...process.env, SLURM_FACTORY_HOME: home, FORCE_COLOR: '0', NO_COLOR: '1' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    timeout: 12 * 3600_000,
   });
   writeFileSync(join(work, log), `${r.stdout}\n${r.stderr}`);
   return { status: r.status ?? -1, seconds: Math.round((Date.now() - started) / 1000) };
@@ -69,8 +73,12 @@ function cli(args: string[], log: string): { status: number; seconds: number } {
 realTest('the test scope and the source mirror are made from the given trees and Debian', () => {
   mkdirSync(home, { recursive: true });
   const r = apply({
-    spack: process.env[ENV.spack]!, spackPackages: process.env[ENV.packages]!, out: join(work, 'scope'),
-    lock: 'all', localSources: process.env[ENV.sources]!, cache: join(work, 'debian-cache'),
+    spack: process.env[ENV.spack]!,
+    spackPackages: process.env[ENV.packages]!,
+    out: join(work, 'scope'),
+    lock: 'all',
+    localSources: process.env[ENV.sources]!,
+    cache: join(work, 'debian-cache'),
   });
   assert.equal(r.problems, [], 'every local archive is there with its checksum');
   // 0: all mirrored; 1: some Debian download failed (munge 0.5.15, py-packaging 23.0 and re2c 3.0 404 here: not
@@ -81,9 +89,21 @@ realTest('the test scope and the source mirror are made from the given trees and
 realTest('the unmodified Dockerfile compiles Slurm and its closure offline and exports a tarball', async () => {
   await (await import('./fixture.ts')).ensureBaseImage('debian13');
   const s = join(work, 'scope');
-  const b = cli(['build', ...PLAN, '--jobs', String(Math.max(1, Number(process.env.SLURM_FACTORY_TEST_REAL_JOBS ?? 2))),
-    '--context', `spack-src=${s}/spack`, '--context', `spack-packages-src=${s}/spack-packages`,
-    '--context', `source-mirror=${s}/source-mirror`], 'build.log');
+  const b = cli(
+    [
+      'build',
+      ...PLAN,
+      '--jobs',
+      String(Math.max(1, Number(process.env.SLURM_FACTORY_TEST_REAL_JOBS ?? 2))),
+      '--context',
+      `spack-src=${s}/spack`,
+      '--context',
+      `spack-packages-src=${s}/spack-packages`,
+      '--context',
+      `source-mirror=${s}/source-mirror`,
+    ],
+    'build.log',
+  );
   state.build = b.status;
   state.seconds = b.seconds;
   console.log(`real build: exit ${b.status} after ${b.seconds} s (log ${join(work, 'build.log')})`);
@@ -91,8 +111,17 @@ realTest('the unmodified Dockerfile compiles Slurm and its closure offline and e
   const builds = join(home, 'builds');
   assert.ok(readdirSync(builds).includes(TARBALL), `no ${TARBALL} in ${builds}`);
   const list = spawnSync('tar', ['-tzf', join(builds, TARBALL)], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  for (const want of ['sbin/slurmctld', 'sbin/slurmd', 'bin/srun', 'lib/slurm/select_cons_tres.so', 'lib/slurm/mpi_pmix.so']) {
-    assert.ok(list.stdout.split('\n').some((l) => l.endsWith(want)), `the tarball has no ${want}`);
+  for (const want of [
+    'sbin/slurmctld',
+    'sbin/slurmd',
+    'bin/srun',
+    'lib/slurm/select_cons_tres.so',
+    'lib/slurm/mpi_pmix.so',
+  ]) {
+    assert.ok(
+      list.stdout.split('\n').some((l) => l.endsWith(want)),
+      `the tarball has no ${want}`,
+    );
   }
   // Compiled, not fake-installed: the daemons and plugins are ELF objects GCC 14.2.0 (Debian 13's) made, linked
   // against the Spack-built closure ($ORIGIN-relative after relocation), and the manifest names the Spack
@@ -100,7 +129,8 @@ realTest('the unmodified Dockerfile compiles Slurm and its closure offline and e
   const x = join(work, 'unpacked');
   mkdirSync(x, { recursive: true });
   assert.is(spawnSync('tar', ['-xzf', join(builds, TARBALL), '-C', x]).status, 0);
-  const root = readdirSync(x).length === 1 && existsSync(join(x, readdirSync(x)[0]!, 'view')) ? join(x, readdirSync(x)[0]!) : x;
+  const root =
+    readdirSync(x).length === 1 && existsSync(join(x, readdirSync(x)[0]!, 'view')) ? join(x, readdirSync(x)[0]!) : x;
   for (const f of ['view/sbin/slurmctld', 'view/sbin/slurmd', 'view/bin/srun', 'view/lib/slurm/mpi_pmix.so']) {
     const head = readFileSync(join(root, f)).subarray(0, 4);
     assert.equal([...head], [0x7f, 0x45, 0x4c, 0x46], `${f} is an ELF file`);
@@ -110,11 +140,15 @@ realTest('the unmodified Dockerfile compiles Slurm and its closure offline and e
     assert.match(dyn, /RUNPATH.*\$ORIGIN/, `${f} finds the closure through $ORIGIN`);
     assert.not.match(dyn, /spack-root|__spack_path_placeholder__/, `${f} keeps no Spack install path`);
   }
-  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as { slurm: { spackVersion: string; hash: string | null }; specs: { name: string; hash?: string }[] };
+  const manifest = JSON.parse(readFileSync(join(root, 'manifest.json'), 'utf8')) as {
+    slurm: { spackVersion: string; hash: string | null };
+    specs: { name: string; hash?: string }[];
+  };
   assert.is(manifest.slurm.spackVersion, '24-11-6-1');
   assert.match(manifest.slurm.hash ?? '', /^[a-z0-9]{32}$/);
   const names = new Set(manifest.specs.map((e) => e.name));
-  for (const dep of ['munge', 'pmix', 'hwloc', 'libjwt', 'json-c', 'openssl', 'lua']) assert.ok(names.has(dep), `the manifest lists the Spack-built ${dep}`);
+  for (const dep of ['munge', 'pmix', 'hwloc', 'libjwt', 'json-c', 'openssl', 'lua'])
+    assert.ok(names.has(dep), `the manifest lists the Spack-built ${dep}`);
 });
 
 realTest('verify runs the Spack-built Slurm as a live one-node cluster on Debian 13', () => {

@@ -6,7 +6,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { needCommand, withTempDir, testIf } from './helpers.ts';
 import { bash, buildSpackTree, packageScript, type SpackTree } from './spack-tree.ts';
@@ -19,8 +29,16 @@ const tools = [
 const it = testIf(test, tools);
 const withPkgConfig = testIf(test, [...tools, needCommand('pkg-config', 'apt-get install pkgconf')]);
 
-const ELF_FILES = ['bin/scontrol', 'bin/scontrol-hardlink', 'sbin/slurmd', 'libexec/slurm/scontrol-deep',
-  'lib/slurm/libslurmfull.so', 'lib/slurm/plugin_a.so', 'lib/libdep.so.1.0', 'lib/libpmixlike.so.2'];
+const ELF_FILES = [
+  'bin/scontrol',
+  'bin/scontrol-hardlink',
+  'sbin/slurmd',
+  'libexec/slurm/scontrol-deep',
+  'lib/slurm/libslurmfull.so',
+  'lib/slurm/plugin_a.so',
+  'lib/libdep.so.1.0',
+  'lib/libpmixlike.so.2',
+];
 
 function relocate(tree: SpackTree, extra: string[] = []) {
   const prune = bash(packageScript('prune-view.sh'), ['--view', tree.viewLink]);
@@ -55,7 +73,11 @@ function run(file: string, args: string[]) {
 function dynamic(file: string): { runpath: string[]; rpath: string[]; needed: string[] } {
   const out = execFileSync('readelf', ['-dW', file], { encoding: 'utf8' });
   const grab = (tag: string) => [...out.matchAll(new RegExp(`\\(${tag}\\)[^\\[]*\\[(.*)\\]`, 'g'))].map((m) => m[1]!);
-  return { runpath: grab('RUNPATH').flatMap((s) => s.split(':')), rpath: grab('RPATH').flatMap((s) => s.split(':')), needed: grab('NEEDED') };
+  return {
+    runpath: grab('RUNPATH').flatMap((s) => s.split(':')),
+    rpath: grab('RPATH').flatMap((s) => s.split(':')),
+    needed: grab('NEEDED'),
+  };
 }
 
 it('the relocated tree runs from another prefix after the install tree is deleted; ldd resolves inside it', () => {
@@ -133,9 +155,18 @@ it('symlinks become relative, pkg-config files use ${pcfiledir}, archives and do
       assert.not.ok(text.includes(tmp), `${pc} still names the build tree:\n${text}`);
       assert.match(text, /^prefix=\$\{pcfiledir\}\/\.\.\/\.\.$/m);
     }
-    assert.match(readFileSync(join(tree.view, 'lib/pkgconfig/slurm.pc'), 'utf8'), /-Wl,-rpath,\$\{pcfiledir\}\/\.\.\/slurm /);
-    for (const gone of ['lib/libdep.a', 'lib/libdep.la', 'share/doc']) assert.not.ok(existsSync(join(tree.view, gone)), gone);
-    for (const kept of ['include/dep.h', 'include/slurm/slurm.h', 'lib/pkgconfig/slurm.pc', 'share/man/man1/scontrol.1']) {
+    assert.match(
+      readFileSync(join(tree.view, 'lib/pkgconfig/slurm.pc'), 'utf8'),
+      /-Wl,-rpath,\$\{pcfiledir\}\/\.\.\/slurm /,
+    );
+    for (const gone of ['lib/libdep.a', 'lib/libdep.la', 'share/doc'])
+      assert.not.ok(existsSync(join(tree.view, gone)), gone);
+    for (const kept of [
+      'include/dep.h',
+      'include/slurm/slurm.h',
+      'lib/pkgconfig/slurm.pc',
+      'share/man/man1/scontrol.1',
+    ]) {
       assert.ok(existsSync(join(tree.view, kept)), kept);
     }
   });
@@ -147,7 +178,8 @@ withPkgConfig('pkg-config reports the moved prefix for slurm.pc', () => {
     relocate(tree);
     const view = moveAway(tree);
     const out = execFileSync('pkg-config', ['--cflags', '--libs', 'slurm'], {
-      encoding: 'utf8', env: { ...process.env, PKG_CONFIG_PATH: join(view, 'lib/pkgconfig') },
+      encoding: 'utf8',
+      env: { ...process.env, PKG_CONFIG_PATH: join(view, 'lib/pkgconfig') },
     });
     assert.match(out, new RegExp(`-I${view}/lib/pkgconfig/\\.\\./\\.\\./include`));
     assert.match(out, new RegExp(`-L${view}/lib/pkgconfig/\\.\\./\\.\\./lib`));
@@ -158,8 +190,10 @@ it('relocation is idempotent: a second run changes no byte', () => {
   withTempDir((tmp) => {
     const tree = buildSpackTree(tmp);
     relocate(tree);
-    const snap = () => ELF_FILES.concat(['lib/pkgconfig/dep.pc', 'lib/pkgconfig/slurm.pc'])
-      .map((rel) => readFileSync(join(tree.view, rel)).toString('base64')).join('\n');
+    const snap = () =>
+      ELF_FILES.concat(['lib/pkgconfig/dep.pc', 'lib/pkgconfig/slurm.pc'])
+        .map((rel) => readFileSync(join(tree.view, rel)).toString('base64'))
+        .join('\n');
     const first = snap();
     const again = relocate(tree);
     assert.match(again.stderr, /RUNPATH rewritten: 0,/);
@@ -179,7 +213,10 @@ it('the audit fails naming the file and entry: planted RPATH, unresolvable NEEDE
     let r = audit(tree.view);
     assert.is(r.status, 1, r.output);
     assert.match(r.stderr, new RegExp(`FAIL lib/slurm/plugin_a\\.so: RUNPATH ${bad.replace(/[.]/g, '\\.')}: `));
-    assert.match(r.stderr, /FAIL lib\/slurm\/plugin_a\.so: NEEDED libslurmfull\.so|FAIL lib\/slurm\/plugin_a\.so: RUNPATH/);
+    assert.match(
+      r.stderr,
+      /FAIL lib\/slurm\/plugin_a\.so: NEEDED libslurmfull\.so|FAIL lib\/slurm\/plugin_a\.so: RUNPATH/,
+    );
 
     // Relocation repairs it (the hwloc dir maps to nothing in the view and is dropped).
     relocate(tree);
@@ -188,7 +225,10 @@ it('the audit fails naming the file and entry: planted RPATH, unresolvable NEEDE
     execFileSync('patchelf', ['--add-needed', 'libmissing.so.3', join(tree.view, 'sbin/slurmd')]);
     r = audit(tree.view);
     assert.is(r.status, 1);
-    assert.match(r.stderr, /FAIL sbin\/slurmd: NEEDED libmissing\.so\.3: not found on its RUNPATH \(\$ORIGIN\/\.\.\/lib\/slurm\)/);
+    assert.match(
+      r.stderr,
+      /FAIL sbin\/slurmd: NEEDED libmissing\.so\.3: not found on its RUNPATH \(\$ORIGIN\/\.\.\/lib\/slurm\)/,
+    );
     execFileSync('patchelf', ['--remove-needed', 'libmissing.so.3', join(tree.view, 'sbin/slurmd')]);
 
     // Host GPU driver libraries may be NEEDED from outside the view ...
@@ -217,8 +257,10 @@ it('the audit fails naming the file and entry: planted RPATH, unresolvable NEEDE
 /** Highest GLIBC_x.y over every ELF file, computed independently with objdump -T. */
 function objdumpFloor(view: string): string {
   let best = [0, 0];
-  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true })
-    .flatMap((e) => e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []);
+  const walk = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : [],
+    );
   for (const f of walk(view)) {
     const r = spawnSync('objdump', ['-T', f], { encoding: 'utf8' });
     if (r.status !== 0) continue;

@@ -35,7 +35,10 @@ function runFile(file: string): Promise<{ passed: number; failed: number; skippe
       env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
     });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
     child.stderr.on('data', (d) => process.stderr.write(d));
     child.on('close', (code) => {
       const text = strip(out);
@@ -57,13 +60,19 @@ function runFile(file: string): Promise<{ passed: number; failed: number; skippe
   });
 }
 
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 const timings: string[] = [];
 for (const file of files) {
   console.log(`\n=== ${file}`);
   const r = await runFile(file);
-  passed += r.passed; failed += r.failed; skipped += r.skipped;
-  timings.push(`${file.padEnd(36)} ${String(r.passed).padStart(3)} passed ${String(r.failed).padStart(3)} failed ${String(r.skipped).padStart(3)} skipped ${r.seconds.toFixed(1).padStart(7)} s`);
+  passed += r.passed;
+  failed += r.failed;
+  skipped += r.skipped;
+  timings.push(
+    `${file.padEnd(36)} ${String(r.passed).padStart(3)} passed ${String(r.failed).padStart(3)} failed ${String(r.skipped).padStart(3)} skipped ${r.seconds.toFixed(1).padStart(7)} s`,
+  );
 }
 console.log('\n' + timings.join('\n'));
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);

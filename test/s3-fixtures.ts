@@ -33,7 +33,10 @@ export function bytes(seed: string, n: number): Buffer {
 function writeBlob(root: string, data: Buffer): { checksum: string; size: number } {
   const checksum = sha256(data);
   const p = join(root, 'blobs', 'sha256', checksum.slice(0, 2), checksum);
-  if (!existsSync(p)) { mkdirSync(dirname(p), { recursive: true }); writeFileSync(p, data); }
+  if (!existsSync(p)) {
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, data);
+  }
   return { checksum, size: data.length };
 }
 
@@ -64,13 +67,34 @@ export function pkg(i: number) {
  * Writes a v3 buildcache of `packages` packages into dir (3 objects each) plus 7 objects of index, keys and
  * layout: 3n + 7 files. `clearsign` (an async function) signs the spec manifests like `spack buildcache push --key`.
  */
-export async function makeBuildcache(dir: string, o: { packages: number; blobBytes: number; publicKey?: string; fingerprint?: string; clearsign?: (text: string) => Promise<string> }) {
+export async function makeBuildcache(
+  dir: string,
+  o: {
+    packages: number;
+    blobBytes: number;
+    publicKey?: string;
+    fingerprint?: string;
+    clearsign?: (text: string) => Promise<string>;
+  },
+) {
   const installs: Record<string, unknown> = {};
   for (let i = 0; i < o.packages; i++) {
     const p = pkg(i);
     const tar = writeBlob(dir, bytes(`tar-${i}`, o.blobBytes));
-    const spec = writeBlob(dir, gzipSync(JSON.stringify({ spec: { _meta: { version: 5 }, nodes: [{ name: p.name, version: p.version, hash: p.hash }] } }), { level: 9 }));
-    const manifest = JSON.stringify({ version: 3, data: [record(tar, TARBALL_MEDIA, 'gzip'), record(spec, SPEC_MEDIA, 'gzip')] }, null, 2);
+    const spec = writeBlob(
+      dir,
+      gzipSync(
+        JSON.stringify({
+          spec: { _meta: { version: 5 }, nodes: [{ name: p.name, version: p.version, hash: p.hash }] },
+        }),
+        { level: 9 },
+      ),
+    );
+    const manifest = JSON.stringify(
+      { version: 3, data: [record(tar, TARBALL_MEDIA, 'gzip'), record(spec, SPEC_MEDIA, 'gzip')] },
+      null,
+      2,
+    );
     const path = join(dir, 'v3', 'manifests', 'spec', p.name, `${p.name}-${p.version}-${p.hash}.spec.manifest.json`);
     if (!existsSync(path)) writeText(path, o.clearsign ? await o.clearsign(manifest) : manifest);
     installs[p.hash] = { spec: { name: p.name, version: p.version, hash: p.hash }, ref_count: 0, in_buildcache: true };
@@ -78,10 +102,21 @@ export async function makeBuildcache(dir: string, o: { packages: number; blobByt
   const db = writeBlob(dir, Buffer.from(JSON.stringify({ database: { version: '8', installs } })));
   writeText(join(dir, INDEX_KEY), JSON.stringify({ version: 3, data: [record(db, DB_MEDIA, 'none')] }));
   const fpr = o.fingerprint ?? 'ABCDEF0123456789ABCDEF0123456789ABCDEF01';
-  const key = writeBlob(dir, Buffer.from(o.publicKey ?? `-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nfixture ${fpr}\n-----END PGP PUBLIC KEY BLOCK-----\n`));
-  writeText(join(dir, 'v3', 'manifests', 'key', `${fpr}.key.manifest.json`), JSON.stringify({ version: 3, data: [record(key, KEY_MEDIA, 'none')] }));
+  const key = writeBlob(
+    dir,
+    Buffer.from(
+      o.publicKey ?? `-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nfixture ${fpr}\n-----END PGP PUBLIC KEY BLOCK-----\n`,
+    ),
+  );
+  writeText(
+    join(dir, 'v3', 'manifests', 'key', `${fpr}.key.manifest.json`),
+    JSON.stringify({ version: 3, data: [record(key, KEY_MEDIA, 'none')] }),
+  );
   const keyIndex = writeBlob(dir, Buffer.from(JSON.stringify({ keys: { [fpr]: {} } })));
-  writeText(join(dir, KEYS_INDEX_KEY), JSON.stringify({ version: 3, data: [record(keyIndex, KEYINDEX_MEDIA, 'none')] }));
+  writeText(
+    join(dir, KEYS_INDEX_KEY),
+    JSON.stringify({ version: 3, data: [record(keyIndex, KEYINDEX_MEDIA, 'none')] }),
+  );
   writeText(join(dir, 'v3', 'layout.json'), JSON.stringify({ signing: 'gpg' }));
 }
 
@@ -93,14 +128,17 @@ function manifestData(text: string): { checksum: string; checksumAlgorithm: stri
   return (JSON.parse(body) as { data: { checksum: string; checksumAlgorithm: string }[] }).data;
 }
 
-const blobKey = (r: { checksum: string; checksumAlgorithm: string }) => `blobs/${r.checksumAlgorithm}/${r.checksum.slice(0, 2)}/${r.checksum}`;
+const blobKey = (r: { checksum: string; checksumAlgorithm: string }) =>
+  `blobs/${r.checksumAlgorithm}/${r.checksum.slice(0, 2)}/${r.checksum}`;
 
 /**
  * What a Spack reader would find broken, starting from the indexes: every key referenced (directly or through
  * the database and the key index) that `get` cannot return. `get(rel)` returns the object under the mirror
  * root or null. Also returns the index manifest's text (null when there is none).
  */
-export async function danglingReferences(get: (rel: string) => Promise<Buffer | null>): Promise<{ index: string | null; missing: string[]; checked: number }> {
+export async function danglingReferences(
+  get: (rel: string) => Promise<Buffer | null>,
+): Promise<{ index: string | null; missing: string[]; checked: number }> {
   const missing: string[] = [];
   let checked = 0;
   const need = async (rel: string): Promise<Buffer | null> => {
@@ -114,11 +152,20 @@ export async function danglingReferences(get: (rel: string) => Promise<Buffer | 
     for (const r of manifestData(index.toString('utf8'))) {
       const db = await need(blobKey(r));
       if (!db) continue;
-      const installs = (JSON.parse(db.toString('utf8')) as { database: { installs: Record<string, { spec: { name: string; version: string; hash: string } }> } }).database.installs;
+      const installs = (
+        JSON.parse(db.toString('utf8')) as {
+          database: { installs: Record<string, { spec: { name: string; version: string; hash: string } }> };
+        }
+      ).database.installs;
       for (const { spec } of Object.values(installs)) {
-        const m = await need(`v3/manifests/spec/${spec.name}/${spec.name}-${spec.version}-${spec.hash}.spec.manifest.json`);
+        const m = await need(
+          `v3/manifests/spec/${spec.name}/${spec.name}-${spec.version}-${spec.hash}.spec.manifest.json`,
+        );
         if (!m) continue;
-        for (const b of manifestData(m.toString('utf8'))) { checked++; if (!(await get(blobKey(b)))) missing.push(blobKey(b)); }
+        for (const b of manifestData(m.toString('utf8'))) {
+          checked++;
+          if (!(await get(blobKey(b)))) missing.push(blobKey(b));
+        }
       }
     }
   }
@@ -141,14 +188,21 @@ export function localGetter(root: string) {
 }
 
 /** A build tarball with .sha256 (sha256sum format) and .manifest.json beside it; returns the tarball path. */
-export function makeBuild(buildsDir: string, o: { slurm: string; gcc: string; bytes: number; gpu?: boolean; seed?: string }): string {
+export function makeBuild(
+  buildsDir: string,
+  o: { slurm: string; gcc: string; bytes: number; gpu?: boolean; seed?: string },
+): string {
   mkdirSync(buildsDir, { recursive: true });
   const name = `slurm-${o.slurm}-gcc${o.gcc}${o.gpu ? '-gpu' : ''}-software.tar.gz`;
   const data = bytes(o.seed ?? name, o.bytes);
   const p = join(buildsDir, name);
   writeFileSync(p, data);
   writeFileSync(`${p}.sha256`, `${sha256(data)}  ${name}\n`);
-  writeFileSync(`${p}.manifest.json`, JSON.stringify({ schema: 1, name, slurm: { series: o.slurm }, gcc: { version: o.gcc, source: 'spack' } }, null, 2) + '\n');
+  writeFileSync(
+    `${p}.manifest.json`,
+    JSON.stringify({ schema: 1, name, slurm: { series: o.slurm }, gcc: { version: o.gcc, source: 'spack' } }, null, 2) +
+      '\n',
+  );
   return p;
 }
 
@@ -164,7 +218,7 @@ export function motoBinary(): string | null {
 }
 
 export const needWorkingMoto: Requirement = () =>
-  motoBinary() ? null : "moto_server is installed but does not start (apt-get install python3-moto python3-flask-cors)";
+  motoBinary() ? null : 'moto_server is installed but does not start (apt-get install python3-moto python3-flask-cors)';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -205,17 +259,31 @@ export async function startMoto(): Promise<Moto> {
         const r = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(1000) });
         if (r.ok) {
           return {
-            endpoint, proc, pid: proc.pid!,
-            stop: () => new Promise<void>((resolve) => {
-              if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-              proc.once('exit', () => { rmSync(logPath, { force: true }); resolve(); });
-              try { process.kill(proc.pid!, 'SIGCONT'); } catch { /* gone */ }
-              proc.kill('SIGTERM');
-              setTimeout(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); }, 5000).unref();
-            }),
+            endpoint,
+            proc,
+            pid: proc.pid!,
+            stop: () =>
+              new Promise<void>((resolve) => {
+                if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+                proc.once('exit', () => {
+                  rmSync(logPath, { force: true });
+                  resolve();
+                });
+                try {
+                  process.kill(proc.pid!, 'SIGCONT');
+                } catch {
+                  /* gone */
+                }
+                proc.kill('SIGTERM');
+                setTimeout(() => {
+                  if (proc.exitCode === null) proc.kill('SIGKILL');
+                }, 5000).unref();
+              }),
           };
         }
-      } catch { /* not yet */ }
+      } catch {
+        /* not yet */
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
     proc.kill('SIGKILL');
@@ -238,24 +306,37 @@ export const MOTO_ENV = {
 type S3Client = import('@aws-sdk/client-s3').S3Client;
 
 /** Every object of `bucket` (under `prefix`), across pages: key -> ETag, size, last-modified time. */
-export async function listObjects(client: S3Client, bucket: string, prefix?: string): Promise<Map<string, { etag: string; size: number; modified: number }>> {
+export async function listObjects(
+  client: S3Client,
+  bucket: string,
+  prefix?: string,
+): Promise<Map<string, { etag: string; size: number; modified: number }>> {
   const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
   const out = new Map<string, { etag: string; size: number; modified: number }>();
   let token: string | undefined;
   do {
     const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const c of r.Contents ?? []) out.set(c.Key!, { etag: c.ETag!, size: c.Size!, modified: c.LastModified!.getTime() });
+    for (const c of r.Contents ?? [])
+      out.set(c.Key!, { etag: c.ETag!, size: c.Size!, modified: c.LastModified!.getTime() });
     token = r.IsTruncated ? r.NextContinuationToken : undefined;
   } while (token);
   return out;
 }
 
 /** One object's bytes, content type and sha256 metadata, or null when there is no such key. */
-export async function getObject(client: S3Client, bucket: string, key: string): Promise<{ body: Buffer; contentType?: string; sha256meta?: string } | null> {
+export async function getObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ body: Buffer; contentType?: string; sha256meta?: string } | null> {
   const { GetObjectCommand } = await import('@aws-sdk/client-s3');
   try {
     const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return { body: Buffer.from(await r.Body!.transformToByteArray()), contentType: r.ContentType, sha256meta: r.Metadata?.sha256 };
+    return {
+      body: Buffer.from(await r.Body!.transformToByteArray()),
+      contentType: r.ContentType,
+      sha256meta: r.Metadata?.sha256,
+    };
   } catch (e) {
     if ((e as { name?: string }).name === 'NoSuchKey') return null;
     throw e;

@@ -23,8 +23,22 @@ import { join } from 'node:path';
 import { needDocker, tempDir, testIf } from './helpers.ts';
 import type { BuildPlan } from '../tasks/lib/plan.ts';
 import {
-  DBUS_SYSTEM_SOCKET, LANE_DOCKERFILE, LANE_IMAGE, MAX_SOURCE_NODES, dbusProblems, docker, mirrorProblems, needLane, nodeProblems, plansToRun, runLane,
-  slurmClosure, sourceNodes, toolchainProblems, viewProblems, type LaneResult,
+  DBUS_SYSTEM_SOCKET,
+  LANE_DOCKERFILE,
+  LANE_IMAGE,
+  MAX_SOURCE_NODES,
+  dbusProblems,
+  docker,
+  mirrorProblems,
+  needLane,
+  nodeProblems,
+  plansToRun,
+  runLane,
+  slurmClosure,
+  sourceNodes,
+  toolchainProblems,
+  viewProblems,
+  type LaneResult,
 } from './spack-lane.ts';
 
 const laneTest = testIf(test, [needLane, needDocker]);
@@ -48,9 +62,11 @@ function lane(plan: BuildPlan): LaneResult {
     r = runLane(plan, join(t.path, plan.id));
     results.set(plan.id, r);
     const slurm = r.envs.slurm;
-    console.log(`${plan.id}: ${r.status}; slurm env ${slurm?.nodes.length ?? 0} nodes, ` +
-      `${sourceNodes(r, plan).length} built from source, link/run closure ${slurm ? slurmClosure(slurm).length : 0}, ` +
-      `view ${r.viewPackages.length} packages, mirror ${r.mirrorHashes.length} specs`);
+    console.log(
+      `${plan.id}: ${r.status}; slurm env ${slurm?.nodes.length ?? 0} nodes, ` +
+        `${sourceNodes(r, plan).length} built from source, link/run closure ${slurm ? slurmClosure(slurm).length : 0}, ` +
+        `view ${r.viewPackages.length} packages, mirror ${r.mirrorHashes.length} specs`,
+    );
   }
   return r;
 }

@@ -20,7 +20,10 @@ export const needLane: Requirement = () => {
   }
   const checks: [string, string][] = [
     [join(process.env.SLURM_FACTORY_TEST_SPACK!, 'bin', 'spack'), 'SLURM_FACTORY_TEST_SPACK'],
-    [join(process.env.SLURM_FACTORY_TEST_SPACK_PACKAGES!, 'repos', 'spack_repo', 'builtin', 'repo.yaml'), 'SLURM_FACTORY_TEST_SPACK_PACKAGES'],
+    [
+      join(process.env.SLURM_FACTORY_TEST_SPACK_PACKAGES!, 'repos', 'spack_repo', 'builtin', 'repo.yaml'),
+      'SLURM_FACTORY_TEST_SPACK_PACKAGES',
+    ],
     [join(process.env.SLURM_FACTORY_TEST_CLINGO!, 'clingo', '__init__.py'), 'SLURM_FACTORY_TEST_CLINGO'],
   ];
   const bad = checks.filter(([p]) => !existsSync(p));
@@ -29,13 +32,40 @@ export const needLane: Requirement = () => {
 
 /** Tools that are needed only to build: none of them may reach the view, the mirror or Slurm's closure. */
 export const BUILD_ONLY = [
-  'cmake', 'python', 'perl', 'meson', 'ninja', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex',
-  'gmake', 'compiler-wrapper', 'gcc',
+  'cmake',
+  'python',
+  'perl',
+  'meson',
+  'ninja',
+  'autoconf',
+  'automake',
+  'libtool',
+  'm4',
+  'pkgconf',
+  'bison',
+  'flex',
+  'gmake',
+  'compiler-wrapper',
+  'gcc',
 ];
 /** Packages whose libraries Slurm's ELF files load (slurm +pmix +hwloc +restd +cgroup +pam +readline +mariadb). */
 const VIEW_LIBRARIES = [
-  'slurm', 'munge', 'hwloc', 'pmix', 'libjwt', 'libyaml', 'http-parser', 'json-c', 'curl', 'openssl', 'lz4', 'zlib-ng',
-  'readline', 'dbus', 'linux-pam', 'gcc-runtime',
+  'slurm',
+  'munge',
+  'hwloc',
+  'pmix',
+  'libjwt',
+  'libyaml',
+  'http-parser',
+  'json-c',
+  'curl',
+  'openssl',
+  'lz4',
+  'zlib-ng',
+  'readline',
+  'dbus',
+  'linux-pam',
+  'gcc-runtime',
 ];
 /** Goal of issue 12: nodes built from source for the slurm environment, excluding the toolchain's own DAG. */
 export const MAX_SOURCE_NODES = 40;
@@ -48,10 +78,20 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
 `;
 
 interface LaneNode {
-  name: string; version: string; variants?: string; hash: string; external: boolean; installed: boolean; compilers: string[];
-  linkrun: boolean; root: boolean;
+  name: string;
+  version: string;
+  variants?: string;
+  hash: string;
+  external: boolean;
+  installed: boolean;
+  compilers: string[];
+  linkrun: boolean;
+  root: boolean;
 }
-interface LaneEnv { roots: string[]; nodes: LaneNode[] }
+interface LaneEnv {
+  roots: string[];
+  nodes: LaneNode[];
+}
 export interface LaneResult {
   status: string;
   log: string;
@@ -83,14 +123,23 @@ export function runLane(plan: BuildPlan, workDir: string): LaneResult {
   writeBuildContext(ctx, renderBuildContext(plan));
   mkdirSync(out, { recursive: true });
   const r = docker([
-    'run', '--rm',
-    '-v', `${process.env.SLURM_FACTORY_TEST_SPACK}:/src/spack:ro`,
-    '-v', `${process.env.SLURM_FACTORY_TEST_SPACK_PACKAGES}:/opt/spack-packages:ro`,
-    '-v', `${process.env.SLURM_FACTORY_TEST_CLINGO}:/opt/clingo:ro`,
-    '-v', `${join(repoRoot, 'test', 'fixtures', 'spack-lane')}:/lane:ro`,
-    '-v', `${ctx}:/ctx:ro`,
-    '-v', `${out}:/out`,
-    LANE_IMAGE, 'bash', '/lane/run-stages.sh',
+    'run',
+    '--rm',
+    '-v',
+    `${process.env.SLURM_FACTORY_TEST_SPACK}:/src/spack:ro`,
+    '-v',
+    `${process.env.SLURM_FACTORY_TEST_SPACK_PACKAGES}:/opt/spack-packages:ro`,
+    '-v',
+    `${process.env.SLURM_FACTORY_TEST_CLINGO}:/opt/clingo:ro`,
+    '-v',
+    `${join(repoRoot, 'test', 'fixtures', 'spack-lane')}:/lane:ro`,
+    '-v',
+    `${ctx}:/ctx:ro`,
+    '-v',
+    `${out}:/out`,
+    LANE_IMAGE,
+    'bash',
+    '/lane/run-stages.sh',
   ]);
   writeFileSync(join(out, 'lane.log'), `${r.stdout}\n${r.stderr}`);
   return readLane(out, `container exited ${r.status}: ${r.stderr.slice(-4000)}`);
@@ -105,8 +154,12 @@ export function readLane(out: string, log = ''): LaneResult {
     if (text) envs[stage] = JSON.parse(text) as LaneEnv;
   }
   // The mirror's spec files name each pushed spec by its full hash.
-  const mirrorHashes = read('mirror.files').split('\n').filter(Boolean)
-    .map((f) => /-([a-z0-9]{32})\.spec\.(?:manifest\.)?json/.exec(f)?.[1] ?? '').filter(Boolean).sort();
+  const mirrorHashes = read('mirror.files')
+    .split('\n')
+    .filter(Boolean)
+    .map((f) => /-([a-z0-9]{32})\.spec\.(?:manifest\.)?json/.exec(f)?.[1] ?? '')
+    .filter(Boolean)
+    .sort();
   return {
     status: read('status').trim() || 'no status',
     log,
@@ -124,8 +177,9 @@ export function slurmClosure(env: LaneEnv): LaneNode[] {
 /** Nodes built from source for the slurm environment: not external, not the toolchain's own DAG. */
 export function sourceNodes(result: LaneResult, plan: BuildPlan): LaneNode[] {
   const toolchain = new Set((result.envs.compiler?.nodes ?? []).map((n) => n.hash));
-  return (result.envs.slurm?.nodes ?? []).filter((n) => !n.external && !toolchain.has(n.hash)
-    && !(plan.gcc.source === 'spack' && n.name === 'gcc'));
+  return (result.envs.slurm?.nodes ?? []).filter(
+    (n) => !n.external && !toolchain.has(n.hash) && !(plan.gcc.source === 'spack' && n.name === 'gcc'),
+  );
 }
 
 /** The view holds Slurm's libraries and no build-only tool: the problems found, none when right. */
@@ -143,11 +197,17 @@ export function viewProblems(r: LaneResult, plan: BuildPlan): string[] {
 export function toolchainProblems(r: LaneResult, plan: BuildPlan): string[] {
   const closure = slurmClosure(r.envs.slurm ?? { roots: [], nodes: [] });
   const want = `gcc@${plan.gcc.version}`;
-  const other = closure.filter((n) => n.compilers.some((c) => c !== want)).map((n) => `${n.name} (${n.compilers.join(',')})`);
+  const other = closure
+    .filter((n) => n.compilers.some((c) => c !== want))
+    .map((n) => `${n.name} (${n.compilers.join(',')})`);
   const runtimes = [...new Set(closure.filter((n) => n.name === 'gcc-runtime').map((n) => n.version))];
   return [
-    ...(other.length ? [`${other.length} of ${closure.length} closure nodes built with another compiler: ${other.join('; ')}`] : []),
-    ...(runtimes.length !== 1 || runtimes[0] !== plan.gcc.version ? [`gcc-runtime versions in the closure: ${runtimes.join(', ')}`] : []),
+    ...(other.length
+      ? [`${other.length} of ${closure.length} closure nodes built with another compiler: ${other.join('; ')}`]
+      : []),
+    ...(runtimes.length !== 1 || runtimes[0] !== plan.gcc.version
+      ? [`gcc-runtime versions in the closure: ${runtimes.join(', ')}`]
+      : []),
   ];
 }
 
@@ -155,11 +215,15 @@ export function toolchainProblems(r: LaneResult, plan: BuildPlan): string[] {
 export function mirrorProblems(r: LaneResult): string[] {
   const env = r.envs.slurm ?? { roots: [], nodes: [] };
   const names = new Map(env.nodes.map((n) => [n.hash, n.name]));
-  const want = slurmClosure(env).map((n) => n.hash).sort();
+  const want = slurmClosure(env)
+    .map((n) => n.hash)
+    .sort();
   const extra = r.mirrorHashes.filter((h) => !want.includes(h)).map((h) => names.get(h) ?? h);
   const lacking = want.filter((h) => !r.mirrorHashes.includes(h)).map((h) => names.get(h) ?? h);
   return [
-    ...(extra.length ? [`${r.mirrorHashes.length} pushed, ${extra.length} beyond the closure: ${extra.sort().join(', ')}`] : []),
+    ...(extra.length
+      ? [`${r.mirrorHashes.length} pushed, ${extra.length} beyond the closure: ${extra.sort().join(', ')}`]
+      : []),
     ...(lacking.length ? [`closure not pushed: ${lacking.join(', ')}`] : []),
   ];
 }
@@ -170,7 +234,8 @@ export function dbusProblems(r: LaneResult): string[] {
   const dbus = slurmClosure(r.envs.slurm ?? { roots: [], nodes: [] }).filter((n) => n.name === 'dbus');
   if (dbus.length !== 1) return [`${dbus.length} dbus nodes in Slurm's closure`];
   return (dbus[0]!.variants ?? '').includes(`system-socket=${DBUS_SYSTEM_SOCKET}`)
-    ? [] : [`dbus ${dbus[0]!.variants ?? '(no variants recorded)'}: its system bus is not ${DBUS_SYSTEM_SOCKET}`];
+    ? []
+    : [`dbus ${dbus[0]!.variants ?? '(no variants recorded)'}: its system bus is not ${DBUS_SYSTEM_SOCKET}`];
 }
 
 /** At most MAX_SOURCE_NODES nodes built from source for the slurm environment, no build-only tool among them. */
@@ -178,8 +243,21 @@ export function nodeProblems(r: LaneResult, plan: BuildPlan): string[] {
   const built = sourceNodes(r, plan);
   const tools = built.filter((n) => BUILD_ONLY.includes(n.name) && n.name !== 'compiler-wrapper' && n.name !== 'gcc');
   return [
-    ...(tools.length ? [`build-only tools built from source: ${tools.map((n) => n.name).sort().join(', ')}`] : []),
-    ...(built.length > MAX_SOURCE_NODES ? [`${built.length} nodes built from source: ${built.map((n) => n.name).sort().join(' ')}`] : []),
+    ...(tools.length
+      ? [
+          `build-only tools built from source: ${tools
+            .map((n) => n.name)
+            .sort()
+            .join(', ')}`,
+        ]
+      : []),
+    ...(built.length > MAX_SOURCE_NODES
+      ? [
+          `${built.length} nodes built from source: ${built
+            .map((n) => n.name)
+            .sort()
+            .join(' ')}`,
+        ]
+      : []),
   ];
 }
-

@@ -21,7 +21,10 @@ test('every task is declared: options and positionals with help text', () => {
     for (const [name, spec] of Object.entries(t.options)) {
       assert.ok(/^[a-z][a-z0-9-]*$/.test(name), `${t.name}: option name '${name}'`);
       assert.ok(String(spec.help).trim() !== '', `${t.name} --${name} has help`);
-      assert.not.ok(name in COMMON_OPTIONS, `${t.name} --${name} is one of every task's options; do not declare it again`);
+      assert.not.ok(
+        name in COMMON_OPTIONS,
+        `${t.name} --${name} is one of every task's options; do not declare it again`,
+      );
     }
     for (const p of t.positionals) assert.ok(String(p.help).trim() !== '', `${t.name} <${p.name}> has help`);
   }
@@ -32,7 +35,11 @@ test("every declared option appears in its task's help, and the help's option li
     const help = taskHelp(t);
     const declared = Object.keys(t.options);
     for (const [name, spec] of Object.entries(t.options)) {
-      assert.match(help, new RegExp(`^  ${optionLabel(name, spec).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}  `, 'm'), `${t.name}: --${name} in its help`);
+      assert.match(
+        help,
+        new RegExp(`^  ${optionLabel(name, spec).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}  `, 'm'),
+        `${t.name}: --${name} in its help`,
+      );
     }
     // Option rows: lines that start with an option; each names exactly one declared option, once.
     const rows = [...help.matchAll(/^ {2}--([a-z][a-z0-9-]*)/gm)].map((m) => m[1]!);
@@ -40,7 +47,10 @@ test("every declared option appears in its task's help, and the help's option li
     // The synopsis names only options the task accepts.
     const usage = /^usage: (.*)$/m.exec(help)![1]!;
     for (const m of usage.matchAll(/--([a-z][a-z0-9-]*)/g)) {
-      assert.ok(declared.includes(m[1]!) || m[1]! in COMMON_OPTIONS, `${t.name}: usage names --${m[1]}, which it does not declare`);
+      assert.ok(
+        declared.includes(m[1]!) || m[1]! in COMMON_OPTIONS,
+        `${t.name}: usage names --${m[1]}, which it does not declare`,
+      );
     }
   }
 });
@@ -56,22 +66,32 @@ test("the parser accepts exactly the declared options (its 'allowed' list is the
     }
     const allowed = /allowed: (.*?); see /.exec(message);
     assert.ok(allowed, `${t.name}: ${message}`);
-    const names = allowed![1]!.split(', ').map((a) => a.replace(/^--/, '').replace(/ VALUE$/, '')).sort();
+    const names = allowed![1]!
+      .split(', ')
+      .map((a) => a.replace(/^--/, '').replace(/ VALUE$/, ''))
+      .sort();
     assert.equal(names, [...Object.keys(t.options), ...Object.keys(COMMON_OPTIONS)].sort(), `${t.name}: allowed list`);
   }
 });
 
 test('parsed values are typed: integers as numbers with their defaults, choices checked, lists always arrays', () => {
   const publish = tasks.find((t) => t.name === 'publish')!;
-  const a = parseOptions('publish', ['--jobs', '3', '--slurm', '24.11,25.11'], publish.options, publish.positionals).opts;
+  const a = parseOptions(
+    'publish',
+    ['--jobs', '3', '--slurm', '24.11,25.11'],
+    publish.options,
+    publish.positionals,
+  ).opts;
   assert.is(a.jobs, 3);
   assert.is(a.retries, 5, 'declared default');
   assert.is(a.buildcache, 'all', 'declared default');
   assert.equal(a.slurm, ['24.11', '25.11']);
   assert.equal(a.gcc, []);
   assert.is(a.tarballs, false);
-  assert.throws(() => parseOptions('publish', ['--buildcache', 'some'], publish.options, publish.positionals),
-    /--buildcache 'some' is not a mode/);
+  assert.throws(
+    () => parseOptions('publish', ['--buildcache', 'some'], publish.options, publish.positionals),
+    /--buildcache 'some' is not a mode/,
+  );
 });
 
 test('build-compiler takes --jobs and --mirror as build does, and its help says so', () => {
@@ -81,8 +101,10 @@ test('build-compiler takes --jobs and --mirror as build does, and its help says 
   assert.match(help.stdout, /^ {2}--mirror URL +extra Spack binary mirror/m);
   // They reach the compiler stage's Spack environment, as for build.
   withTempDir((t) => {
-    const r = runCli(['build-compiler', '10.5.0', '--jobs', '3', '--mirror', 'https://mirror.example.org/cache', '--print'],
-      { env: { SLURM_FACTORY_HOME: join(t, 'home') } });
+    const r = runCli(
+      ['build-compiler', '10.5.0', '--jobs', '3', '--mirror', 'https://mirror.example.org/cache', '--print'],
+      { env: { SLURM_FACTORY_HOME: join(t, 'home') } },
+    );
     assert.is(r.status, 0, r.stderr);
     const context = /--file (\S+)\/Dockerfile /.exec(r.stdout)![1]!;
     const env = readFileSync(join(context, 'spack', 'compiler', 'spack.yaml'), 'utf8');

@@ -30,13 +30,20 @@ test('clean: --dry-run lists sizes and removes nothing; --yes removes only what 
 
 test('doctor reports a missing engine with the fix and exits 1', () => {
   withTempDir((t) => {
-    const r = runCli(['doctor'], { env: { SLURM_FACTORY_HOME: join(t, 'home'), DOCKER_HOST: `unix://${t}/none.sock`, SLURM_FACTORY_BUCKET: 'site-cache' } });
+    const r = runCli(['doctor'], {
+      env: {
+        SLURM_FACTORY_HOME: join(t, 'home'),
+        DOCKER_HOST: `unix://${t}/none.sock`,
+        SLURM_FACTORY_BUCKET: 'site-cache',
+      },
+    });
     assert.is(r.status, 1);
     assert.match(r.stdout, /^SLURM_FACTORY_HOME = \S+\/home \(environment\)$/m);
     assert.match(r.stdout, /^SLURM_FACTORY_BUCKET = site-cache \(publish's default bucket\)$/m);
     assert.match(r.stdout, /^FAIL {2}docker engine +not reachable$/m);
     assert.match(r.stdout, /^fix: the Docker engine does not answer: start dockerd/m);
-    for (const d of ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs']) assert.ok(existsSync(join(t, 'home', d)), `${d}/ created`);
+    for (const d of ['buildcache', 'sourcecache', 'builds', 'compilers', 'logs'])
+      assert.ok(existsSync(join(t, 'home', d)), `${d}/ created`);
   });
 });
 

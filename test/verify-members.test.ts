@@ -13,7 +13,10 @@ import { HOSTILE, NAME, packageTree } from './hostile-tarballs.ts';
 import { copyRegularFiles, inspectTarball } from '../tasks/lib/verify.ts';
 import { VerifyError } from '../tasks/lib/errors.ts';
 
-const withTar = testIf(test, [needCommand('tar', 'apt-get install tar'), needCommand('mkfifo', 'apt-get install coreutils')]);
+const withTar = testIf(test, [
+  needCommand('tar', 'apt-get install tar'),
+  needCommand('mkfifo', 'apt-get install coreutils'),
+]);
 
 /** Every path under dir with its type, without following links. */
 function tree(dir: string): string[] {
@@ -23,23 +26,32 @@ function tree(dir: string): string[] {
   });
 }
 
-withTar('a tarball made by pack-tarball.sh passes: in-tree symlinks and hardlinks, manifest read, nothing written', async () => {
-  await withTempDir(async (t) => {
-    const stage = packageTree(t);
-    renameSync(join(stage, 'view'), join(t, 'view'));
-    const out = join(t, 'out');
-    mkdirSync(out);
-    sh(`bash '${join(repoRoot, 'scripts/package/pack-tarball.sh')}' --view '${join(t, 'view')}' --stage '${stage}' --out '${join(out, NAME)}' --mtime 1700000000 2>/dev/null`);
-    const listing = sh(`tar -tvzf '${join(out, NAME)}'`);
-    assert.match(listing, /^h.* view\/lib\/libslurm\.so\.42 link to view\/lib\/libslurm-hard\.so\.42$/m, 'a hardlink is in it');
-    assert.match(listing, /^l.* view\/sbin\/lib -> \.\.\/lib$/m, 'a relative symlink is in it');
-    const before = tree(t);
-    const r = await inspectTarball(join(out, NAME));
-    assert.is(r.manifest.glibc.floor, '2.17');
-    assert.ok(r.members >= 10, `${r.members} members`);
-    assert.equal(tree(t), before, 'nothing unpacked');
-  });
-});
+withTar(
+  'a tarball made by pack-tarball.sh passes: in-tree symlinks and hardlinks, manifest read, nothing written',
+  async () => {
+    await withTempDir(async (t) => {
+      const stage = packageTree(t);
+      renameSync(join(stage, 'view'), join(t, 'view'));
+      const out = join(t, 'out');
+      mkdirSync(out);
+      sh(
+        `bash '${join(repoRoot, 'scripts/package/pack-tarball.sh')}' --view '${join(t, 'view')}' --stage '${stage}' --out '${join(out, NAME)}' --mtime 1700000000 2>/dev/null`,
+      );
+      const listing = sh(`tar -tvzf '${join(out, NAME)}'`);
+      assert.match(
+        listing,
+        /^h.* view\/lib\/libslurm\.so\.42 link to view\/lib\/libslurm-hard\.so\.42$/m,
+        'a hardlink is in it',
+      );
+      assert.match(listing, /^l.* view\/sbin\/lib -> \.\.\/lib$/m, 'a relative symlink is in it');
+      const before = tree(t);
+      const r = await inspectTarball(join(out, NAME));
+      assert.is(r.manifest.glibc.floor, '2.17');
+      assert.ok(r.members >= 10, `${r.members} members`);
+      assert.equal(tree(t), before, 'nothing unpacked');
+    });
+  },
+);
 
 for (const h of HOSTILE) {
   withTar(`refused on the host: ${h.name}`, async () => {
@@ -69,11 +81,17 @@ withTar('copying logs out keeps only regular files and writes nothing outside th
     writeFileSync(join(src, 'slurmctld.log'), 'controller log\n');
     writeFileSync(join(src, 'sub', 'nested.log'), 'nested\n');
     writeFileSync(join(t, 'outside.txt'), 'outside\n');
-    sh('ln -s /etc/shadow slurm/shadow && ln -s /etc slurm/etc-dir && ln -s ../outside.txt slurm/up && mkfifo slurm/fifo'
-      + ' && mknod slurm/null c 1 3 && ln slurm/slurmctld.log slurm/zz-hard.log && echo escape > escape.log', { cwd: t });
+    sh(
+      'ln -s /etc/shadow slurm/shadow && ln -s /etc slurm/etc-dir && ln -s ../outside.txt slurm/up && mkfifo slurm/fifo' +
+        ' && mknod slurm/null c 1 3 && ln slurm/slurmctld.log slurm/zz-hard.log && echo escape > escape.log',
+      { cwd: t },
+    );
     // Then members no docker cp would write, but a stream from a container is not to be trusted.
-    sh("tar -cf stream.tar --sort=name slurm && tar -rf stream.tar --absolute-names --transform='s,^escape.log$,slurm/../escaped.log,' escape.log"
-      + ` && tar -rf stream.tar --absolute-names '${join(t, 'outside.txt')}'`, { cwd: t });
+    sh(
+      "tar -cf stream.tar --sort=name slurm && tar -rf stream.tar --absolute-names --transform='s,^escape.log$,slurm/../escaped.log,' escape.log" +
+        ` && tar -rf stream.tar --absolute-names '${join(t, 'outside.txt')}'`,
+      { cwd: t },
+    );
     const dest = join(t, 'logs', 'verify-x');
     mkdirSync(join(dest, 'slurm'), { recursive: true });
     const beforeParent = tree(t).filter((p) => !p.startsWith('logs'));
@@ -82,12 +100,32 @@ withTar('copying logs out keeps only regular files and writes nothing outside th
     assert.equal(tree(dest), ['slurm dir', 'slurm/slurmctld.log file', 'slurm/sub dir', 'slurm/sub/nested.log file']);
     assert.is(readFileSync(join(dest, 'slurm', 'slurmctld.log'), 'utf8'), 'controller log\n');
     assert.is(r.files, 2);
-    for (const s of ['shadow (SymbolicLink)', 'etc-dir (SymbolicLink)', 'up (SymbolicLink)', 'fifo (FIFO)', 'null (CharacterDevice)', 'zz-hard.log (Link)']) {
-      assert.ok(r.skipped.some((x) => x.endsWith(s)), `${s} left out: ${r.skipped.join(', ')}`);
+    for (const s of [
+      'shadow (SymbolicLink)',
+      'etc-dir (SymbolicLink)',
+      'up (SymbolicLink)',
+      'fifo (FIFO)',
+      'null (CharacterDevice)',
+      'zz-hard.log (Link)',
+    ]) {
+      assert.ok(
+        r.skipped.some((x) => x.endsWith(s)),
+        `${s} left out: ${r.skipped.join(', ')}`,
+      );
     }
-    assert.ok(r.skipped.some((x) => /escaped\.log \(unsafe path\)/.test(x)), r.skipped.join(', '));
-    assert.ok(r.skipped.some((x) => /outside\.txt \(unsafe path\)/.test(x)), r.skipped.join(', '));
-    assert.equal(tree(t).filter((p) => !p.startsWith('logs')), beforeParent, 'nothing written outside the destination');
+    assert.ok(
+      r.skipped.some((x) => /escaped\.log \(unsafe path\)/.test(x)),
+      r.skipped.join(', '),
+    );
+    assert.ok(
+      r.skipped.some((x) => /outside\.txt \(unsafe path\)/.test(x)),
+      r.skipped.join(', '),
+    );
+    assert.equal(
+      tree(t).filter((p) => !p.startsWith('logs')),
+      beforeParent,
+      'nothing written outside the destination',
+    );
     assert.not.ok(existsSync(join(t, 'logs', 'escaped.log')));
   });
 });

@@ -18,12 +18,26 @@ import { ConfigurationError } from './errors.ts';
 export type OptionSpec =
   | { type: 'string' | 'list' | 'csv'; arg?: string; help: Help }
   | { type: 'boolean'; help: Help }
-  | { type: 'integer'; arg?: string; help: Help; min: number; max: number; default?: number;
+  | {
+      type: 'integer';
+      arg?: string;
+      help: Help;
+      min: number;
+      max: number;
+      default?: number;
       /** What the number counts, in the error ("a whole number of days"); default "a whole number". */
-      what?: string; hint?: string }
-  | { type: 'choice'; arg?: string; help: Help; choices: readonly string[]; default?: string;
+      what?: string;
+      hint?: string;
+    }
+  | {
+      type: 'choice';
+      arg?: string;
+      help: Help;
+      choices: readonly string[];
+      default?: string;
       /** What a value is, in the error ("is not a stage"). */
-      noun: string };
+      noun: string;
+    };
 
 /** Help text: one line, or several (continuation lines are indented under the first). */
 export type Help = string | readonly string[];
@@ -41,20 +55,27 @@ export interface PositionalSpec {
 }
 
 /** The typed value of one option, as `run` receives it. */
-export type OptionValue<S extends OptionSpec> =
-  S extends { type: 'boolean' } ? boolean
-    : S extends { type: 'list' | 'csv' } ? string[]
-      : S extends { type: 'integer'; default: number } ? number
-        : S extends { type: 'integer' } ? number | undefined
-          : S extends { type: 'choice'; choices: readonly (infer C)[]; default: string } ? C
-            : S extends { type: 'choice'; choices: readonly (infer C)[] } ? C | undefined
-              : string | undefined;
+export type OptionValue<S extends OptionSpec> = S extends { type: 'boolean' }
+  ? boolean
+  : S extends { type: 'list' | 'csv' }
+    ? string[]
+    : S extends { type: 'integer'; default: number }
+      ? number
+      : S extends { type: 'integer' }
+        ? number | undefined
+        : S extends { type: 'choice'; choices: readonly (infer C)[]; default: string }
+          ? C
+          : S extends { type: 'choice'; choices: readonly (infer C)[] }
+            ? C | undefined
+            : string | undefined;
 
 export type OptionValues<O extends OptionSpecs> = { -readonly [K in keyof O]: OptionValue<O[K]> };
 
 /** Positionals by name (`rest` ones are in `rest`); required ones are always set. */
 export type PositionalValues<P extends readonly PositionalSpec[]> = {
-  [S in P[number] as S['rest'] extends true ? never : S['name']]: S['optional'] extends true ? string | undefined : string;
+  [S in P[number] as S['rest'] extends true ? never : S['name']]: S['optional'] extends true
+    ? string | undefined
+    : string;
 };
 
 export interface ParsedOptions<O extends OptionSpecs, P extends readonly PositionalSpec[]> {
@@ -66,7 +87,7 @@ export interface ParsedOptions<O extends OptionSpecs, P extends readonly Positio
 
 /** Options every task takes; Taskfile's `help` names them once, not per task. */
 export const COMMON_OPTIONS = {
-  help: { type: 'boolean', help: 'show the task\'s options and an example' },
+  help: { type: 'boolean', help: "show the task's options and an example" },
   verbose: { type: 'boolean', help: 'on an error, also print its context (and the stack of an unexpected one)' },
 } as const satisfies OptionSpecs;
 
@@ -97,16 +118,21 @@ function checkValue(task: string, label: string, v: string): void {
 
 function integerValue(name: string, spec: Extract<OptionSpec, { type: 'integer' }>, raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < spec.min || Number(raw) > spec.max) {
-    throw new ConfigurationError(`--${name} '${raw}' is not ${spec.what ?? 'a whole number'} from ${spec.min} to ${spec.max}`, {
-      remediation: spec.hint ?? `e.g. --${name} ${spec.default ?? spec.min}`,
-    });
+    throw new ConfigurationError(
+      `--${name} '${raw}' is not ${spec.what ?? 'a whole number'} from ${spec.min} to ${spec.max}`,
+      {
+        remediation: spec.hint ?? `e.g. --${name} ${spec.default ?? spec.min}`,
+      },
+    );
   }
   return Number(raw);
 }
 
 function choiceValue(name: string, spec: Extract<OptionSpec, { type: 'choice' }>, raw: string): string {
   if (!spec.choices.includes(raw)) {
-    throw new ConfigurationError(`--${name} '${raw}' is not a ${spec.noun}`, { remediation: `use one of ${spec.choices.join(', ')}` });
+    throw new ConfigurationError(`--${name} '${raw}' is not a ${spec.noun}`, {
+      remediation: `use one of ${spec.choices.join(', ')}`,
+    });
   }
   return raw;
 }
@@ -118,7 +144,10 @@ const takesValue = (s: OptionSpec): boolean => s.type !== 'boolean';
  * problem is a ConfigurationError naming the bad input, what is allowed and what to do.
  */
 export function parseOptions<const O extends OptionSpecs, const P extends readonly PositionalSpec[]>(
-  task: string, argv: readonly string[], options: O, positionals: P,
+  task: string,
+  argv: readonly string[],
+  options: O,
+  positionals: P,
 ): ParsedOptions<O, P> {
   const all: Record<string, OptionSpec> = { ...COMMON_OPTIONS, ...options };
   const stringOpts = Object.keys(options).filter((n) => takesValue(options[n]!));
@@ -178,7 +207,10 @@ export function parseOptions<const O extends OptionSpecs, const P extends readon
     const values = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
     if (spec.type === 'list' || spec.type === 'csv') {
       for (const x of values) checkValue(task, `--${name}`, x);
-      if (spec.type === 'list') { opts[name] = values; continue; }
+      if (spec.type === 'list') {
+        opts[name] = values;
+        continue;
+      }
       const items = values.flatMap((x) => x.split(',')).map((x) => x.trim());
       // `--slurm ,` or `--slurm 24.11,,25.11` is a typo, not "every version".
       if (items.some((x) => x === '')) {
@@ -190,9 +222,12 @@ export function parseOptions<const O extends OptionSpecs, const P extends readon
       continue;
     }
     if (values.length > 1) {
-      throw new ConfigurationError(`--${name} was given ${values.length} times ('${values.join("', '")}') for '${task}'`, {
-        remediation: `give --${name} once`,
-      });
+      throw new ConfigurationError(
+        `--${name} was given ${values.length} times ('${values.join("', '")}') for '${task}'`,
+        {
+          remediation: `give --${name} once`,
+        },
+      );
     }
     const raw = values[0];
     if (raw !== undefined) checkValue(task, `--${name}`, raw);
@@ -212,13 +247,17 @@ export function parseOptions<const O extends OptionSpecs, const P extends readon
       rest = given.slice(i);
       i = given.length;
       if (!p.optional && rest.length === 0 && !help) {
-        throw new ConfigurationError(`missing <${p.name}> for '${task}'`, { remediation: `see 'npx zx Taskfile.ts help ${task}'` });
+        throw new ConfigurationError(`missing <${p.name}> for '${task}'`, {
+          remediation: `see 'npx zx Taskfile.ts help ${task}'`,
+        });
       }
       break;
     }
     if (i < given.length) pos[p.name] = given[i++];
     else if (!p.optional && !help) {
-      throw new ConfigurationError(`missing <${p.name}> for '${task}'`, { remediation: `see 'npx zx Taskfile.ts help ${task}'` });
+      throw new ConfigurationError(`missing <${p.name}> for '${task}'`, {
+        remediation: `see 'npx zx Taskfile.ts help ${task}'`,
+      });
     }
   }
   if (i < given.length) {
@@ -237,7 +276,9 @@ function positionalLabel(p: PositionalSpec): string {
 /** `--name ARG` of one option in help. */
 export function optionLabel(name: string, spec: OptionSpec): string {
   if (spec.type === 'boolean') return `--${name}`;
-  const arg = spec.arg ?? (spec.type === 'csv' ? 'LIST' : spec.type === 'integer' ? 'N' : spec.type === 'choice' ? 'MODE' : 'VALUE');
+  const arg =
+    spec.arg ??
+    (spec.type === 'csv' ? 'LIST' : spec.type === 'integer' ? 'N' : spec.type === 'choice' ? 'MODE' : 'VALUE');
   return `--${name} ${arg}`;
 }
 
@@ -247,11 +288,16 @@ const helpLines = (help: Help): string[] => (typeof help === 'string' ? [help] :
 export function formatOptions(options: OptionSpecs, positionals: readonly PositionalSpec[]): string {
   const rows: [string, string[]][] = [
     ...positionals.map((p): [string, string[]] => [p.arg ?? `<${p.name}>`, helpLines(p.help)]),
-    ...Object.entries(options).map(([name, spec]): [string, string[]] => [optionLabel(name, spec), helpLines(spec.help)]),
+    ...Object.entries(options).map(([name, spec]): [string, string[]] => [
+      optionLabel(name, spec),
+      helpLines(spec.help),
+    ]),
   ];
   const width = Math.max(17, ...rows.map(([label]) => label.length));
-  return rows.flatMap(([label, [first, ...more]]) => [
-    `  ${label.padEnd(width)}  ${first ?? ''}`.trimEnd(),
-    ...more.map((l) => `  ${' '.repeat(width)}  ${l}`),
-  ]).join('\n');
+  return rows
+    .flatMap(([label, [first, ...more]]) => [
+      `  ${label.padEnd(width)}  ${first ?? ''}`.trimEnd(),
+      ...more.map((l) => `  ${' '.repeat(width)}  ${l}`),
+    ])
+    .join('\n');
 }

@@ -43,15 +43,23 @@ export const SIDECAR_SUFFIXES = {
 export type Sidecar = keyof typeof SIDECAR_SUFFIXES;
 
 /** Which file each signature signs. */
-type Signature = 'signature' | 'sha256Signature' | 'manifestSignature' | 'provenanceSignature' | 'buildkitProvenanceSignature';
+type Signature =
+  'signature' | 'sha256Signature' | 'manifestSignature' | 'provenanceSignature' | 'buildkitProvenanceSignature';
 export const SIGNED_BY: Readonly<Record<Signature, Sidecar | 'tarball'>> = {
-  signature: 'tarball', sha256Signature: 'sha256', manifestSignature: 'manifest', provenanceSignature: 'provenance',
+  signature: 'tarball',
+  sha256Signature: 'sha256',
+  manifestSignature: 'manifest',
+  provenanceSignature: 'provenance',
   buildkitProvenanceSignature: 'buildkitProvenance',
 };
 
 /** What the package stage writes beside the tarball (package-view.sh), in the order it lists them. */
 export const PACKAGE_SIDECARS = [
-  'sha256', 'manifest', 'sbom', 'signature', 'sha256Signature',
+  'sha256',
+  'manifest',
+  'sbom',
+  'signature',
+  'sha256Signature',
 ] as const satisfies readonly Sidecar[];
 
 /**
@@ -60,14 +68,29 @@ export const PACKAGE_SIDECARS = [
  * provenance is handled apart (its export name is `provenance.json`).
  */
 export const BUILD_SIDECARS = [
-  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom',
-  'provenance', 'provenanceSignature', 'buildkitProvenanceSignature',
+  'sha256',
+  'manifest',
+  'signature',
+  'sha256Signature',
+  'manifestSignature',
+  'sbom',
+  'provenance',
+  'provenanceSignature',
+  'buildkitProvenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
 /** What `publish --tarballs` uploads beside a tarball, when present. */
 export const PUBLISHED_SIDECARS = [
-  'sha256', 'manifest', 'signature', 'sha256Signature', 'manifestSignature', 'sbom',
-  'provenance', 'provenanceSignature', 'buildkitProvenance', 'buildkitProvenanceSignature',
+  'sha256',
+  'manifest',
+  'signature',
+  'sha256Signature',
+  'manifestSignature',
+  'sbom',
+  'provenance',
+  'provenanceSignature',
+  'buildkitProvenance',
+  'buildkitProvenanceSignature',
 ] as const satisfies readonly Sidecar[];
 
 /** The names of one build's artifacts (file names, no directories). */
@@ -103,7 +126,8 @@ function checkKey(k: BuildKey): void {
     // A bug, not user input: the plan only passes catalog versions.
     throw new Error(`artifact names: slurm '${k.slurm}' / gcc '${k.gcc}' is not a version`);
   }
-  if (k.arch !== undefined && k.arch !== ARCH) throw new Error(`artifact names: arch '${k.arch}' is not ${ARCH} (x86_64 has no suffix)`);
+  if (k.arch !== undefined && k.arch !== ARCH)
+    throw new Error(`artifact names: arch '${k.arch}' is not ${ARCH} (x86_64 has no suffix)`);
 }
 
 /** `-aarch64` for aarch64, '' for the default architecture. */

@@ -4,7 +4,18 @@
  * renames), so builds/ only ever holds complete artifacts.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, copyFileSync } from 'node:fs';
+import {
+  chmodSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  copyFileSync,
+} from 'node:fs';
 import { join, dirname } from 'node:path';
 import { BuildError } from './errors.ts';
 import { failedStage, shellQuote } from './buildx.ts';
@@ -23,7 +34,13 @@ let cleanups: (() => void)[] = [];
 /** Ctrl-C while a build runs: stop docker, undo the registered work (temp dirs). */
 function onSigint(): void {
   active?.kill('SIGINT');
-  for (const c of cleanups) { try { c(); } catch { /* best effort */ } }
+  for (const c of cleanups) {
+    try {
+      c();
+    } catch {
+      /* best effort */
+    }
+  }
   cleanups = [];
   disarm();
 }
@@ -41,7 +58,10 @@ function disarm(): void {
 export function onInterrupt(fn: () => void): () => void {
   cleanups.push(fn);
   arm();
-  return () => { cleanups = cleanups.filter((c) => c !== fn); disarm(); };
+  return () => {
+    cleanups = cleanups.filter((c) => c !== fn);
+    disarm();
+  };
 }
 
 /** The directory of `--output type=local,dest=DIR` in buildx arguments, if any. */
@@ -67,7 +87,14 @@ export function freeBytes(path: string): number | undefined {
  * The error for a failed build: one line naming the stage, the cause and its fix when diagnose() knows them,
  * and the log; otherwise the last lines of the log.
  */
-export function buildFailure(log: string, code: number, logPath: string, command: string, facts: BuildFacts = {}, logError?: Error): BuildError {
+export function buildFailure(
+  log: string,
+  code: number,
+  logPath: string,
+  command: string,
+  facts: BuildFacts = {},
+  logError?: Error,
+): BuildError {
   const stage = failedStage(log);
   const logAt = `full log: ${logPath}${logError ? ` (incomplete: ${logError.message})` : ''}`;
   const where = `build failed${stage ? ` in stage '${stage}'` : ''} (docker exit ${code})`;
@@ -79,16 +106,24 @@ export function buildFailure(log: string, code: number, logPath: string, command
   // The error stays one line: BuildKit's last lines were streamed just above it (and are in the context).
   const lastLines = log.trimEnd().split('\n').slice(-15);
   return new BuildError(`${where}; ${logAt}`, {
-    remediation: 'read the log (its last lines are above); rerun resumes from the cache', context: { ...context, lastLines }, exitCode,
+    remediation: 'read the log (its last lines are above); rerun resumes from the cache',
+    context: { ...context, lastLines },
+    exitCode,
   });
 }
 
-export async function runBuildx(args: string[], logPath: string, opts: { echo?: boolean; tty?: boolean; cwd?: string; exportDir?: string } = {}): Promise<BuildRunResult> {
+export async function runBuildx(
+  args: string[],
+  logPath: string,
+  opts: { echo?: boolean; tty?: boolean; cwd?: string; exportDir?: string } = {},
+): Promise<BuildRunResult> {
   mkdirSync(dirname(logPath), { recursive: true });
   const logFile = createWriteStream(logPath);
   // A log that cannot be written (its disk is full) must not stop the build or hide why it failed.
   let logError: Error | undefined;
-  logFile.on('error', (e) => { logError ??= e; });
+  logFile.on('error', (e) => {
+    logError ??= e;
+  });
   // The command as it can be pasted into a shell to rerun the build by hand.
   const command = `docker ${shellQuote(args)}`;
   logFile.write(`$ ${command}\n`);
@@ -105,7 +140,10 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
   child.stdout?.on('data', (d: Buffer) => take(d, process.stdout));
   child.stderr?.on('data', (d: Buffer) => take(d, process.stderr));
   const code: number = await new Promise((resolve) => {
-    child.on('error', (e) => { log += `\n${e.message}\n`; resolve(127); });
+    child.on('error', (e) => {
+      log += `\n${e.message}\n`;
+      resolve(127);
+    });
     child.on('close', (c, signal) => resolve(c ?? (signal ? 130 : 1)));
   });
   active = null;
@@ -115,9 +153,17 @@ export async function runBuildx(args: string[], logPath: string, opts: { echo?: 
   if (code !== 0) {
     // Measured now, before the caller removes the partial export and frees its space again.
     const exportDir = opts.exportDir ?? exportDest(args);
-    const err = buildFailure(log, code, logPath, command, exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {}, logError);
+    const err = buildFailure(
+      log,
+      code,
+      logPath,
+      command,
+      exportDir ? { exportDir, exportFreeBytes: freeBytes(exportDir) } : {},
+      logError,
+    );
     // Output that was not streamed: show the end of it before the one-line error.
-    if (opts.echo === false && Array.isArray(err.context.lastLines)) process.stderr.write(`${(err.context.lastLines as string[]).join('\n')}\n`);
+    if (opts.echo === false && Array.isArray(err.context.lastLines))
+      process.stderr.write(`${(err.context.lastLines as string[]).join('\n')}\n`);
     throw err;
   }
   if (logError) console.error(`warning: the log ${logPath} is incomplete: ${logError.message}`);
@@ -133,7 +179,11 @@ export function mergeInto(from: string, to: string): string[] {
     const dst = join(to, e.name);
     if (e.isDirectory()) moved.push(...mergeInto(src, dst).map((p) => `${e.name}/${p}`));
     else if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) {
-      try { renameSync(src, dst); } catch { copyFileSync(src, dst); }
+      try {
+        renameSync(src, dst);
+      } catch {
+        copyFileSync(src, dst);
+      }
       moved.push(e.name);
     }
   }
@@ -192,13 +242,14 @@ export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, a: BuildArt
   if (existsSync(join(exportDir, 'provenance.json'))) {
     chmodSync(join(exportDir, 'provenance.json'), 0o644);
     renameSync(join(exportDir, 'provenance.json'), join(dirs.builds, bk));
-  }
-  else rmSync(join(dirs.builds, bk), { force: true });
+  } else rmSync(join(dirs.builds, bk), { force: true });
   if (existsSync(join(exportDir, 'mirror'))) {
     const mirror = buildMirrorDir(dirs.mirrors, a);
     mkdirSync(dirname(mirror), { recursive: true });
     putInPlace(join(exportDir, 'mirror'), mirror);
   }
   renameSync(join(exportDir, a.tarball), join(dirs.builds, a.tarball));
-  return existsSync(join(exportDir, 'buildcache')) ? mergeInto(join(exportDir, 'buildcache'), dirs.buildcache).length : 0;
+  return existsSync(join(exportDir, 'buildcache'))
+    ? mergeInto(join(exportDir, 'buildcache'), dirs.buildcache).length
+    : 0;
 }

@@ -35,13 +35,15 @@ export interface BuildxOptions {
 /** The --progress values of build and build-compiler (declared as their choices). */
 export const PROGRESS_MODES = ['auto', 'plain', 'tty', 'rawjson'] as const;
 
-
 export function buildxArgs(o: BuildxOptions): string[] {
   const a = ['buildx', 'build'];
   if (o.builder) a.push('--builder', o.builder);
   a.push('--file', o.dockerfile, '--target', o.target);
   if (o.platform) a.push('--platform', o.platform);
-  const args = { ...(o.buildArgs ?? {}), ...(o.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) } : {}) };
+  const args = {
+    ...(o.buildArgs ?? {}),
+    ...(o.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) } : {}),
+  };
   for (const [k, v] of Object.entries(args).sort()) a.push('--build-arg', `${k}=${v}`);
   for (const [k, v] of Object.entries(o.contexts).sort()) a.push('--build-context', `${k}=${v}`);
   if (o.signKeyFile) {
@@ -152,4 +154,3 @@ export function failedStage(log: string): string | null {
   const from = [...log.matchAll(/^\s*\d+ \| >>> FROM (?:--\S+ )*\S+ AS ([A-Za-z0-9_-]+)\s*$/gim)].pop();
   return from ? from[1]!.toLowerCase() : null;
 }
-

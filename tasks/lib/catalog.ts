@@ -23,8 +23,14 @@ export interface SlurmRelease {
 }
 
 export const SLURM_RELEASES: readonly SlurmRelease[] = [
-  { series: '23.11', release: '23.11.11', spackVersion: '23-11-11-1', recipe: 'overlay', cgroupDisabledSupported: false,
-    notes: 'oldest series with auth/slurm; out of SchedMD support' },
+  {
+    series: '23.11',
+    release: '23.11.11',
+    spackVersion: '23-11-11-1',
+    recipe: 'overlay',
+    cgroupDisabledSupported: false,
+    notes: 'oldest series with auth/slurm; out of SchedMD support',
+  },
   { series: '24.11', release: '24.11.6', spackVersion: '24-11-6-1', recipe: 'overlay', cgroupDisabledSupported: true },
   { series: '25.05', release: '25.05.8', spackVersion: '25-05-8-1', recipe: 'overlay', cgroupDisabledSupported: true },
   { series: '25.11', release: '25.11.6', spackVersion: '25-11-6-1', recipe: 'overlay', cgroupDisabledSupported: true },
@@ -50,11 +56,46 @@ export interface OsTarget {
 }
 
 export const OS_TARGETS: readonly OsTarget[] = [
-  { name: 'rockylinux8', image: 'rockylinux:8', family: 'rhel', glibc: '2.28', systemGcc: '8.5.0', packageManager: 'dnf' },
-  { name: 'rockylinux9', image: 'rockylinux:9', family: 'rhel', glibc: '2.34', systemGcc: '11.5.0', packageManager: 'dnf' },
-  { name: 'rockylinux10', image: 'rockylinux/rockylinux:10', family: 'rhel', glibc: '2.39', systemGcc: '14.3.1', packageManager: 'dnf' },
-  { name: 'ubuntu22.04', image: 'ubuntu:22.04', family: 'debian', glibc: '2.35', systemGcc: '11.4.0', packageManager: 'apt' },
-  { name: 'ubuntu24.04', image: 'ubuntu:24.04', family: 'debian', glibc: '2.39', systemGcc: '13.3.0', packageManager: 'apt' },
+  {
+    name: 'rockylinux8',
+    image: 'rockylinux:8',
+    family: 'rhel',
+    glibc: '2.28',
+    systemGcc: '8.5.0',
+    packageManager: 'dnf',
+  },
+  {
+    name: 'rockylinux9',
+    image: 'rockylinux:9',
+    family: 'rhel',
+    glibc: '2.34',
+    systemGcc: '11.5.0',
+    packageManager: 'dnf',
+  },
+  {
+    name: 'rockylinux10',
+    image: 'rockylinux/rockylinux:10',
+    family: 'rhel',
+    glibc: '2.39',
+    systemGcc: '14.3.1',
+    packageManager: 'dnf',
+  },
+  {
+    name: 'ubuntu22.04',
+    image: 'ubuntu:22.04',
+    family: 'debian',
+    glibc: '2.35',
+    systemGcc: '11.4.0',
+    packageManager: 'apt',
+  },
+  {
+    name: 'ubuntu24.04',
+    image: 'ubuntu:24.04',
+    family: 'debian',
+    glibc: '2.39',
+    systemGcc: '13.3.0',
+    packageManager: 'apt',
+  },
   { name: 'debian12', image: 'debian:12', family: 'debian', glibc: '2.36', systemGcc: '12.2.0', packageManager: 'apt' },
   { name: 'debian13', image: 'debian:13', family: 'debian', glibc: '2.41', systemGcc: '14.2.0', packageManager: 'apt' },
 ];
@@ -124,10 +165,24 @@ export interface ArchTarget {
 }
 
 export const ARCHITECTURES: readonly ArchTarget[] = [
-  { name: 'x86_64', platform: 'linux/amd64', debianArch: 'amd64', spackTarget: 'x86_64_v2', suffix: '',
-    gpu: { variants: ['+nvml', '+rsmi'], deps: ['cuda', 'rocm-smi-lib'], plugins: ['gpu_nvml', 'gpu_rsmi'] }, runner: 'ubuntu-24.04' },
-  { name: 'aarch64', platform: 'linux/arm64', debianArch: 'arm64', spackTarget: 'aarch64', suffix: '-aarch64',
-    gpu: { variants: ['+nvml'], deps: ['cuda'], plugins: ['gpu_nvml'] }, runner: 'ubuntu-24.04-arm' },
+  {
+    name: 'x86_64',
+    platform: 'linux/amd64',
+    debianArch: 'amd64',
+    spackTarget: 'x86_64_v2',
+    suffix: '',
+    gpu: { variants: ['+nvml', '+rsmi'], deps: ['cuda', 'rocm-smi-lib'], plugins: ['gpu_nvml', 'gpu_rsmi'] },
+    runner: 'ubuntu-24.04',
+  },
+  {
+    name: 'aarch64',
+    platform: 'linux/arm64',
+    debianArch: 'arm64',
+    spackTarget: 'aarch64',
+    suffix: '-aarch64',
+    gpu: { variants: ['+nvml'], deps: ['cuda'], plugins: ['gpu_nvml'] },
+    runner: 'ubuntu-24.04-arm',
+  },
 ];
 export const DEFAULT_ARCH = 'x86_64';
 export function archNameList(): string[] {
@@ -179,8 +234,22 @@ export const SPACK = {
  * (linux-pam); +lua (lua). No glib: only sview (+gtk) uses it.
  */
 export const RUNTIME_DEPS: readonly string[] = [
-  'munge', 'json-c', 'curl', 'openssl', 'lz4', 'zlib-ng', 'readline', 'hwloc', 'pmix@:5', 'http-parser',
-  'libyaml', 'libjwt', 'mariadb-c-client', 'dbus', 'linux-pam', 'lua',
+  'munge',
+  'json-c',
+  'curl',
+  'openssl',
+  'lz4',
+  'zlib-ng',
+  'readline',
+  'hwloc',
+  'pmix@:5',
+  'http-parser',
+  'libyaml',
+  'libjwt',
+  'mariadb-c-client',
+  'dbus',
+  'linux-pam',
+  'lua',
 ];
 /**
  * Variants of Slurm's dependencies that Slurm does not use and that would only fatten its DAG: required in
@@ -199,10 +268,21 @@ export const PACKAGE_REQUIREMENTS: Readonly<Record<string, string>> = {
 export const GPU_DEPS: readonly string[] = ['cuda', 'rocm-smi-lib'];
 
 /** Variants of the slurm recipe the package is built with; GPU adds `+nvml +rsmi`; the overlay recipe adds `+lua`. */
-export const SLURM_VARIANTS: readonly string[] = ['+pmix', '+hwloc', '+restd', '+cgroup', '+pam', '+readline', '+mariadb'];
+export const SLURM_VARIANTS: readonly string[] = [
+  '+pmix',
+  '+hwloc',
+  '+restd',
+  '+cgroup',
+  '+pam',
+  '+readline',
+  '+mariadb',
+];
 export const SLURM_OVERLAY_VARIANTS: readonly string[] = ['+lua'];
 /** The project's own Spack repository, inside the image; listed before the builtin one when a release uses it. */
-export const OVERLAY_REPO = { namespace: 'slurm_factory', path: '/opt/slurm-factory/spack-repos/spack_repo/slurm_factory' } as const;
+export const OVERLAY_REPO = {
+  namespace: 'slurm_factory',
+  path: '/opt/slurm-factory/spack-repos/spack_repo/slurm_factory',
+} as const;
 export const SLURM_GPU_VARIANTS: readonly string[] = ['+nvml', '+rsmi'];
 
 export function slurmSeriesList(): string[] {
@@ -226,7 +306,19 @@ export function findOs(name: string): OsTarget | undefined {
  * pkgconf (pkgconf / pkgconf-pkg-config), bison, flex, gmake (make).
  */
 export const BUILD_TOOL_EXTERNALS: readonly string[] = [
-  'cmake', 'python', 'perl', 'meson', 'ninja', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'gmake',
+  'cmake',
+  'python',
+  'perl',
+  'meson',
+  'ninja',
+  'autoconf',
+  'automake',
+  'libtool',
+  'm4',
+  'pkgconf',
+  'bison',
+  'flex',
+  'gmake',
 ];
 
 /**
@@ -236,16 +328,73 @@ export const BUILD_TOOL_EXTERNALS: readonly string[] = [
  */
 export const BASE_PACKAGES: Record<'apt' | 'dnf', readonly string[]> = {
   apt: [
-    'build-essential', 'gfortran', 'python3', 'git', 'curl', 'ca-certificates', 'patch', 'file', 'patchelf',
-    'binutils', 'unzip', 'xz-utils', 'bzip2', 'zstd', 'gnupg', 'lmod', 'procps', 'findutils',
-    'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf', 'bison', 'flex', 'make',
+    'build-essential',
+    'gfortran',
+    'python3',
+    'git',
+    'curl',
+    'ca-certificates',
+    'patch',
+    'file',
+    'patchelf',
+    'binutils',
+    'unzip',
+    'xz-utils',
+    'bzip2',
+    'zstd',
+    'gnupg',
+    'lmod',
+    'procps',
+    'findutils',
+    'cmake',
+    'perl',
+    'meson',
+    'ninja-build',
+    'autoconf',
+    'automake',
+    'libtool',
+    'm4',
+    'pkgconf',
+    'bison',
+    'flex',
+    'make',
     'ccache',
   ],
   dnf: [
-    'gcc', 'gcc-c++', 'gcc-gfortran', 'make', 'python3', 'git', 'ca-certificates', 'patch', 'file', 'patchelf',
-    'binutils', 'unzip', 'xz', 'bzip2', 'zstd', 'gnupg2', 'Lmod', 'procps-ng', 'findutils', 'diffutils', 'which',
-    'tar', 'gzip',
-    'cmake', 'perl', 'meson', 'ninja-build', 'autoconf', 'automake', 'libtool', 'm4', 'pkgconf-pkg-config', 'bison', 'flex',
+    'gcc',
+    'gcc-c++',
+    'gcc-gfortran',
+    'make',
+    'python3',
+    'git',
+    'ca-certificates',
+    'patch',
+    'file',
+    'patchelf',
+    'binutils',
+    'unzip',
+    'xz',
+    'bzip2',
+    'zstd',
+    'gnupg2',
+    'Lmod',
+    'procps-ng',
+    'findutils',
+    'diffutils',
+    'which',
+    'tar',
+    'gzip',
+    'cmake',
+    'perl',
+    'meson',
+    'ninja-build',
+    'autoconf',
+    'automake',
+    'libtool',
+    'm4',
+    'pkgconf-pkg-config',
+    'bison',
+    'flex',
   ],
 };
 
@@ -271,7 +420,10 @@ export const RECIPE_HAS_LUA = RUNTIME_DEPS.some((d) => /^lua(@|$|-)/.test(d));
 export function requiredPlugins(flavour: Flavour, opts: { lua?: boolean; arch?: string } = {}): RequiredPlugin[] {
   const lua = opts.lua ?? RECIPE_HAS_LUA;
   const cpu: RequiredPlugin[] = [
-    { path: 'lib/slurm/accounting_storage_mysql.so', configure: '--with-mysql_config (MariaDB/MySQL client, +mariadb)' },
+    {
+      path: 'lib/slurm/accounting_storage_mysql.so',
+      configure: '--with-mysql_config (MariaDB/MySQL client, +mariadb)',
+    },
     { path: 'lib/slurm/auth_jwt.so', configure: '--with-jwt (libjwt, +restd)' },
     { path: 'lib/slurm/auth_munge.so', configure: '--with-munge (munge)' },
     { path: 'lib/slurm/mpi_pmix*.so', configure: '--with-pmix (pmix, +pmix)' },

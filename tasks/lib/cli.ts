@@ -9,7 +9,11 @@ import type { Task } from './task.ts';
 
 /** One line on stderr, whatever the values in it hold: control characters (a newline in a path) are escaped. */
 export function printError(line: string): void {
-  console.error(line.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)));
+  console.error(
+    line.replace(/[\x00-\x1f\x7f]/g, (c) =>
+      c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+    ),
+  );
 }
 
 /**

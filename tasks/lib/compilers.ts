@@ -26,9 +26,15 @@ export interface UnpackedCompilers {
  * but a compiler tarball, unpacks the tarball (after checking its .sha256 when there is one) into
  * compilers/<gcc>/.publish-<pid>/. On an error, what was unpacked is removed before it is thrown.
  */
-export async function unpackCompilerTarballs(home: string, gccs: Iterable<string>, only: readonly string[] = []): Promise<UnpackedCompilers> {
+export async function unpackCompilerTarballs(
+  home: string,
+  gccs: Iterable<string>,
+  only: readonly string[] = [],
+): Promise<UnpackedCompilers> {
   const made: string[] = [];
-  const cleanup = () => { for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true }); };
+  const cleanup = () => {
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  };
   const dirs: Record<string, string> = {};
   try {
     for (const g of new Set(gccs)) {

@@ -21,12 +21,22 @@ export interface FactoryConfig {
   sources: Record<string, 'flag' | 'environment' | 'default'>;
 }
 
-export function resolveConfig(flags: { home?: string; bucket?: string } = {}, env: NodeJS.ProcessEnv = process.env): FactoryConfig {
+export function resolveConfig(
+  flags: { home?: string; bucket?: string } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): FactoryConfig {
   let home: string;
   let source: 'flag' | 'environment' | 'default';
-  if (flags.home !== undefined) { home = flags.home; source = 'flag'; }
-  else if (env.SLURM_FACTORY_HOME) { home = env.SLURM_FACTORY_HOME; source = 'environment'; }
-  else { home = join(homedir(), '.slurm-factory'); source = 'default'; }
+  if (flags.home !== undefined) {
+    home = flags.home;
+    source = 'flag';
+  } else if (env.SLURM_FACTORY_HOME) {
+    home = env.SLURM_FACTORY_HOME;
+    source = 'environment';
+  } else {
+    home = join(homedir(), '.slurm-factory');
+    source = 'default';
+  }
   const what = source === 'flag' ? '--home' : 'SLURM_FACTORY_HOME';
   if (home.trim() === '') {
     throw new ConfigurationError(`${what} is empty`, { remediation: 'unset it or give an absolute directory' });
@@ -75,7 +85,8 @@ export function sourceDateEpoch(config: FactoryConfig, repo: string): number | u
 export function homeSource(config: FactoryConfig): UserPathSource {
   const what = config.sources.home === 'flag' ? '--home' : 'SLURM_FACTORY_HOME';
   return {
-    what, given: config.home,
+    what,
+    given: config.home,
     fix: `set ${what} to an absolute path of a writable directory on a real disk (default ~/.slurm-factory)`,
   };
 }
@@ -111,8 +122,14 @@ export function ensureHostBuildcacheDir(config: FactoryConfig, cacheKey: string)
 }
 
 /** The host caches a build reads through named contexts (paths; ensureHostCaches creates them). */
-export function hostCacheContexts(config: FactoryConfig, cacheKey: string): Record<'host-buildcache' | 'host-sourcecache', string> {
-  return { 'host-buildcache': hostBuildcachePath(config, cacheKey), 'host-sourcecache': cachePath(config, 'sourcecache') };
+export function hostCacheContexts(
+  config: FactoryConfig,
+  cacheKey: string,
+): Record<'host-buildcache' | 'host-sourcecache', string> {
+  return {
+    'host-buildcache': hostBuildcachePath(config, cacheKey),
+    'host-sourcecache': cachePath(config, 'sourcecache'),
+  };
 }
 
 /** Creates the host caches of hostCacheContexts, before a build reads them. */

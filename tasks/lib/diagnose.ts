@@ -28,8 +28,9 @@ export interface BuildFacts {
 /** Below this much free space, a failed export is taken to have filled its disk. */
 export const FULL_DISK_BYTES = 64 * 2 ** 20;
 
-const CLEAN_FIX = "free space: 'npx zx Taskfile.ts clean builds logs --dry-run' shows what the factory can remove, "
-  + "'docker builder prune' drops BuildKit's cache, 'docker system df' shows Docker's use";
+const CLEAN_FIX =
+  "free space: 'npx zx Taskfile.ts clean builds logs --dry-run' shows what the factory can remove, " +
+  "'docker builder prune' drops BuildKit's cache, 'docker system df' shows Docker's use";
 
 /**
  * What the build's processes printed, without BuildKit's echo of the commands: step headers (`#7 [deps 2/3] RUN
@@ -37,7 +38,8 @@ const CLEAN_FIX = "free space: 'npx zx Taskfile.ts clean builds logs --dry-run' 
  * `process "..." did not complete`. A RUN whose text mentions, say, a checksum does not then read as one failing.
  */
 export function processOutput(log: string): string {
-  return log.split('\n')
+  return log
+    .split('\n')
     .filter((l) => !/^#\d+ \[[^\]]+\] /.test(l) && !/^\s*> \[[^\]]+\] /.test(l) && !/^\s*\d+ \| /.test(l))
     .map((l) => l.replace(/process "(?:[^"\\]|\\.)*" did not complete/g, 'process did not complete'))
     .join('\n');
@@ -59,8 +61,9 @@ function diskFull(out: string, log: string, facts: BuildFacts): Diagnosis | null
   const line = lineOf(out, /no space left on device/i);
   if (line) return { rule: 'disk-full', cause: `a disk filled up (${line})`, fix: CLEAN_FIX };
   // An export onto a full disk: buildx's receiver dies with ENOSPC but reports only `EOF` or `context canceled`.
-  const exportFailed = /^#\d+ (?:\[[^\]]+\] )?exporting to client directory$/m.test(log)
-    && /^(?:#\d+ (?:ERROR|CANCELED)\b|ERROR: failed to solve: (?:EOF|error from receiver))/m.test(log);
+  const exportFailed =
+    /^#\d+ (?:\[[^\]]+\] )?exporting to client directory$/m.test(log) &&
+    /^(?:#\d+ (?:ERROR|CANCELED)\b|ERROR: failed to solve: (?:EOF|error from receiver))/m.test(log);
   if (exportFailed && facts.exportFreeBytes !== undefined && facts.exportFreeBytes < FULL_DISK_BYTES) {
     const where = facts.exportDir ? ` to ${facts.exportDir}` : '';
     return {
@@ -74,9 +77,13 @@ function diskFull(out: string, log: string, facts: BuildFacts): Diagnosis | null
 
 function outOfMemory(out: string): Diagnosis | null {
   const gcc = /Killed signal terminated program (\S+)/.exec(out);
-  const killed = gcc ? `the compiler's ${gcc[1]} was killed (SIGKILL)`
-    : /exit code: 137\b/.test(out) ? 'a build step was killed by SIGKILL (exit code 137)'
-      : /signal: killed\b/.test(out) ? 'a build step was killed by SIGKILL (signal: killed)' : null;
+  const killed = gcc
+    ? `the compiler's ${gcc[1]} was killed (SIGKILL)`
+    : /exit code: 137\b/.test(out)
+      ? 'a build step was killed by SIGKILL (exit code 137)'
+      : /signal: killed\b/.test(out)
+        ? 'a build step was killed by SIGKILL (signal: killed)'
+        : null;
   if (!killed) return null;
   return {
     rule: 'out-of-memory',
@@ -103,33 +110,48 @@ function baseImage(out: string): Diagnosis | null {
   const image = /failed to solve: (\S+): failed to resolve source metadata/.exec(out)?.[1] ?? m[1]!;
   const why = m[2]!;
   const network = /(dial tcp .*|lookup .*|TLS handshake .*|x509: .*|net\/http: .*)$/.exec(why);
-  const reason = /: not found$/.test(why) ? 'the registry has no such image'
-    : /pull access denied|repository does not exist/.test(why) ? 'the registry denies it: no such repository, or it needs a login'
-      : network ? `its registry is unreachable (${network[1]})` : why;
+  const reason = /: not found$/.test(why)
+    ? 'the registry has no such image'
+    : /pull access denied|repository does not exist/.test(why)
+      ? 'the registry denies it: no such repository, or it needs a login'
+      : network
+        ? `its registry is unreachable (${network[1]})`
+        : why;
   return {
     rule: 'base-image',
     cause: `image '${image}' is not in the local image store and cannot be pulled: ${reason}`,
-    fix: "build on a local image with --base-image IMAGE (one 'docker images' lists), make one without a registry with "
-      + "'scripts/make-base-image.sh debian12' (or debian13), or 'docker login' / fix the name",
+    fix:
+      "build on a local image with --base-image IMAGE (one 'docker images' lists), make one without a registry with " +
+      "'scripts/make-base-image.sh debian12' (or debian13), or 'docker login' / fix the name",
   };
 }
 
 function gitInput(out: string, log: string): Diagnosis | null {
   const fetch = /failed to fetch remote (\S+?):? git error/.exec(out) ?? /failed to fetch remote (\S+)/.exec(out);
   if (!fetch) return null;
-  const failed = new Set(readPlainProgress(log).filter((s) => s.error && / ADD /.test(s.name)).map((s) => s.stage));
+  const failed = new Set(
+    readPlainProgress(log)
+      .filter((s) => s.error && / ADD /.test(s.name))
+      .map((s) => s.stage),
+  );
   const stages = INPUT_STAGES.filter((s) => failed.has(s));
   const url = fetch[1]!.replace(/:$/, '');
   const from = /^[a-z+]+:\/\/(?:[^@/]*@)?([^/:]+)/.exec(url)?.[1] ?? url;
-  const why = lineOf(out, /fatal: unable to access|Could not resolve host|Failed to connect|Connection timed out|Connection refused/)
-    ?.replace(/^.*?fatal: (?:unable to access '[^']*': )?/, '');
-  const what = stages.length > 0 ? `input stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} could not clone` : 'a git source could not be cloned';
+  const why = lineOf(
+    out,
+    /fatal: unable to access|Could not resolve host|Failed to connect|Connection timed out|Connection refused/,
+  )?.replace(/^.*?fatal: (?:unable to access '[^']*': )?/, '');
+  const what =
+    stages.length > 0
+      ? `input stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} could not clone`
+      : 'a git source could not be cloned';
   return {
     rule: 'git-input',
     cause: `${what} from ${stages.length > 1 ? from : url}${why ? ` (${why})` : ''}`,
-    fix: stages.length > 0
-      ? `give local checkouts at the pinned commits: ${stages.map((n) => `--context ${n}=DIR`).join(' ')}`
-      : 'give a local checkout as a named context (--context STAGE=DIR)',
+    fix:
+      stages.length > 0
+        ? `give local checkouts at the pinned commits: ${stages.map((n) => `--context ${n}=DIR`).join(' ')}`
+        : 'give a local checkout as a named context (--context STAGE=DIR)',
   };
 }
 
@@ -144,7 +166,11 @@ function missingContext(out: string): Diagnosis | null {
   }
   const main = /unable to prepare context: path "(.+?)" not found/.exec(out);
   if (!main) return null;
-  return { rule: 'missing-context', cause: `the build context '${main[1]}' does not exist`, fix: "render it again ('npx zx Taskfile.ts render ...') or give an existing --dockerfile" };
+  return {
+    rule: 'missing-context',
+    cause: `the build context '${main[1]}' does not exist`,
+    fix: "render it again ('npx zx Taskfile.ts render ...') or give an existing --dockerfile",
+  };
 }
 
 function spackBootstrap(out: string): Diagnosis | null {
@@ -184,7 +210,15 @@ function spackFetch(out: string): Diagnosis | null {
 
 /** The rules, in order: a full disk or a killed process explains the messages that follow from it. */
 const RULES: ((out: string, log: string, facts: BuildFacts) => Diagnosis | null)[] = [
-  diskFull, outOfMemory, foreignArch, baseImage, missingContext, gitInput, spackBootstrap, spackChecksum, spackFetch,
+  diskFull,
+  outOfMemory,
+  foreignArch,
+  baseImage,
+  missingContext,
+  gitInput,
+  spackBootstrap,
+  spackChecksum,
+  spackFetch,
 ];
 
 export function diagnose(log: string, facts: BuildFacts = {}): Diagnosis | null {

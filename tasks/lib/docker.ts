@@ -14,7 +14,11 @@ export interface DockerStatus {
   problems: { what: string; fix: string }[];
 }
 
-interface Run { exitCode: number; stdout: string; stderr: string }
+interface Run {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Runs `docker ARGS` without a shell; a missing binary is exit code 127, as a shell would say. execFile, not
@@ -23,7 +27,13 @@ interface Run { exitCode: number; stdout: string; stderr: string }
 function docker(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile('docker', args, { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? ((err as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : typeof err.code === 'number' ? err.code : 1) : 0;
+      const code = err
+        ? (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 127
+          : typeof err.code === 'number'
+            ? err.code
+            : 1
+        : 0;
       resolve({ exitCode: code, stdout, stderr });
     });
   });
@@ -47,18 +57,27 @@ export async function dockerStatus(builder?: string): Promise<DockerStatus> {
   const [client = '', engine = ''] = version.stdout.trim().split('\n')[0]!.split('|');
   s.client = client || null;
   if (version.exitCode !== 0 || !engine) {
-    s.problems.push({ what: 'the Docker engine does not answer', fix: 'start dockerd (as root: scripts/setup-docker.sh), or set DOCKER_HOST' });
+    s.problems.push({
+      what: 'the Docker engine does not answer',
+      fix: 'start dockerd (as root: scripts/setup-docker.sh), or set DOCKER_HOST',
+    });
   } else {
     s.engine = engine;
   }
   if (buildx.exitCode !== 0) {
-    s.problems.push({ what: 'docker buildx is missing', fix: 'install the buildx plugin (Debian: docker-buildx; or scripts/setup-docker.sh)' });
+    s.problems.push({
+      what: 'docker buildx is missing',
+      fix: 'install the buildx plugin (Debian: docker-buildx; or scripts/setup-docker.sh)',
+    });
     return s;
   }
   s.buildx = buildx.stdout.trim().split(/\s+/)[1] ?? buildx.stdout.trim();
   if (!s.engine) return s;
   if (inspect.exitCode !== 0) {
-    s.problems.push({ what: `buildx builder ${builder ?? '(default)'} is not usable: ${inspect.stderr.trim().split('\n').pop()}`, fix: 'list builders with `docker buildx ls`' });
+    s.problems.push({
+      what: `buildx builder ${builder ?? '(default)'} is not usable: ${inspect.stderr.trim().split('\n').pop()}`,
+      fix: 'list builders with `docker buildx ls`',
+    });
     return s;
   }
   s.builder = /^Name:\s+(\S+)/m.exec(inspect.stdout)?.[1] ?? null;
@@ -66,7 +85,10 @@ export async function dockerStatus(builder?: string): Promise<DockerStatus> {
   // Distribution builds may report 0.0.0+unknown: only a real version below 0.11 is refused.
   const [maj, min] = (s.buildkit ?? '0.0').split('.').map((x) => Number.parseInt(x, 10));
   if (s.buildkit && !s.buildkit.startsWith('0.0.0') && maj === 0 && min! < 11) {
-    s.problems.push({ what: `BuildKit ${s.buildkit} is too old (cache mounts, named contexts and ADD --checksum need >= 0.11)`, fix: 'upgrade Docker to 24+ or use a newer buildx builder' });
+    s.problems.push({
+      what: `BuildKit ${s.buildkit} is too old (cache mounts, named contexts and ADD --checksum need >= 0.11)`,
+      fix: 'upgrade Docker to 24+ or use a newer buildx builder',
+    });
   }
   return s;
 }

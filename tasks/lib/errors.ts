@@ -7,7 +7,10 @@ export class SlurmFactoryError extends Error {
   readonly context: Record<string, unknown>;
   readonly remediation: string;
   readonly exitCode: number;
-  constructor(message: string, opts: { remediation?: string; context?: Record<string, unknown>; exitCode?: number } = {}) {
+  constructor(
+    message: string,
+    opts: { remediation?: string; context?: Record<string, unknown>; exitCode?: number } = {},
+  ) {
     super(message);
     this.name = new.target.name;
     this.context = opts.context ?? {};

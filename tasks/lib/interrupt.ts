@@ -34,11 +34,22 @@ export function interruptible<T>(work: Promise<T>): Promise<T> {
   if (flagged) return Promise.reject(new InterruptedError());
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const stop = (): void => { if (!settled) abandoned++; reject(new InterruptedError()); };
+    const stop = (): void => {
+      if (!settled) abandoned++;
+      reject(new InterruptedError());
+    };
     waiters.add(stop);
     work.then(
-      (v) => { settled = true; if (!waiters.delete(stop)) abandoned--; resolve(v); },
-      (e: unknown) => { settled = true; if (!waiters.delete(stop)) abandoned--; reject(e); },
+      (v) => {
+        settled = true;
+        if (!waiters.delete(stop)) abandoned--;
+        resolve(v);
+      },
+      (e: unknown) => {
+        settled = true;
+        if (!waiters.delete(stop)) abandoned--;
+        reject(e);
+      },
     );
   });
 }

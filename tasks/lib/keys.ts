@@ -36,12 +36,17 @@ export function readKeyFile(path: string, flag: string, kind: KeyKind): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigurationError(`${flag} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
-      remediation: 'give a key file this user can read',
-    });
+    throw new ConfigurationError(
+      `${flag} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      {
+        remediation: 'give a key file this user can read',
+      },
+    );
   }
   if (!text.includes(ARMOR[kind])) {
-    throw new ConfigurationError(`${flag} '${path}' is not an ASCII-armored OpenPGP ${kind} key`, { remediation: EXPORT_ONE[kind] });
+    throw new ConfigurationError(`${flag} '${path}' is not an ASCII-armored OpenPGP ${kind} key`, {
+      remediation: EXPORT_ONE[kind],
+    });
   }
   return text;
 }
@@ -50,10 +55,16 @@ export function readKeyFile(path: string, flag: string, kind: KeyKind): string {
 export async function keyFingerprint(armored: string, flag: string, path: string, kind: KeyKind): Promise<string> {
   const openpgp = await import('openpgp');
   try {
-    const key = kind === 'private' ? await openpgp.readPrivateKey({ armoredKey: armored }) : await openpgp.readKey({ armoredKey: armored });
+    const key =
+      kind === 'private'
+        ? await openpgp.readPrivateKey({ armoredKey: armored })
+        : await openpgp.readKey({ armoredKey: armored });
     return key.getFingerprint().toUpperCase();
   } catch (e) {
-    throw new ConfigurationError(`${flag} '${path}' cannot be read as an OpenPGP ${kind} key (${(e as Error).message})`, { remediation: EXPORT_ONE[kind] });
+    throw new ConfigurationError(
+      `${flag} '${path}' cannot be read as an OpenPGP ${kind} key (${(e as Error).message})`,
+      { remediation: EXPORT_ONE[kind] },
+    );
   }
 }
 
@@ -64,7 +75,10 @@ export function homePublicKey(home: string): { path: string; text: string } | un
 }
 
 /** Reads the passphrase from the environment variable named by --passphrase-env (never from the command line). */
-export function passphraseFromEnv(varName: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function passphraseFromEnv(
+  varName: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (varName === undefined) return undefined;
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName)) {
     throw new ConfigurationError(`--passphrase-env '${varName}' is not an environment variable name`, {

@@ -27,19 +27,33 @@ export function planMatrix(o: MatrixOptions): BuildPlan[] {
   const flavours = o.flavours && o.flavours.length > 0 ? o.flavours : ['cpu'];
   for (const f of flavours) {
     if (!(FLAVOURS as readonly string[]).includes(f)) {
-      throw new ConfigurationError(`flavour '${f}' is not known`, { remediation: `use ${FLAVOURS.join(' or ')} (e.g. --flavours cpu,gpu)` });
+      throw new ConfigurationError(`flavour '${f}' is not known`, {
+        remediation: `use ${FLAVOURS.join(' or ')} (e.g. --flavours cpu,gpu)`,
+      });
     }
   }
   const arches = o.arches && o.arches.length > 0 ? o.arches : [DEFAULT_ARCH];
   const plans: BuildPlan[] = [];
   const seen = new Set<string>();
-  for (const a of arches) for (const g of gcc) for (const s of slurm) for (const f of flavours as Flavour[]) {
-    const opts: BuildOptions = { slurm: s, gcc: g, gpu: f === 'gpu', os: o.os, baseImage: o.baseImage, jobs: o.jobs, mirrors: o.mirrors, arch: a };
-    const p = planBuild(opts);
-    if (seen.has(p.id)) continue;
-    seen.add(p.id);
-    plans.push(p);
-  }
+  for (const a of arches)
+    for (const g of gcc)
+      for (const s of slurm)
+        for (const f of flavours as Flavour[]) {
+          const opts: BuildOptions = {
+            slurm: s,
+            gcc: g,
+            gpu: f === 'gpu',
+            os: o.os,
+            baseImage: o.baseImage,
+            jobs: o.jobs,
+            mirrors: o.mirrors,
+            arch: a,
+          };
+          const p = planBuild(opts);
+          if (seen.has(p.id)) continue;
+          seen.add(p.id);
+          plans.push(p);
+        }
   return plans;
 }
 
@@ -68,7 +82,11 @@ export function bakeFileContext(plans: BuildPlan[], o: BakeFileOptions): BakeFil
   const toolchains = new Map<string, BuildPlan>();
   for (const p of plans) if (!toolchains.has(toolchainKey(p))) toolchains.set(toolchainKey(p), p);
   const groups = new Map<string, string[]>();
-  const add = (g: string, t: string) => { const l = groups.get(g) ?? []; if (!l.includes(t)) l.push(t); groups.set(g, l); };
+  const add = (g: string, t: string) => {
+    const l = groups.get(g) ?? [];
+    if (!l.includes(t)) l.push(t);
+    groups.set(g, l);
+  };
   for (const p of plans) {
     const t = bakeName(p.id);
     add('default', t);
@@ -79,15 +97,31 @@ export function bakeFileContext(plans: BuildPlan[], o: BakeFileOptions): BakeFil
     add(p.arch.name, t);
   }
   return {
-    buildsDir: o.buildsDir, buildcacheDir: o.buildcacheDir, sourcecacheDir: o.sourcecacheDir,
+    buildsDir: o.buildsDir,
+    buildcacheDir: o.buildcacheDir,
+    sourcecacheDir: o.sourcecacheDir,
     sourceDateEpoch: o.sourceDateEpoch === undefined ? '' : String(o.sourceDateEpoch),
     toolchains: [...toolchains].map(([key, p]) => ({
-      key, gccVersion: p.gcc.version, gccSource: p.gcc.source, flavour: p.flavour, baseImage: p.baseImage,
-      cacheKey: p.cacheKey, context: o.contextOf(p), arch: p.arch.name, platform: p.arch.platform,
+      key,
+      gccVersion: p.gcc.version,
+      gccSource: p.gcc.source,
+      flavour: p.flavour,
+      baseImage: p.baseImage,
+      cacheKey: p.cacheKey,
+      context: o.contextOf(p),
+      arch: p.arch.name,
+      platform: p.arch.platform,
     })),
     builds: plans.map((p) => ({
-      name: bakeName(p.id), id: p.id, toolchain: toolchainKey(p), context: o.contextOf(p), slurmRelease: p.slurm.release,
-      gccVersion: p.gcc.version, flavour: p.flavour, arch: p.arch.name, tarballName: p.artifacts.tarball,
+      name: bakeName(p.id),
+      id: p.id,
+      toolchain: toolchainKey(p),
+      context: o.contextOf(p),
+      slurmRelease: p.slurm.release,
+      gccVersion: p.gcc.version,
+      flavour: p.flavour,
+      arch: p.arch.name,
+      tarballName: p.artifacts.tarball,
     })),
     groups: [...groups].map(([name, targets]) => ({ name, targets })),
   };
@@ -154,14 +188,21 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
     steps.push({
       name: 'AWS credentials through OIDC (no stored keys)',
       uses: 'aws-actions/configure-aws-credentials@v4',
-      with: { 'role-to-assume': o.publish.role, 'aws-region': o.publish.region, 'role-session-name': 'slurm-factory-${{ github.run_id }}' },
+      with: {
+        'role-to-assume': o.publish.role,
+        'aws-region': o.publish.region,
+        'role-session-name': 'slurm-factory-${{ github.run_id }}',
+      },
     });
     steps.push({
       name: 'publish',
       run: `npx zx Taskfile.ts publish --bucket ${o.publish.bucket} --region ${o.publish.region} --tarballs --slurm \${{ matrix.slurm }} --gcc \${{ matrix.gcc }}`,
     });
   }
-  steps.push({ uses: 'actions/upload-artifact@v4', with: { name: '${{ matrix.id }}', path: '~/.slurm-factory/builds/' } });
+  steps.push({
+    uses: 'actions/upload-artifact@v4',
+    with: { name: '${{ matrix.id }}', path: '~/.slurm-factory/builds/' },
+  });
 
   const jobs: Record<string, object> = {};
   if (o.schedule) {
@@ -169,10 +210,13 @@ export function renderCiWorkflow(plans: BuildPlan[], o: CiWorkflowOptions = {}):
       name: 'Slurm releases upstream vs the catalog',
       if: "github.event_name == 'schedule'",
       'runs-on': 'ubuntu-24.04',
-      steps: [...setup(false), {
-        name: 'outdated (exit 3: a newer Slurm patch release is out; update tasks/lib/catalog.ts and push to rebuild)',
-        run: 'npx zx Taskfile.ts outdated',
-      }],
+      steps: [
+        ...setup(false),
+        {
+          name: 'outdated (exit 3: a newer Slurm patch release is out; update tasks/lib/catalog.ts and push to rebuild)',
+          run: 'npx zx Taskfile.ts outdated',
+        },
+      ],
     };
   }
   jobs.build = {

@@ -23,8 +23,10 @@ export interface PackageFile {
   mode: number;
 }
 
-
-interface Source { rel: string; text: string }
+interface Source {
+  rel: string;
+  text: string;
+}
 interface Sources {
   scripts: Source[];
   module: (data: PackageInputs) => string;
@@ -54,7 +56,11 @@ function sources(): Sources {
     assets: walk(assetsDir).map((rel) => {
       const text = readFileSync(join(assetsDir, rel), 'utf8');
       return rel.endsWith('.hbs')
-        ? { rel: rel.slice(0, -'.hbs'.length), render: compileTemplate<PackageInputs>(`${TEMPLATE.slurmAssets}/${rel}`, text), text }
+        ? {
+            rel: rel.slice(0, -'.hbs'.length),
+            render: compileTemplate<PackageInputs>(`${TEMPLATE.slurmAssets}/${rel}`, text),
+            text,
+          }
         : { rel, render: null, text };
     }),
   };
@@ -65,13 +71,18 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 function check(inputs: PackageInputs): void {
   const bad = (field: string, why: string) => {
-    throw new SlurmFactoryError(`package inputs: ${field} ${JSON.stringify((inputs as unknown as Record<string, unknown>)[field])} ${why}`, {
-      remediation: 'this is a bug in the build plan; report it with the command you ran',
-    });
+    throw new SlurmFactoryError(
+      `package inputs: ${field} ${JSON.stringify((inputs as unknown as Record<string, unknown>)[field])} ${why}`,
+      {
+        remediation: 'this is a bug in the build plan; report it with the command you ran',
+      },
+    );
   };
   const parts = inputs.moduleName.split('/');
-  if (parts.length !== 2 || parts[0] !== 'slurm' || !SAFE_NAME.test(parts[1] ?? '')) bad('moduleName', 'must be slurm/<name>');
-  if (!SAFE_NAME.test(inputs.tarballName) || !inputs.tarballName.endsWith('.tar.gz')) bad('tarballName', 'must be a plain *.tar.gz file name');
+  if (parts.length !== 2 || parts[0] !== 'slurm' || !SAFE_NAME.test(parts[1] ?? ''))
+    bad('moduleName', 'must be slurm/<name>');
+  if (!SAFE_NAME.test(inputs.tarballName) || !inputs.tarballName.endsWith('.tar.gz'))
+    bad('tarballName', 'must be a plain *.tar.gz file name');
   if (!Object.values(inputs.sidecars).every((n) => SAFE_NAME.test(n))) bad('sidecars', 'must be plain file names');
   for (const f of ['slurmSeries', 'slurmRelease', 'slurmSpackVersion', 'gcc'] as const) {
     if (!SAFE_NAME.test(inputs[f])) bad(f, 'must be a plain version string');
@@ -85,7 +96,12 @@ export function stableJson(value: unknown): string {
     if (Array.isArray(v)) return v.map(sort);
     if (v !== null && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => [k, sort(o[k])]));
+      return Object.fromEntries(
+        Object.keys(o)
+          .sort()
+          .filter((k) => o[k] !== undefined)
+          .map((k) => [k, sort(o[k])]),
+      );
     }
     return v;
   };

@@ -4,12 +4,39 @@
  * the catalog or re-derive a name.
  */
 import {
-  DEFAULT_GCC, DEFAULT_SLURM, GCC_TOOLCHAINS, OS_TARGETS, SLURM_RELEASES, SPACK, SYSTEM_GCC_DEFAULT_OS,
-  BUILD_TOOL_EXTERNALS, OVERLAY_REPO, PACKAGE_REQUIREMENTS, RUNTIME_DEPS, SLURM_OVERLAY_VARIANTS, SLURM_VARIANTS, findOs,
-  requiredPlugins, gccVersionList, osNameList, slurmSeriesList, DEFAULT_ARCH, archNameList, findArch,
-  type ArchTarget, type Flavour, type OsTarget, type SlurmRelease,
+  DEFAULT_GCC,
+  DEFAULT_SLURM,
+  GCC_TOOLCHAINS,
+  OS_TARGETS,
+  SLURM_RELEASES,
+  SPACK,
+  SYSTEM_GCC_DEFAULT_OS,
+  BUILD_TOOL_EXTERNALS,
+  OVERLAY_REPO,
+  PACKAGE_REQUIREMENTS,
+  RUNTIME_DEPS,
+  SLURM_OVERLAY_VARIANTS,
+  SLURM_VARIANTS,
+  findOs,
+  requiredPlugins,
+  gccVersionList,
+  osNameList,
+  slurmSeriesList,
+  DEFAULT_ARCH,
+  archNameList,
+  findArch,
+  type ArchTarget,
+  type Flavour,
+  type OsTarget,
+  type SlurmRelease,
 } from './catalog.ts';
-import { PACKAGE_SIDECARS, buildArtifacts, compilerArtifacts, type BuildArtifacts, type CompilerArtifacts } from './artifacts.ts';
+import {
+  PACKAGE_SIDECARS,
+  buildArtifacts,
+  compilerArtifacts,
+  type BuildArtifacts,
+  type CompilerArtifacts,
+} from './artifacts.ts';
 import { ConfigurationError } from './errors.ts';
 import type { PackageInputs } from './package-inputs.ts';
 
@@ -33,7 +60,12 @@ export interface BuildOptions {
 
 /** Stage names, in pipeline order. The outside-input stages come first and can be replaced by named contexts. */
 export const INPUT_STAGES = [
-  'spack-src', 'spack-packages-src', 'spack-bootstrap-mirror', 'source-mirror', 'host-buildcache', 'host-sourcecache',
+  'spack-src',
+  'spack-packages-src',
+  'spack-bootstrap-mirror',
+  'source-mirror',
+  'host-buildcache',
+  'host-sourcecache',
 ] as const;
 export const PIPELINE_STAGES = ['base', 'spack', 'compiler', 'deps', 'slurm', 'package', 'export'] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
@@ -117,9 +149,12 @@ export function resolveSlurm(input: string): { release: SlurmRelease; note: stri
     });
   }
   if (m[3] !== undefined && `${series}.${m[3]}` !== release.release) {
-    throw new ConfigurationError(`Slurm ${input} is not in the catalog; the ${series} series builds ${release.release}`, {
-      remediation: `use ${series} or ${release.release}`,
-    });
+    throw new ConfigurationError(
+      `Slurm ${input} is not in the catalog; the ${series} series builds ${release.release}`,
+      {
+        remediation: `use ${series} or ${release.release}`,
+      },
+    );
   }
   return {
     release,
@@ -139,7 +174,10 @@ export function osFromImage(image: string): OsTarget | null {
 }
 
 function sanitize(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9.]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 }
 
 export function planBuild(opts: BuildOptions): BuildPlan {
@@ -205,18 +243,23 @@ export function planBuild(opts: BuildOptions): BuildPlan {
   // x86_64 names are what they always were; aarch64 appends -aarch64 to names, tags and cache ids.
   const suffix = (flavour === 'gpu' ? '-gpu' : '') + arch.suffix;
   const baseImage = opts.baseImage ?? os.image;
-  const artifacts = buildArtifacts({ slurm: release.series, gcc: gccVersion, gpu: flavour === 'gpu', ...(arch.suffix ? { arch: arch.name } : {}) });
+  const artifacts = buildArtifacts({
+    slurm: release.series,
+    gcc: gccVersion,
+    gpu: flavour === 'gpu',
+    ...(arch.suffix ? { arch: arch.name } : {}),
+  });
   const id = artifacts.id;
   const imageKey = sanitize(baseImage) + arch.suffix;
   const cacheKey = `${imageKey}-gcc${gccVersion}`;
   const gpuDeps = flavour === 'gpu' ? arch.gpu.deps : [];
 
-  const compilerSpec = source === 'spack'
-    ? `gcc@${gccVersion} +binutils languages=c,c++,fortran %gcc@${os.systemGcc}`
-    : null;
+  const compilerSpec =
+    source === 'spack' ? `gcc@${gccVersion} +binutils languages=c,c++,fortran %gcc@${os.systemGcc}` : null;
   const deps = [...RUNTIME_DEPS, ...gpuDeps];
   const variants = [
-    ...SLURM_VARIANTS, ...(release.recipe === 'overlay' ? SLURM_OVERLAY_VARIANTS : []),
+    ...SLURM_VARIANTS,
+    ...(release.recipe === 'overlay' ? SLURM_OVERLAY_VARIANTS : []),
     ...(flavour === 'gpu' ? arch.gpu.variants : []),
   ];
   const slurmSpec = `slurm@${release.spackVersion} ${variants.join(' ')} sysconfdir=/etc/slurm %gcc@${gccVersion}`;
@@ -279,7 +322,9 @@ export function packageInputs(plan: BuildPlan): PackageInputs {
     spackCommit: plan.spack.commit,
     builtinRepoCommit: plan.spack.packages.commit,
     tarballName: plan.artifacts.tarball,
-    sidecars: Object.fromEntries(PACKAGE_SIDECARS.map((s) => [s, plan.artifacts.sidecars[s]])) as PackageInputs['sidecars'],
+    sidecars: Object.fromEntries(
+      PACKAGE_SIDECARS.map((s) => [s, plan.artifacts.sidecars[s]]),
+    ) as PackageInputs['sidecars'],
     moduleName: plan.moduleName,
     cgroupDisabledSupported: plan.slurm.cgroupDisabledSupported,
     requiredPlugins: requiredPlugins(plan.flavour, { arch: plan.arch.name }),

@@ -13,7 +13,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { VerifyError } from './errors.ts';
 import { SIDECAR_SUFFIXES, sidecarOf } from './artifacts.ts';
@@ -53,16 +62,29 @@ interface ResourceDescriptor {
 
 /** The base image's digest as the engine knows it: a registry digest when it has one, else its image id. */
 export function baseImageDigest(image: string): ResourceDescriptor {
-  const r = spawnSync('docker', ['image', 'inspect', '--format', '{{json .RepoDigests}} {{.Id}}', image], { encoding: 'utf8' });
+  const r = spawnSync('docker', ['image', 'inspect', '--format', '{{json .RepoDigests}} {{.Id}}', image], {
+    encoding: 'utf8',
+  });
   const d: ResourceDescriptor = { name: 'base-image', uri: `docker-image://${image}` };
-  if (r.status !== 0) return { ...d, annotations: { note: 'not in the local engine when the provenance was written; digest unknown' } };
+  if (r.status !== 0)
+    return { ...d, annotations: { note: 'not in the local engine when the provenance was written; digest unknown' } };
   const [repoDigests, id] = r.stdout.trim().split(' ');
   let digests: string[] = [];
-  try { digests = JSON.parse(repoDigests ?? '[]') ?? []; } catch { /* none */ }
+  try {
+    digests = JSON.parse(repoDigests ?? '[]') ?? [];
+  } catch {
+    /* none */
+  }
   const repo = digests.map((x) => /@sha256:([0-9a-f]{64})$/.exec(x)?.[1]).find(Boolean);
   if (repo) return { ...d, digest: { sha256: repo }, annotations: { kind: 'registry manifest digest' } };
   const local = /^sha256:([0-9a-f]{64})$/.exec(id ?? '')?.[1];
-  return local ? { ...d, digest: { sha256: local }, annotations: { kind: 'local image id (config digest; the image has no registry digest)' } } : d;
+  return local
+    ? {
+        ...d,
+        digest: { sha256: local },
+        annotations: { kind: 'local image id (config digest; the image has no registry digest)' },
+      }
+    : d;
 }
 
 /** Source archives with their checksums, from the SBOM's components (which carry what the specs gave). */
@@ -104,10 +126,14 @@ export async function provenanceStatement(i: ProvenanceInput): Promise<Record<st
   const sbomPath = sidecarOf(i.tarball, 'sbom');
   const sbom = existsSync(sbomPath) ? JSON.parse(readFileSync(sbomPath, 'utf8')) : null;
   const context = filesUnder(i.contextDir).map((rel) => ({
-    name: `context:${rel}`, uri: `file:${rel}`, digest: { sha256: sha256Text(readFileSync(join(i.contextDir, rel))) },
+    name: `context:${rel}`,
+    uri: `file:${rel}`,
+    digest: { sha256: sha256Text(readFileSync(join(i.contextDir, rel))) },
   }));
   const spack = (commit: string, repo: string, what: string): ResourceDescriptor => ({
-    name: what, uri: `git+https://github.com/spack/${repo}.git@${commit}`, digest: { gitCommit: commit },
+    name: what,
+    uri: `git+https://github.com/spack/${repo}.git@${commit}`,
+    digest: { gitCommit: commit },
   });
   const byproducts: ResourceDescriptor[] = [];
   for (const s of ['sha256', 'manifest', 'sbom'] as const) {
@@ -135,7 +161,9 @@ export async function provenanceStatement(i: ProvenanceInput): Promise<Record<st
         ],
       },
       runDetails: {
-        builder: { id: `https://github.com/slurm-factory/slurm-factory/builder/buildx${i.builder ? `/${i.builder}` : ''}` },
+        builder: {
+          id: `https://github.com/slurm-factory/slurm-factory/builder/buildx${i.builder ? `/${i.builder}` : ''}`,
+        },
         metadata: {
           invocationId: `${name}@${(i.finishedOn ?? new Date()).toISOString()}`,
           ...(i.startedOn ? { startedOn: i.startedOn.toISOString() } : {}),
@@ -151,7 +179,11 @@ export async function provenanceStatement(i: ProvenanceInput): Promise<Record<st
  * Writes <tarball>.provenance.json (temp name, then rename) and, with a key, its .asc via signing.ts; a stale
  * .asc from an earlier build is removed when no key is given. Returns the files written.
  */
-export async function writeProvenance(i: ProvenanceInput, signKeyArmored?: string, passphrase?: string): Promise<string[]> {
+export async function writeProvenance(
+  i: ProvenanceInput,
+  signKeyArmored?: string,
+  passphrase?: string,
+): Promise<string[]> {
   const statement = await provenanceStatement(i);
   const path = sidecarOf(i.tarball, 'provenance');
   const tmp = `${path}.tmp-${process.pid}`;
@@ -180,10 +212,12 @@ export function attestationSupport(inspect: string, driverStatus: string): { sup
   const driver = /^Driver:\s*(\S+)/m.exec(inspect)?.[1];
   if (!driver) return { supported: false, reason: 'docker buildx inspect names no driver' };
   if (driver !== 'docker') return { supported: true, reason: `buildx driver ${driver}` };
-  if (/io\.containerd\.snapshotter/.test(driverStatus)) return { supported: true, reason: 'docker driver with the containerd image store' };
+  if (/io\.containerd\.snapshotter/.test(driverStatus))
+    return { supported: true, reason: 'docker driver with the containerd image store' };
   return {
     supported: false,
-    reason: 'the docker driver without the containerd image store refuses attestations ' +
+    reason:
+      'the docker driver without the containerd image store refuses attestations ' +
       '(enable "containerd-snapshotter" in /etc/docker/daemon.json, or use a docker-container builder)',
   };
 }
@@ -195,9 +229,14 @@ export function attestationSupport(inspect: string, driverStatus: string): { sup
  */
 export function detectAttestationSupport(builder?: string): { supported: boolean; reason: string } {
   const inspect = spawnSync('docker', ['buildx', 'inspect', ...(builder ? [builder] : [])], { encoding: 'utf8' });
-  if (inspect.status !== 0) return { supported: false, reason: `docker buildx inspect failed: ${(inspect.stderr || '').trim().split('\n').pop()}` };
+  if (inspect.status !== 0)
+    return {
+      supported: false,
+      reason: `docker buildx inspect failed: ${(inspect.stderr || '').trim().split('\n').pop()}`,
+    };
   const endpoint = /^Endpoint:\s*(\S+)/m.exec(inspect.stdout)?.[1];
-  const ask = (ctx: string[]) => spawnSync('docker', [...ctx, 'info', '--format', '{{json .DriverStatus}}'], { encoding: 'utf8' });
+  const ask = (ctx: string[]) =>
+    spawnSync('docker', [...ctx, 'info', '--format', '{{json .DriverStatus}}'], { encoding: 'utf8' });
   let info = endpoint && !endpoint.includes('://') ? ask(['--context', endpoint]) : ask([]);
   if (info.status !== 0) info = ask([]);
   return attestationSupport(inspect.stdout, info.status === 0 ? info.stdout : '');
@@ -213,7 +252,7 @@ export function buildkitProvenanceNote(support: { supported: boolean; reason: st
   return support.supported
     ? `BuildKit provenance: requested (--provenance=mode=max; ${support.reason}); written as <tarball>.buildkit-provenance.json`
     : `BuildKit provenance: not written, the builder does not support attestations: ${support.reason}; ` +
-      'the project statement (.provenance.json) is written all the same';
+        'the project statement (.provenance.json) is written all the same';
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -239,9 +278,12 @@ export async function checkProvenanceSubject(tarball: string): Promise<string> {
   const actual = await sha256Of(tarball);
   const subject = (st.subject ?? []).find((s: any) => s?.name === basename(tarball));
   if (!subject || subject.digest?.sha256 !== actual) {
-    throw new VerifyError(`${basename(path)} does not describe this tarball: its subject is ${subject ? `sha256 ${subject.digest?.sha256}` : 'another file'}, the tarball's sha256 is ${actual}`, {
-      remediation: 'the tarball or its provenance was replaced: download both again from the same build',
-    });
+    throw new VerifyError(
+      `${basename(path)} does not describe this tarball: its subject is ${subject ? `sha256 ${subject.digest?.sha256}` : 'another file'}, the tarball's sha256 is ${actual}`,
+      {
+        remediation: 'the tarball or its provenance was replaced: download both again from the same build',
+      },
+    );
   }
   return `subject sha256 ${actual.slice(0, 16)}... matches`;
 }
@@ -265,20 +307,33 @@ export async function checkBuildkitProvenance(tarball: string): Promise<string> 
   }
   const type = String(st?._type ?? '');
   const predicateType = String(st?.predicateType ?? '');
-  if (!type.startsWith('https://in-toto.io/Statement/') || !/^https:\/\/slsa\.dev\/provenance\/v(0\.2|1)$/.test(predicateType)) {
-    throw new VerifyError(`${basename(path)} is not an in-toto statement with SLSA provenance (it says _type '${type}', predicateType '${predicateType}')`, {
-      remediation: 'use the provenance.json BuildKit wrote for this build',
-    });
+  if (
+    !type.startsWith('https://in-toto.io/Statement/') ||
+    !/^https:\/\/slsa\.dev\/provenance\/v(0\.2|1)$/.test(predicateType)
+  ) {
+    throw new VerifyError(
+      `${basename(path)} is not an in-toto statement with SLSA provenance (it says _type '${type}', predicateType '${predicateType}')`,
+      {
+        remediation: 'use the provenance.json BuildKit wrote for this build',
+      },
+    );
   }
   const actual = await sha256Of(tarball);
   const name = basename(tarball);
-  const subject = (st.subject ?? []).find((s: any) => typeof s?.name === 'string' && s.name.replace(/^\.?\//, '') === name);
+  const subject = (st.subject ?? []).find(
+    (s: any) => typeof s?.name === 'string' && s.name.replace(/^\.?\//, '') === name,
+  );
   if (!subject || subject.digest?.sha256 !== actual) {
-    throw new VerifyError(`${basename(path)} does not describe this tarball: ${subject ? `its subject ${name} has sha256 ${subject.digest?.sha256}` : `no subject is named ${name}`}, the tarball's sha256 is ${actual}`, {
-      remediation: 'the tarball or BuildKit\'s provenance was replaced: download both again from the same build',
-    });
+    throw new VerifyError(
+      `${basename(path)} does not describe this tarball: ${subject ? `its subject ${name} has sha256 ${subject.digest?.sha256}` : `no subject is named ${name}`}, the tarball's sha256 is ${actual}`,
+      {
+        remediation: "the tarball or BuildKit's provenance was replaced: download both again from the same build",
+      },
+    );
   }
-  const materials = predicateType.endsWith('v0.2') ? st.predicate?.materials ?? [] : st.predicate?.buildDefinition?.resolvedDependencies ?? [];
+  const materials = predicateType.endsWith('v0.2')
+    ? (st.predicate?.materials ?? [])
+    : (st.predicate?.buildDefinition?.resolvedDependencies ?? []);
   return `SLSA ${predicateType.replace(/^.*\//, '')} by BuildKit, subject sha256 ${actual.slice(0, 16)}... matches; ${materials.length} materials`;
 }
 
@@ -294,13 +349,22 @@ export async function tarballElves(tarball: string): Promise<{ elves: string[]; 
       const p = entry.path.replace(/^\.\//, '');
       if (p === 'sbom.cdx.json') {
         hasSbom = true;
-        entry.on('data', (d: Buffer) => { sbom += d.toString(); });
+        entry.on('data', (d: Buffer) => {
+          sbom += d.toString();
+        });
         return;
       }
-      if (entry.type !== 'File' || !p.startsWith('view/')) { entry.resume(); return; }
+      if (entry.type !== 'File' || !p.startsWith('view/')) {
+        entry.resume();
+        return;
+      }
       let head = Buffer.alloc(0);
-      entry.on('data', (d: Buffer) => { if (head.length < 4) head = Buffer.concat([head, d]).subarray(0, 4); });
-      entry.on('end', () => { if (head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) elves.push(p); });
+      entry.on('data', (d: Buffer) => {
+        if (head.length < 4) head = Buffer.concat([head, d]).subarray(0, 4);
+      });
+      entry.on('end', () => {
+        if (head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) elves.push(p);
+      });
     },
   });
   return { elves: elves.sort(), sbom: hasSbom ? sbom : null };
@@ -316,28 +380,46 @@ export async function checkSbomCoverage(tarball: string): Promise<string | null>
   const text = inside ?? (existsSync(beside) ? readFileSync(beside, 'utf8') : null);
   if (text === null) return null;
   let bom: any;
-  try { bom = JSON.parse(text); } catch (e) {
-    throw new VerifyError(`the SBOM of ${basename(tarball)} is not JSON (${(e as Error).message})`, { remediation: 'rebuild the package' });
+  try {
+    bom = JSON.parse(text);
+  } catch (e) {
+    throw new VerifyError(`the SBOM of ${basename(tarball)} is not JSON (${(e as Error).message})`, {
+      remediation: 'rebuild the package',
+    });
   }
   const owners = new Map<string, string[]>();
   for (const c of bom.components ?? []) {
-    for (const o of c.evidence?.occurrences ?? []) owners.set(o.location, [...(owners.get(o.location) ?? []), `${c.name}@${c.version}`]);
+    for (const o of c.evidence?.occurrences ?? [])
+      owners.set(o.location, [...(owners.get(o.location) ?? []), `${c.name}@${c.version}`]);
   }
   const missing = elves.filter((e) => !owners.has(e));
   const multiple = elves.filter((e) => (owners.get(e)?.length ?? 0) > 1);
   if (missing.length > 0 || multiple.length > 0) {
     const parts = [];
-    if (missing.length) parts.push(`not in any component: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' ...' : ''}`);
-    if (multiple.length) parts.push(`in several components: ${multiple.slice(0, 10).map((e) => `${e} (${owners.get(e)!.join(', ')})`).join(', ')}`);
-    throw new VerifyError(`the SBOM of ${basename(tarball)} does not cover every ELF file exactly once: ${parts.join('; ')}`, {
-      remediation: 'the tarball or its SBOM was altered: download both again from the same build',
-    });
+    if (missing.length)
+      parts.push(`not in any component: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ' ...' : ''}`);
+    if (multiple.length)
+      parts.push(
+        `in several components: ${multiple
+          .slice(0, 10)
+          .map((e) => `${e} (${owners.get(e)!.join(', ')})`)
+          .join(', ')}`,
+      );
+    throw new VerifyError(
+      `the SBOM of ${basename(tarball)} does not cover every ELF file exactly once: ${parts.join('; ')}`,
+      {
+        remediation: 'the tarball or its SBOM was altered: download both again from the same build',
+      },
+    );
   }
   return `${elves.length} ELF files, each in one of ${(bom.components ?? []).length} components`;
 }
 
 /** The supply-chain steps of `verify`, as result lines: provenance subject, its signature (with a key), SBOM. */
-export async function verifySupplyChain(tarball: string, publicKeyArmored?: string): Promise<{ step: string; ok: boolean | null; detail: string }[]> {
+export async function verifySupplyChain(
+  tarball: string,
+  publicKeyArmored?: string,
+): Promise<{ step: string; ok: boolean | null; detail: string }[]> {
   const lines: { step: string; ok: boolean | null; detail: string }[] = [];
   const prov = sidecarOf(tarball, 'provenance');
   if (existsSync(prov)) {
@@ -360,9 +442,15 @@ export async function verifySupplyChain(tarball: string, publicKeyArmored?: stri
     }
   }
   const sbom = await checkSbomCoverage(tarball);
-  lines.push(sbom === null
-    ? { step: 'sbom', ok: null, detail: 'no sbom.cdx.json in the tarball nor .cdx.json beside it (made before slurm-factory wrote SBOMs)' }
-    : { step: 'sbom', ok: true, detail: sbom });
+  lines.push(
+    sbom === null
+      ? {
+          step: 'sbom',
+          ok: null,
+          detail: 'no sbom.cdx.json in the tarball nor .cdx.json beside it (made before slurm-factory wrote SBOMs)',
+        }
+      : { step: 'sbom', ok: true, detail: sbom },
+  );
   return lines;
 }
 
@@ -370,13 +458,31 @@ export async function verifySupplyChain(tarball: string, publicKeyArmored?: stri
 export const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
 
 /** What a build was asked for, for externalParameters: the plan's identity, and a digest of the whole plan. */
-export function planParameters(plan: {
-  id: string; requestedSlurm: string; slurm: { release: string }; gcc: unknown; flavour: string; os: { name: string };
-  baseImage: string; specs: unknown; mirrors: unknown;
-}, target = 'export'): Record<string, unknown> {
+export function planParameters(
+  plan: {
+    id: string;
+    requestedSlurm: string;
+    slurm: { release: string };
+    gcc: unknown;
+    flavour: string;
+    os: { name: string };
+    baseImage: string;
+    specs: unknown;
+    mirrors: unknown;
+  },
+  target = 'export',
+): Record<string, unknown> {
   return {
-    id: plan.id, requestedSlurm: plan.requestedSlurm, slurmRelease: plan.slurm.release, gcc: plan.gcc,
-    flavour: plan.flavour, os: plan.os.name, baseImage: plan.baseImage, specs: plan.specs, mirrors: plan.mirrors,
-    target, planSha256: sha256Text(JSON.stringify(plan)),
+    id: plan.id,
+    requestedSlurm: plan.requestedSlurm,
+    slurmRelease: plan.slurm.release,
+    gcc: plan.gcc,
+    flavour: plan.flavour,
+    os: plan.os.name,
+    baseImage: plan.baseImage,
+    specs: plan.specs,
+    mirrors: plan.mirrors,
+    target,
+    planSha256: sha256Text(JSON.stringify(plan)),
   };
 }

@@ -32,7 +32,11 @@ interface LocalHash {
 }
 
 /** MD5, SHA-256 and (for big files) the multipart ETag, in one read. */
-export async function hashFile(path: string, partSize = DEFAULT_PART_SIZE, multipartThreshold = DEFAULT_MULTIPART_THRESHOLD): Promise<LocalHash> {
+export async function hashFile(
+  path: string,
+  partSize = DEFAULT_PART_SIZE,
+  multipartThreshold = DEFAULT_MULTIPART_THRESHOLD,
+): Promise<LocalHash> {
   const size = statSync(path).size;
   const md5 = createHash('md5');
   const sha = createHash('sha256');
@@ -51,16 +55,24 @@ export async function hashFile(path: string, partSize = DEFAULT_PART_SIZE, multi
       part.update(buf.subarray(off, off + take));
       inPart += take;
       off += take;
-      if (inPart === partSize) { partDigests.push(part.digest()); part = createHash('md5'); inPart = 0; }
+      if (inPart === partSize) {
+        partDigests.push(part.digest());
+        part = createHash('md5');
+        inPart = 0;
+      }
     }
   }
   if (multipart && inPart > 0) partDigests.push(part.digest());
   const out: LocalHash = { md5: md5.digest('hex'), sha256: sha.digest('hex') };
-  if (multipart) out.multipartEtag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
+  if (multipart)
+    out.multipartEtag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
   return out;
 }
 
-interface RemoteObject { size: number; etag: string }
+interface RemoteObject {
+  size: number;
+  etag: string;
+}
 
 type Decision = 'upload' | 'skip' | 'head';
 
@@ -118,28 +130,37 @@ export async function makeClient(t: S3Target, o: Pick<ExecuteOptions, 'jobs' | '
   // The SDK warns on Node 20 about releases after January 2027; that is not this run's business.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const s3: S3Module = await import('@aws-sdk/client-s3');
-  const create = (region: string | undefined) => new s3.S3Client({
-    ...(region ? { region } : {}),
-    ...(t.endpoint ? { endpoint: t.endpoint, forcePathStyle: true } : {}),
-    // Retries are ours (with backoff and a clear final error); one attempt per SDK call.
-    maxAttempts: 1,
-    // S3-compatible stores differ in support for the newer flexible checksums; Content-MD5 is universal.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: {
-      connectionTimeout: Math.min(o.timeoutMs, 10_000),
-      // --timeout is an idle limit: a big part on a slow link may take long, a silent server may not.
-      socketTimeout: o.timeoutMs,
-      httpAgent: { keepAlive: true, maxSockets: Math.max(4, o.jobs * 2) },
-      httpsAgent: { keepAlive: true, maxSockets: Math.max(4, o.jobs * 2) },
-    },
-  });
+  const create = (region: string | undefined) =>
+    new s3.S3Client({
+      ...(region ? { region } : {}),
+      ...(t.endpoint ? { endpoint: t.endpoint, forcePathStyle: true } : {}),
+      // Retries are ours (with backoff and a clear final error); one attempt per SDK call.
+      maxAttempts: 1,
+      // S3-compatible stores differ in support for the newer flexible checksums; Content-MD5 is universal.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        connectionTimeout: Math.min(o.timeoutMs, 10_000),
+        // --timeout is an idle limit: a big part on a slow link may take long, a silent server may not.
+        socketTimeout: o.timeoutMs,
+        httpAgent: { keepAlive: true, maxSockets: Math.max(4, o.jobs * 2) },
+        httpsAgent: { keepAlive: true, maxSockets: Math.max(4, o.jobs * 2) },
+      },
+    });
   let client = create(t.region);
   let region = t.region;
   if (!region) {
     // Region from the chain (AWS_REGION, profile); none at all: us-east-1, S3's default.
-    try { region = await client.config.region(); } catch { region = undefined; }
-    if (!region) { client.destroy(); region = 'us-east-1'; client = create(region); }
+    try {
+      region = await client.config.region();
+    } catch {
+      region = undefined;
+    }
+    if (!region) {
+      client.destroy();
+      region = 'us-east-1';
+      client = create(region);
+    }
   }
   return { client, s3, region };
 }
@@ -152,30 +173,40 @@ export function describeS3Error(err: unknown, what: string, t: S3Target): SlurmF
   const where = `s3://${t.bucket}${t.endpoint ? ` at ${t.endpoint}` : ''}`;
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? '')) {
     return new ConfigurationError(`no AWS credentials found for ${where}`, {
-      remediation: 'set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE (with ~/.aws/credentials or SSO), or run where an instance/task role applies',
+      remediation:
+        'set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE (with ~/.aws/credentials or SSO), or run where an instance/task role applies',
     });
   }
-  if (name === 'NoSuchBucket' || status === 404 && what.startsWith('list')) {
+  if (name === 'NoSuchBucket' || (status === 404 && what.startsWith('list'))) {
     return new ConfigurationError(`bucket '${t.bucket}' does not exist${t.endpoint ? ` at ${t.endpoint}` : ''}`, {
       remediation: 'create it first (e.g. aws s3 mb) or fix --bucket/--endpoint',
     });
   }
   if (name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || status === 403) {
     return new SlurmFactoryError(`access denied to ${where} while ${what} (${name})`, {
-      remediation: 'check the credentials in the AWS chain and that they allow s3:ListBucket, s3:GetObject and s3:PutObject on the bucket',
+      remediation:
+        'check the credentials in the AWS chain and that they allow s3:ListBucket, s3:GetObject and s3:PutObject on the bucket',
     });
   }
   const code = e?.code ? ` ${e.code}` : '';
-  return new SlurmFactoryError(`${what} failed against ${where}: ${name}${code}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(err)}`.replace(/\s+/g, ' '), {
-    remediation: 'check --endpoint/--region and the network, then rerun publish (objects already uploaded are skipped)',
-  });
+  return new SlurmFactoryError(
+    `${what} failed against ${where}: ${name}${code}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? String(err)}`.replace(
+      /\s+/g,
+      ' ',
+    ),
+    {
+      remediation:
+        'check --endpoint/--region and the network, then rerun publish (objects already uploaded are skipped)',
+    },
+  );
 }
 
 function isRetryable(err: unknown): boolean {
   const e = err as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
   const status = e?.$metadata?.httpStatusCode;
   if (e?.name === 'CredentialsProviderError') return false;
-  if (status !== undefined) return status >= 500 || status === 429 || status === 408 || e?.name === 'RequestTimeout' || e?.name === 'SlowDown';
+  if (status !== undefined)
+    return status >= 500 || status === 429 || status === 408 || e?.name === 'RequestTimeout' || e?.name === 'SlowDown';
   // No HTTP status: the request never got an answer (refused, reset, timed out).
   return true;
 }
@@ -188,7 +219,12 @@ function backoffDelay(attempt: number, baseMs: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs fn over items with at most n at once; stops starting new ones once `stop()` is true. */
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
+async function pool<T>(
+  items: readonly T[],
+  n: number,
+  fn: (item: T) => Promise<void>,
+  stop: () => boolean = () => false,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length && !stop()) {
@@ -211,7 +247,11 @@ class Progress {
   private readonly started = Date.now();
   private readonly mode: 'tty' | 'plain' | 'none';
   private shown = false;
-  constructor(private readonly totalObjects: number, private readonly totalBytes: number, mode: ExecuteOptions['progress']) {
+  constructor(
+    private readonly totalObjects: number,
+    private readonly totalBytes: number,
+    mode: ExecuteOptions['progress'],
+  ) {
     this.mode = mode === undefined || mode === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : mode;
   }
   update(objects: number, bytes: number, force = false): void {
@@ -224,8 +264,10 @@ class Progress {
     const secs = (now - this.started) / 1000;
     const rate = secs > 0 ? bytes / secs : 0;
     const line = `publish: ${objects}/${this.totalObjects} objects, ${formatBytes(bytes)}/${formatBytes(this.totalBytes)}, ${formatBytes(rate)}/s`;
-    if (this.mode === 'tty') { process.stderr.write(`\r\x1b[K${line}`); this.shown = true; }
-    else process.stderr.write(`${line}\n`);
+    if (this.mode === 'tty') {
+      process.stderr.write(`\r\x1b[K${line}`);
+      this.shown = true;
+    } else process.stderr.write(`${line}\n`);
   }
   done(): void {
     if (this.mode === 'tty' && this.shown) process.stderr.write('\r\x1b[K');
@@ -251,7 +293,10 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     const listRoot = async (root: string) => {
       let token: string | undefined;
       do {
-        const r = await withRetries(() => client.send(new s3.ListObjectsV2Command({ Bucket: t.bucket, Prefix: root, ContinuationToken: token })), retry);
+        const r = await withRetries(
+          () => client.send(new s3.ListObjectsV2Command({ Bucket: t.bucket, Prefix: root, ContinuationToken: token })),
+          retry,
+        );
         for (const c of r.Contents ?? []) if (c.Key) remote.set(c.Key, { size: c.Size ?? -1, etag: c.ETag ?? '' });
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
       } while (token);
@@ -259,7 +304,10 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     const hashes = new Map<string, LocalHash>();
     const hashing = pool([...new Set(plan.objects.map((x) => x.path))], Math.max(2, o.jobs), async (p) => {
       hashes.set(p, await hashFile(p, partSize, threshold));
-    }).then(() => undefined, (e: unknown) => e);
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const roots = [...new Set(plan.groups.map((g) => g.root))];
     try {
       await pool(roots, o.jobs, listRoot);
@@ -275,9 +323,12 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     for (const [path, want] of o.expectSha256 ?? []) {
       const got = hashes.get(path)?.sha256;
       if (got !== undefined && got !== want) {
-        throw new VerifyError(`${basename(path)} changed while publish was running (sha256 ${got} now, ${want} when checked)`, {
-          remediation: 'let whatever writes it finish, then rerun publish; nothing was uploaded',
-        });
+        throw new VerifyError(
+          `${basename(path)} changed while publish was running (sha256 ${got} now, ${want} when checked)`,
+          {
+            remediation: 'let whatever writes it finish, then rerun publish; nothing was uploaded',
+          },
+        );
       }
     }
 
@@ -290,16 +341,25 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
       else if (d === 'head') needHead.push(obj);
     }
     await pool(needHead, o.jobs, async (obj) => {
-      const h = await withRetries(() => client.send(new s3.HeadObjectCommand({ Bucket: t.bucket, Key: obj.key })), retry,
-        (err) => describeS3Error(err, `checking ${obj.key}`, t));
+      const h = await withRetries(
+        () => client.send(new s3.HeadObjectCommand({ Bucket: t.bucket, Key: obj.key })),
+        retry,
+        (err) => describeS3Error(err, `checking ${obj.key}`, t),
+      );
       if (h.Metadata?.sha256 !== hashes.get(obj.path)!.sha256) toUpload.push(obj);
     });
     const ordered = orderForUpload(toUpload);
     const tCheck = Date.now();
     const wouldUploadBytes = ordered.reduce((s, x) => s + x.size, 0);
     const base: PublishResult = {
-      checked: plan.objects.length, skipped: plan.objects.length - ordered.length, uploaded: 0, bytesUploaded: 0,
-      wouldUpload: ordered, wouldUploadBytes, remoteListed, region,
+      checked: plan.objects.length,
+      skipped: plan.objects.length - ordered.length,
+      uploaded: 0,
+      bytesUploaded: 0,
+      wouldUpload: ordered,
+      wouldUploadBytes,
+      remoteListed,
+      region,
       seconds: { check: (tCheck - t0) / 1000, upload: 0, total: 0 },
     };
     if (o.dryRun || ordered.length === 0) {
@@ -313,21 +373,28 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     let bytes = 0;
     let failure: SlurmFactoryError | undefined;
     let interrupted = false;
-    const onSigint = () => { interrupted = true; };
+    const onSigint = () => {
+      interrupted = true;
+    };
     process.once('SIGINT', onSigint);
     try {
       for (const phase of [0, 1, 2, 3] as const) {
         const items = ordered.filter((x) => x.phase === phase);
-        await pool(items, o.jobs, async (obj) => {
-          try {
-            await uploadOne(client, s3, t, obj, hashes.get(obj.path)!, { partSize, threshold, jobs: o.jobs }, retry);
-            uploaded++;
-            bytes += obj.size;
-            progress.update(uploaded, bytes);
-          } catch (err) {
-            failure ??= err instanceof SlurmFactoryError ? err : describeS3Error(err, `uploading ${obj.key}`, t);
-          }
-        }, () => failure !== undefined || interrupted);
+        await pool(
+          items,
+          o.jobs,
+          async (obj) => {
+            try {
+              await uploadOne(client, s3, t, obj, hashes.get(obj.path)!, { partSize, threshold, jobs: o.jobs }, retry);
+              uploaded++;
+              bytes += obj.size;
+              progress.update(uploaded, bytes);
+            } catch (err) {
+              failure ??= err instanceof SlurmFactoryError ? err : describeS3Error(err, `uploading ${obj.key}`, t);
+            }
+          },
+          () => failure !== undefined || interrupted,
+        );
         if (failure || interrupted) break;
       }
     } finally {
@@ -338,13 +405,21 @@ export async function executePublish(plan: PublishPlan, t: S3Target, o: ExecuteO
     if (failure || interrupted) {
       const left = ordered.length - uploaded;
       const why = failure ? failure.message : 'interrupted';
-      throw new SlurmFactoryError(`publish stopped: ${why}; ${uploaded} of ${ordered.length} objects uploaded, ${left} not, and no index or manifest that would point at a missing object was uploaded`, {
-        remediation: failure?.remediation || 'rerun publish: objects already uploaded are skipped',
-        context: { uploaded, remaining: left },
-      });
+      throw new SlurmFactoryError(
+        `publish stopped: ${why}; ${uploaded} of ${ordered.length} objects uploaded, ${left} not, and no index or manifest that would point at a missing object was uploaded`,
+        {
+          remediation: failure?.remediation || 'rerun publish: objects already uploaded are skipped',
+          context: { uploaded, remaining: left },
+        },
+      );
     }
     const tEnd = Date.now();
-    return { ...base, uploaded, bytesUploaded: bytes, seconds: { check: base.seconds.check, upload: (tEnd - tCheck) / 1000, total: (tEnd - t0) / 1000 } };
+    return {
+      ...base,
+      uploaded,
+      bytesUploaded: bytes,
+      seconds: { check: base.seconds.check, upload: (tEnd - tCheck) / 1000, total: (tEnd - t0) / 1000 },
+    };
   } finally {
     client.destroy();
   }
@@ -361,7 +436,11 @@ interface RetryPolicy {
  * The one retry loop: runs fn until it succeeds, its error is not retryable, or the retries are spent; then
  * throws `giveUp(err, attempts)` (or err itself).
  */
-async function withRetries<T>(fn: () => Promise<T>, p: RetryPolicy, giveUp?: (err: unknown, attempts: number) => unknown): Promise<T> {
+async function withRetries<T>(
+  fn: () => Promise<T>,
+  p: RetryPolicy,
+  giveUp?: (err: unknown, attempts: number) => unknown,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
@@ -374,34 +453,52 @@ async function withRetries<T>(fn: () => Promise<T>, p: RetryPolicy, giveUp?: (er
 
 /** One PUT (or multipart upload) of obj, its ETag checked against the local digest; retried as a whole. */
 async function uploadOne(
-  client: InstanceType<S3Module['S3Client']>, s3: S3Module, t: S3Target, obj: PlannedObject, hash: LocalHash,
-  mp: { partSize: number; threshold: number; jobs: number }, retry: RetryPolicy,
+  client: InstanceType<S3Module['S3Client']>,
+  s3: S3Module,
+  t: S3Target,
+  obj: PlannedObject,
+  hash: LocalHash,
+  mp: { partSize: number; threshold: number; jobs: number },
+  retry: RetryPolicy,
 ): Promise<void> {
   const common = {
-    Bucket: t.bucket, Key: obj.key, ContentType: obj.contentType, CacheControl: obj.cacheControl,
+    Bucket: t.bucket,
+    Key: obj.key,
+    ContentType: obj.contentType,
+    CacheControl: obj.cacheControl,
     Metadata: { sha256: hash.sha256 },
   };
   const once = async () => {
     let etag: string | undefined;
     if (obj.size < mp.threshold) {
       const body = readFileSync(obj.path);
-      const r = await client.send(new s3.PutObjectCommand({ ...common, Body: body, ContentMD5: Buffer.from(hash.md5, 'hex').toString('base64') }));
+      const r = await client.send(
+        new s3.PutObjectCommand({ ...common, Body: body, ContentMD5: Buffer.from(hash.md5, 'hex').toString('base64') }),
+      );
       etag = r.ETag;
     } else {
       const { Upload } = await import('@aws-sdk/lib-storage');
       const up = new Upload({
-        client, params: { ...common, Body: createReadStream(obj.path) },
-        partSize: mp.partSize, queueSize: Math.max(1, Math.min(2, mp.jobs)), leavePartsOnError: false,
+        client,
+        params: { ...common, Body: createReadStream(obj.path) },
+        partSize: mp.partSize,
+        queueSize: Math.max(1, Math.min(2, mp.jobs)),
+        leavePartsOnError: false,
       });
       etag = (await up.done()).ETag;
     }
     const got = (etag ?? '').replace(/"/g, '').toLowerCase();
     const want = obj.size < mp.threshold ? hash.md5 : hash.multipartEtag;
     if (got !== '' && got !== want) {
-      throw Object.assign(new Error(`the store reports ETag ${got} for ${obj.key}, expected ${want}: the upload was corrupted`), { name: 'ChecksumMismatch' });
+      throw Object.assign(
+        new Error(`the store reports ETag ${got} for ${obj.key}, expected ${want}: the upload was corrupted`),
+        { name: 'ChecksumMismatch' },
+      );
     }
   };
-  await withRetries(once, retry, (err, attempts) => describeS3Error(err, `uploading ${obj.key} (attempt ${attempts} of ${retry.retries + 1})`, t));
+  await withRetries(once, retry, (err, attempts) =>
+    describeS3Error(err, `uploading ${obj.key} (attempt ${attempts} of ${retry.retries + 1})`, t),
+  );
 }
 
 /** Public HTTPS URL of a key: --public-url base, or path-style on --endpoint, or virtual-hosted AWS S3. */

@@ -89,15 +89,23 @@ function buildIdentity(tarballPath: string): { slurm: string; gcc: string; gpu: 
     const j = JSON.parse(readFileSync(sidecarOf(tarballPath, 'manifest'), 'utf8')) as Record<string, unknown>;
     const s = j.slurm as Record<string, unknown> | string | undefined;
     const g = j.gcc as Record<string, unknown> | string | undefined;
-    const series = typeof s === 'object' && s ? str(s.series) : str(j.slurmSeries) ?? str(s);
+    const series = typeof s === 'object' && s ? str(s.series) : (str(j.slurmSeries) ?? str(s));
     const gv = typeof g === 'object' && g ? str(g.version) : str(g);
     if (series && VERSION_RE.test(series)) slurm = series;
     if (gv && (VERSION_RE.test(gv) || gv === 'system')) gcc = gv;
-  } catch { /* the name is enough */ }
+  } catch {
+    /* the name is enough */
+  }
   return { slurm, gcc, gpu };
 }
 
-interface BuildMirror { slurm: string; gcc: string; gpu: boolean; arch?: string; dir: string }
+interface BuildMirror {
+  slurm: string;
+  gcc: string;
+  gpu: boolean;
+  arch?: string;
+  dir: string;
+}
 
 /** The per-build Spack mirrors in `mirrorsDir` (each named by its build id). */
 function findBuildMirrors(mirrorsDir: string): BuildMirror[] {
@@ -160,7 +168,11 @@ export function phaseOf(rel: string): Phase {
 }
 
 /** Content type of a buildcache or build file; `blobTypes` maps blob checksums to the media types of their manifests. */
-export function contentTypeOf(rel: string, blobTypes: ReadonlyMap<string, string> = new Map(), firstBytes?: string): string {
+export function contentTypeOf(
+  rel: string,
+  blobTypes: ReadonlyMap<string, string> = new Map(),
+  firstBytes?: string,
+): string {
   const name = rel.split('/').pop() ?? rel;
   if (/(^|\/)blobs\//.test(rel)) return blobTypes.get(name) ?? 'application/octet-stream';
   if (/\.(tar\.gz|tgz)$/.test(name)) return 'application/gzip';
@@ -196,12 +208,25 @@ function manifestJson(text: string): unknown {
     const start = text.indexOf('\n\n');
     const end = text.indexOf('\n-----BEGIN PGP SIGNATURE-----');
     if (start < 0 || end < 0) return null;
-    body = text.slice(start + 2, end).split('\n').map((l) => (l.startsWith('- ') ? l.slice(2) : l)).join('\n');
+    body = text
+      .slice(start + 2, end)
+      .split('\n')
+      .map((l) => (l.startsWith('- ') ? l.slice(2) : l))
+      .join('\n');
   }
-  try { return JSON.parse(body); } catch { return null; }
+  try {
+    return JSON.parse(body);
+  } catch {
+    return null;
+  }
 }
 
-interface BlobRecord { checksum: string; checksumAlgorithm: string; mediaType: string; contentLength?: number }
+interface BlobRecord {
+  checksum: string;
+  checksumAlgorithm: string;
+  mediaType: string;
+  contentLength?: number;
+}
 
 /** Blob records of a Spack v3 manifest (spec, key, index); [] when it has none. */
 export function manifestBlobs(text: string): BlobRecord[] {
@@ -212,7 +237,9 @@ export function manifestBlobs(text: string): BlobRecord[] {
     const checksum = str(r.checksum);
     if (!checksum) continue;
     out.push({
-      checksum, checksumAlgorithm: str(r.checksumAlgorithm) ?? 'sha256', mediaType: str(r.mediaType) ?? 'application/octet-stream',
+      checksum,
+      checksumAlgorithm: str(r.checksumAlgorithm) ?? 'sha256',
+      mediaType: str(r.mediaType) ?? 'application/octet-stream',
       ...(typeof r.contentLength === 'number' ? { contentLength: r.contentLength } : {}),
     });
   }
@@ -247,9 +274,13 @@ export function planBuildcache(localRoot: string, root: string, group: string): 
     for (const b of manifestBlobs(readFileSync(join(localRoot, rel), 'utf8'))) {
       blobTypes.set(b.checksum, b.mediaType);
       if (!present.has(blobPath(b))) {
-        throw new SlurmFactoryError(`the local buildcache ${localRoot} is inconsistent: ${rel} points at ${blobPath(b)}, which is missing`, {
-          remediation: 'rebuild so the blob is pushed again (or remove the stale manifest and run `spack buildcache update-index`); nothing was published',
-        });
+        throw new SlurmFactoryError(
+          `the local buildcache ${localRoot} is inconsistent: ${rel} points at ${blobPath(b)}, which is missing`,
+          {
+            remediation:
+              'rebuild so the blob is pushed again (or remove the stale manifest and run `spack buildcache update-index`); nothing was published',
+          },
+        );
       }
     }
   }
@@ -258,9 +289,13 @@ export function planBuildcache(localRoot: string, root: string, group: string): 
     const size = statSync(path).size;
     const needsSniff = /\.(json|asc|sig)$/.test(rel) && !/(^|\/)blobs\//.test(rel);
     return {
-      key: root + rel, path, size,
+      key: root + rel,
+      path,
+      size,
       contentType: contentTypeOf(rel, blobTypes, needsSniff ? head(path) : undefined),
-      cacheControl: cacheControlOf(rel), phase: phaseOf(rel), group,
+      cacheControl: cacheControlOf(rel),
+      phase: phaseOf(rel),
+      group,
     };
   });
 }
@@ -305,30 +340,44 @@ export function planPublish(o: PlanOptions): PublishPlan {
   const slurmFilter = o.slurm ?? [];
   const gccFilter = o.gcc ?? [];
   const wanted = (x: { slurm: string; gcc: string }) =>
-    (slurmFilter.length === 0 || slurmFilter.includes(x.slurm)) && (gccFilter.length === 0 || gccFilter.includes(x.gcc));
+    (slurmFilter.length === 0 || slurmFilter.includes(x.slurm)) &&
+    (gccFilter.length === 0 || gccFilter.includes(x.gcc));
   const builds = findBuilds(join(o.home, 'builds')).filter(wanted);
 
   if (o.buildcache !== 'none') {
     // Each build exported its own self-contained mirror (Slurm and its link/run dependencies, with its own
     // index) into mirrors/<build>; it is published as slurm/{slurm}/{gcc}[-gpu][-aarch64]/buildcache.
     const mirrors = findBuildMirrors(join(o.home, 'mirrors')).filter(wanted);
-    const compilersOnly = o.buildcache === 'all' && gccFilter.some((g) => o.compilerDirs?.[g] ?? compilerBuildcacheDir(o.home, g));
+    const compilersOnly =
+      o.buildcache === 'all' && gccFilter.some((g) => o.compilerDirs?.[g] ?? compilerBuildcacheDir(o.home, g));
     if (mirrors.length === 0 && !compilersOnly) {
-      throw new ConfigurationError(`no build mirrors in ${join(o.home, 'mirrors')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''} to publish as slurm/{slurm}/{gcc}/buildcache`, {
-        remediation: "build first ('npx zx Taskfile.ts build 25.11': each build writes mirrors/<build>), or pass --buildcache none",
-      });
+      throw new ConfigurationError(
+        `no build mirrors in ${join(o.home, 'mirrors')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''} to publish as slurm/{slurm}/{gcc}/buildcache`,
+        {
+          remediation:
+            "build first ('npx zx Taskfile.ts build 25.11': each build writes mirrors/<build>), or pass --buildcache none",
+        },
+      );
     }
     for (const m of mirrors) {
       if (!isBuildcache(m.dir)) {
         notes.push(`${m.dir} holds no Spack binaries; slurm ${m.slurm} gcc ${m.gcc} buildcache skipped`);
         continue;
       }
-      const root = keyRoot(o.prefix, 'slurm', m.slurm, `${m.gcc}${m.gpu ? '-gpu' : ''}${archSuffix(m.arch)}`, 'buildcache');
+      const root = keyRoot(
+        o.prefix,
+        'slurm',
+        m.slurm,
+        `${m.gcc}${m.gpu ? '-gpu' : ''}${archSuffix(m.arch)}`,
+        'buildcache',
+      );
       const name = `slurm ${m.slurm} gcc ${m.gcc}${m.gpu ? ' gpu' : ''} buildcache`;
       add({ name, kind: 'slurm-buildcache', root, localRoot: m.dir }, planBuildcache(m.dir, root, name));
     }
     if (o.buildcache === 'all') {
-      const gccs = [...new Set([...mirrors.map((m) => m.gcc), ...builds.map((b) => b.gcc), ...gccFilter])].filter((g) => g !== 'system');
+      const gccs = [...new Set([...mirrors.map((m) => m.gcc), ...builds.map((b) => b.gcc), ...gccFilter])].filter(
+        (g) => g !== 'system',
+      );
       for (const gcc of gccs.sort()) {
         const dir = o.compilerDirs?.[gcc] ?? compilerBuildcacheDir(o.home, gcc);
         if (!dir) {
@@ -344,9 +393,12 @@ export function planPublish(o: PlanOptions): PublishPlan {
 
   if (o.tarballs) {
     if (builds.length === 0) {
-      throw new ConfigurationError(`--tarballs: no build tarballs in ${join(o.home, 'builds')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''}`, {
-        remediation: "build one first ('npx zx Taskfile.ts build 25.11') or drop --tarballs",
-      });
+      throw new ConfigurationError(
+        `--tarballs: no build tarballs in ${join(o.home, 'builds')}${slurmFilter.length + gccFilter.length > 0 ? ' match --slurm/--gcc' : ''}`,
+        {
+          remediation: "build one first ('npx zx Taskfile.ts build 25.11') or drop --tarballs",
+        },
+      );
     }
     const byDir = new Map<string, LocalBuild[]>();
     for (const b of builds) byDir.set(`${b.slurm}/${b.gcc}`, [...(byDir.get(`${b.slurm}/${b.gcc}`) ?? []), b]);
@@ -357,9 +409,13 @@ export function planPublish(o: PlanOptions): PublishPlan {
         return b.files.map((f) => {
           const rel = basename(f);
           return {
-            key: root + rel, path: f, size: statSync(f).size,
+            key: root + rel,
+            path: f,
+            size: statSync(f).size,
             contentType: contentTypeOf(rel, new Map(), /\.(json|asc)$/.test(rel) ? head(f) : undefined),
-            cacheControl: cacheControlOf(rel), phase: phaseOf(rel), group: name,
+            cacheControl: cacheControlOf(rel),
+            phase: phaseOf(rel),
+            group: name,
           };
         });
       });
@@ -369,10 +425,17 @@ export function planPublish(o: PlanOptions): PublishPlan {
 
   if (o.publicKey) {
     const root = keyRoot(o.prefix, 'keys');
-    add({ name: 'public key', kind: 'keys', root, localRoot: o.publicKey.path }, [{
-      key: `${root}${o.publicKey.fingerprint}.asc`, path: o.publicKey.path, size: statSync(o.publicKey.path).size,
-      contentType: 'application/pgp-keys', cacheControl: 'public, max-age=3600', phase: 1, group: 'public key',
-    }]);
+    add({ name: 'public key', kind: 'keys', root, localRoot: o.publicKey.path }, [
+      {
+        key: `${root}${o.publicKey.fingerprint}.asc`,
+        path: o.publicKey.path,
+        size: statSync(o.publicKey.path).size,
+        contentType: 'application/pgp-keys',
+        cacheControl: 'public, max-age=3600',
+        phase: 1,
+        group: 'public key',
+      },
+    ]);
   }
 
   return { objects: orderForUpload(objects), groups, notes, builds: o.tarballs ? builds : [] };
@@ -407,7 +470,10 @@ const CHECKED_SIGNATURES = Object.keys(SIGNED_BY) as (keyof typeof SIGNED_BY)[];
  * (unless allowUnchecksummed) or a signature with no key to check it against. Returns the checked digests, so the
  * upload can refuse a file that changes afterwards.
  */
-export async function checkTarballs(builds: readonly LocalBuild[], o: TarballCheckOptions): Promise<TarballCheckResult> {
+export async function checkTarballs(
+  builds: readonly LocalBuild[],
+  o: TarballCheckOptions,
+): Promise<TarballCheckResult> {
   const sums = new Map<string, string>();
   const notes: string[] = [];
   const refuse = 'nothing was uploaded';
@@ -427,7 +493,10 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
         sums.set(b.tarball, (await checkChecksum(b.tarball, false)).sha256!);
       } catch (err) {
         if (!(err instanceof VerifyError)) throw err;
-        throw new VerifyError(err.message, { remediation: `rebuild it, or restore the file that changed; ${refuse}`, context: err.context });
+        throw new VerifyError(err.message, {
+          remediation: `rebuild it, or restore the file that changed; ${refuse}`,
+          context: err.context,
+        });
       }
     }
     for (const sig of CHECKED_SIGNATURES) {
@@ -436,7 +505,9 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
       const over = SIGNED_BY[sig];
       const signed = over === 'tarball' ? b.tarball : sidecarOf(b.tarball, over);
       if (!existsSync(signed)) {
-        throw new VerifyError(`${basename(sigPath)} signs ${basename(signed)}, which is missing`, { remediation: `restore it or remove the stray signature; ${refuse}` });
+        throw new VerifyError(`${basename(sigPath)} signs ${basename(signed)}, which is missing`, {
+          remediation: `restore it or remove the stray signature; ${refuse}`,
+        });
       }
       if (o.publicKeyArmored === undefined) {
         throw new ConfigurationError(`${basename(sigPath)} cannot be checked: no public key to verify it with`, {
@@ -449,19 +520,28 @@ export async function checkTarballs(builds: readonly LocalBuild[], o: TarballChe
       } catch (err) {
         if (!(err instanceof VerifyError)) throw err;
         const by = o.keyLabel ? ` (checked with ${o.keyLabel})` : '';
-        throw new VerifyError(`${err.message}${by}`, { remediation: `re-sign it with the project key (npx zx Taskfile.ts sign ...) or restore the file; ${refuse}`, context: err.context });
+        throw new VerifyError(`${err.message}${by}`, {
+          remediation: `re-sign it with the project key (npx zx Taskfile.ts sign ...) or restore the file; ${refuse}`,
+          context: err.context,
+        });
       }
     }
     // Provenance (the project's statement, BuildKit's) must describe this tarball: a stale one is not published.
     const { checkBuildkitProvenance, checkProvenanceSubject } = await import('./provenance.ts');
-    for (const [sidecar, check] of [['provenance', checkProvenanceSubject], ['buildkitProvenance', checkBuildkitProvenance]] as const) {
+    for (const [sidecar, check] of [
+      ['provenance', checkProvenanceSubject],
+      ['buildkitProvenance', checkBuildkitProvenance],
+    ] as const) {
       const file = sidecarOf(b.tarball, sidecar);
       if (!existsSync(file)) continue;
       try {
         await check(b.tarball);
       } catch (err) {
         if (!(err instanceof VerifyError)) throw err;
-        throw new VerifyError(err.message, { remediation: `rebuild it, or remove the stale ${basename(file)}; ${refuse}`, context: err.context });
+        throw new VerifyError(err.message, {
+          remediation: `rebuild it, or remove the stale ${basename(file)}; ${refuse}`,
+          context: err.context,
+        });
       }
     }
     for (const f of b.files) if (!sums.has(f)) sums.set(f, await sha256File(f));

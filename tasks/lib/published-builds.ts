@@ -8,7 +8,6 @@ import { describeS3Error, makeClient, type S3Target } from './publish-s3.ts';
 import { parseTarballName, sidecarOf } from './artifacts.ts';
 import type { BuiltTarball } from './releases.ts';
 
-
 /**
  * Published tarballs with the release their manifest records. A tarball whose manifest is missing or names no
  * release is noted and left out (as for local builds). S3 errors become one line naming the bucket.
@@ -20,7 +19,9 @@ export async function publishedBuilds(t: S3Target, prefix: string, notes: string
   try {
     let token: string | undefined;
     do {
-      const r = await client.send(new s3.ListObjectsV2Command({ Bucket: t.bucket, Prefix: root, ContinuationToken: token }));
+      const r = await client.send(
+        new s3.ListObjectsV2Command({ Bucket: t.bucket, Prefix: root, ContinuationToken: token }),
+      );
       for (const o of r.Contents ?? []) if (o.Key) keys.push(o.Key);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -35,7 +36,11 @@ export async function publishedBuilds(t: S3Target, prefix: string, notes: string
       }
       const got = await client.send(new s3.GetObjectCommand({ Bucket: t.bucket, Key: mkey }));
       let manifest: { slurm?: { series?: unknown; release?: unknown } } | undefined;
-      try { manifest = JSON.parse(await got.Body!.transformToString()); } catch { manifest = undefined; }
+      try {
+        manifest = JSON.parse(await got.Body!.transformToString());
+      } catch {
+        manifest = undefined;
+      }
       const release = manifest?.slurm?.release;
       if (typeof release === 'string' && /^\d+\.\d+\.\d+$/.test(release)) {
         out.push({ file, series: release.split('.').slice(0, 2).join('.'), release });

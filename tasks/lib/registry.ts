@@ -7,7 +7,10 @@ import type { Task } from './task.ts';
 export const tasksDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export function taskNames(): string[] {
-  return readdirSync(tasksDir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+  return readdirSync(tasksDir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3))
+    .sort();
 }
 
 export async function loadTask(name: string): Promise<Task | undefined> {

@@ -85,7 +85,9 @@ export interface CurrencyReport {
 }
 
 export function currencyReport(
-  tags: readonly string[], builds: readonly BuiltTarball[], catalog: readonly SlurmRelease[] = SLURM_RELEASES,
+  tags: readonly string[],
+  builds: readonly BuiltTarball[],
+  catalog: readonly SlurmRelease[] = SLURM_RELEASES,
 ): CurrencyReport {
   const newest = newestBySeries(tags);
   const series = catalog.map((c): SeriesCurrency => {
@@ -100,7 +102,11 @@ export function currencyReport(
       buildsBehind: builds.filter((b) => b.series === c.series && compareVersions(b.release, target) < 0),
     };
   });
-  const newestCatalog = catalog.map((c) => c.series).sort(compareVersions).at(-1) ?? '0';
+  const newestCatalog =
+    catalog
+      .map((c) => c.series)
+      .sort(compareVersions)
+      .at(-1) ?? '0';
   const newerSeries = [...newest.values()]
     .filter((r) => compareVersions(r.series, newestCatalog) > 0)
     .sort((a, b) => compareVersions(a.series, b.series));

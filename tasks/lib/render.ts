@@ -11,7 +11,14 @@ import { SlurmFactoryError } from './errors.ts';
 import { renderPackageFiles, walk } from './package-files.ts';
 import { packageInputs, type BuildPlan } from './plan.ts';
 import {
-  TEMPLATE, dockerfileContext, registerExternalsContext, renderTemplate, renderTemplateTraced, reposYamlContext, repoRoot, spackYamlContext,
+  TEMPLATE,
+  dockerfileContext,
+  registerExternalsContext,
+  renderTemplate,
+  renderTemplateTraced,
+  reposYamlContext,
+  repoRoot,
+  spackYamlContext,
   type SpackEnvSpec,
 } from './templates.ts';
 
@@ -34,32 +41,69 @@ export const TOOLCHAIN_PREFIX = '/opt/slurm-factory/toolchain';
 export function spackEnvironments(plan: BuildPlan): SpackEnvSpec[] {
   const envs: SpackEnvSpec[] = [];
   if (plan.specs.compiler) {
-    envs.push({ stage: 'compiler', purpose: `GCC ${plan.gcc.version} built with the image's GCC ${plan.systemGcc}`,
-      specs: [plan.specs.compiler], compiler: plan.systemGcc, view: false, modules: false, toolchainPrefix: null,
-      installRoot: '/opt/spack-compiler', cacheSubdir: '/compiler' });
+    envs.push({
+      stage: 'compiler',
+      purpose: `GCC ${plan.gcc.version} built with the image's GCC ${plan.systemGcc}`,
+      specs: [plan.specs.compiler],
+      compiler: plan.systemGcc,
+      view: false,
+      modules: false,
+      toolchainPrefix: null,
+      installRoot: '/opt/spack-compiler',
+      cacheSubdir: '/compiler',
+    });
   }
   const toolchainPrefix = plan.gcc.source === 'spack' ? TOOLCHAIN_PREFIX : null;
-  envs.push({ stage: 'deps', purpose: "Slurm's runtime dependencies", specs: plan.specs.deps,
-    compiler: plan.gcc.version, view: false, modules: false, toolchainPrefix, installRoot: '/opt/spack-root', cacheSubdir: '' });
-  envs.push({ stage: 'slurm', purpose: `Slurm ${plan.slurm.release}, its view and modules`, specs: [plan.specs.slurm],
-    compiler: plan.gcc.version, view: true, modules: true, toolchainPrefix, installRoot: '/opt/spack-root', cacheSubdir: '' });
+  envs.push({
+    stage: 'deps',
+    purpose: "Slurm's runtime dependencies",
+    specs: plan.specs.deps,
+    compiler: plan.gcc.version,
+    view: false,
+    modules: false,
+    toolchainPrefix,
+    installRoot: '/opt/spack-root',
+    cacheSubdir: '',
+  });
+  envs.push({
+    stage: 'slurm',
+    purpose: `Slurm ${plan.slurm.release}, its view and modules`,
+    specs: [plan.specs.slurm],
+    compiler: plan.gcc.version,
+    view: true,
+    modules: true,
+    toolchainPrefix,
+    installRoot: '/opt/spack-root',
+    cacheSubdir: '',
+  });
   return envs;
 }
 
 /** Sections every rendered environment must have, and their types, as Spack 1.0 reads them. */
 const REQUIRED_SECTIONS: Record<string, 'array' | 'object' | 'object-or-false'> = {
-  specs: 'array', concretizer: 'object', config: 'object', packages: 'object', repos: 'object',
-  mirrors: 'object', view: 'object-or-false',
+  specs: 'array',
+  concretizer: 'object',
+  config: 'object',
+  packages: 'object',
+  repos: 'object',
+  mirrors: 'object',
+  view: 'object-or-false',
 };
 
 /** Parse a rendered spack.yaml and check its structure; returns the parsed document. */
 /** Each spec is a string with its %compiler last (Spack 1.0 binds everything after `%gcc@X` to the compiler). */
 function checkSpecStrings(specs: readonly unknown[], env: Pick<SpackEnvSpec, 'stage'>): void {
   for (const spec of specs) {
-    const why = typeof spec !== 'string' ? `spec ${JSON.stringify(spec)} is not a string`
-      : /%\S+(\s+\S+)+$/.test(spec) ? `spec '${spec}' has '${/%\S+((\s+\S+)+)$/.exec(spec)![1]!.trim()}' after its %compiler; put %gcc@X last` : '';
+    const why =
+      typeof spec !== 'string'
+        ? `spec ${JSON.stringify(spec)} is not a string`
+        : /%\S+(\s+\S+)+$/.test(spec)
+          ? `spec '${spec}' has '${/%\S+((\s+\S+)+)$/.exec(spec)![1]!.trim()}' after its %compiler; put %gcc@X last`
+          : '';
     if (why) {
-      throw new SlurmFactoryError(`rendered spack.yaml of the ${env.stage} stage is invalid: ${why}`, { remediation: 'fix templates/spack/spack.yaml.hbs' });
+      throw new SlurmFactoryError(`rendered spack.yaml of the ${env.stage} stage is invalid: ${why}`, {
+        remediation: 'fix templates/spack/spack.yaml.hbs',
+      });
     }
   }
 }
@@ -76,19 +120,30 @@ export function checkSpackYaml(text: string, env: Pick<SpackEnvSpec, 'stage' | '
   } catch (e) {
     fail(`not YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (!doc || typeof doc !== 'object' || !doc.spack || typeof doc.spack !== 'object') fail('no top-level `spack:` mapping');
+  if (!doc || typeof doc !== 'object' || !doc.spack || typeof doc.spack !== 'object')
+    fail('no top-level `spack:` mapping');
   const s = doc!.spack!;
-  const sections: Record<string, 'array' | 'object' | 'object-or-false'> = { ...REQUIRED_SECTIONS, ...(env.modules ? { modules: 'object' as const } : {}) };
+  const sections: Record<string, 'array' | 'object' | 'object-or-false'> = {
+    ...REQUIRED_SECTIONS,
+    ...(env.modules ? { modules: 'object' as const } : {}),
+  };
   for (const [key, kind] of Object.entries(sections)) {
     const v = s[key];
-    const ok = kind === 'array' ? Array.isArray(v) && v.length > 0
-      : kind === 'object' ? v !== null && typeof v === 'object' && !Array.isArray(v)
-      : v === false || (v !== null && typeof v === 'object' && !Array.isArray(v));
-    if (!ok) fail(`section '${key}' must be ${kind === 'array' ? 'a non-empty list' : kind === 'object' ? 'a mapping' : 'a mapping or false'}`);
+    const ok =
+      kind === 'array'
+        ? Array.isArray(v) && v.length > 0
+        : kind === 'object'
+          ? v !== null && typeof v === 'object' && !Array.isArray(v)
+          : v === false || (v !== null && typeof v === 'object' && !Array.isArray(v));
+    if (!ok)
+      fail(
+        `section '${key}' must be ${kind === 'array' ? 'a non-empty list' : kind === 'object' ? 'a mapping' : 'a mapping or false'}`,
+      );
   }
   checkSpecStrings(s.specs as unknown[], env);
   const installTree = (s.config as Record<string, Record<string, unknown>>).install_tree;
-  if (!installTree || typeof installTree.padded_length !== 'number') fail('config.install_tree.padded_length is missing');
+  if (!installTree || typeof installTree.padded_length !== 'number')
+    fail('config.install_tree.padded_length is missing');
   if (env.modules) {
     const lmod = ((s.modules as Record<string, Record<string, Record<string, unknown>>>).default ?? {}).lmod;
     if (!lmod || !Array.isArray(lmod.core_compilers) || lmod.core_compilers.length === 0) {
@@ -102,11 +157,13 @@ export const GENERATED_MARK = '# Generated by slurm-factory';
 
 /** How the Dockerfile was made and what hand edits do (render's record, writer.ts, finds them). */
 export function dockerfileHeader(plan: BuildPlan): string {
-  return [
-    `${GENERATED_MARK} from templates/${TEMPLATE.dockerfile}: npx zx Taskfile.ts render ${renderArgs(plan).join(' ')}`,
-    `# Hand edits are fine: 'build --dockerfile PATH' builds this file as it is, and 'render' refuses to overwrite`,
-    `# an edited file unless given --force.`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `${GENERATED_MARK} from templates/${TEMPLATE.dockerfile}: npx zx Taskfile.ts render ${renderArgs(plan).join(' ')}`,
+      `# Hand edits are fine: 'build --dockerfile PATH' builds this file as it is, and 'render' refuses to overwrite`,
+      `# an edited file unless given --force.`,
+    ].join('\n') + '\n'
+  );
 }
 
 /** The render arguments that reproduce a plan (used in headers: no paths, no time, no host facts). */
@@ -123,7 +180,8 @@ export function renderArgs(plan: BuildPlan): string[] {
 
 export function renderDockerfile(plan: BuildPlan): string {
   const body = renderTemplate(TEMPLATE.dockerfile, dockerfileContext(plan))
-    .replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');
+    .replace(/\n{3,}/g, '\n\n')
+    .replace(/\n*$/, '\n');
   return dockerfileHeader(plan) + body;
 }
 
@@ -150,7 +208,10 @@ export function renderSpackYaml(plan: BuildPlan, env: SpackEnvSpec): string {
     checkSpackYaml(text, env);
     checkedSpackYaml.add(key);
   } else {
-    checkSpecStrings([...text.matchAll(SPEC_LINE)].map((m) => JSON.parse(m[1]!) as unknown), env);
+    checkSpecStrings(
+      [...text.matchAll(SPEC_LINE)].map((m) => JSON.parse(m[1]!) as unknown),
+      env,
+    );
   }
   return text;
 }
@@ -178,7 +239,11 @@ export function renderBuildContext(plan: BuildPlan): RenderedFile[] {
     { path: 'spack/bin/push-buildcache', content: projectFile('scripts/spack/push-buildcache.sh'), mode: 0o755 },
     // `spack python` script of the slurm stage: specs.json with install prefixes, licenses and sources (for the SBOM).
     { path: 'spack/slurm/specs-json.py', content: projectFile('scripts/spack/specs-json.py'), mode: 0o644 },
-    { path: 'spack/bin/register-externals', content: renderTemplate(TEMPLATE.registerExternals, registerExternalsContext(plan)), mode: 0o755 },
+    {
+      path: 'spack/bin/register-externals',
+      content: renderTemplate(TEMPLATE.registerExternals, registerExternalsContext(plan)),
+      mode: 0o755,
+    },
   ];
   if (plan.overlayRepo) {
     // The project's own Spack package repository (spack/repos), copied into the image by the spack stage.
@@ -225,7 +290,8 @@ function renderSourcesDigest(root: string): string {
     for (const rel of walk(join(root, top))) h.update(`\0${top}/${rel}\0`).update(readFileSync(join(root, top, rel)));
   }
   const libDir = join(root, 'tasks', 'lib');
-  for (const rel of importClosure(libDir, 'render.ts')) h.update(`\0tasks/lib/${rel}\0`).update(readFileSync(join(libDir, rel)));
+  for (const rel of importClosure(libDir, 'render.ts'))
+    h.update(`\0tasks/lib/${rel}\0`).update(readFileSync(join(libDir, rel)));
   const lock = join(root, 'package-lock.json');
   if (existsSync(lock)) h.update(readFileSync(lock));
   sourcesDigests.set(root, (d = h.digest('hex')));

@@ -15,7 +15,8 @@ export function checkBucket(b: string): string {
 export function checkRoleArn(arn: string): string {
   if (!/^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/.test(arn)) {
     throw new ConfigurationError(`--aws-role '${arn}' is not an IAM role ARN`, {
-      remediation: 'give the role GitHub assumes through OIDC, e.g. arn:aws:iam::123456789012:role/slurm-factory-publish',
+      remediation:
+        'give the role GitHub assumes through OIDC, e.g. arn:aws:iam::123456789012:role/slurm-factory-publish',
     });
   }
   return arn;

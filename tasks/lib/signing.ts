@@ -48,8 +48,14 @@ async function readAll(stream: unknown): Promise<string> {
 
 function requireFile(path: string, what: string): void {
   const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) throw new ConfigurationError(`${what} '${path}' does not exist`, { remediation: 'give the path of an existing file' });
-  if (!st.isFile()) throw new ConfigurationError(`${what} '${path}' is not a regular file`, { remediation: 'give the path of a file, not a directory' });
+  if (!st)
+    throw new ConfigurationError(`${what} '${path}' does not exist`, {
+      remediation: 'give the path of an existing file',
+    });
+  if (!st.isFile())
+    throw new ConfigurationError(`${what} '${path}' is not a regular file`, {
+      remediation: 'give the path of a file, not a directory',
+    });
 }
 
 /** Reads and unlocks an armored private key; errors say what is wrong with it without echoing key material. */
@@ -60,7 +66,8 @@ export async function loadPrivateKey(privateKeyArmored: string, passphrase?: str
     key = await pgp.readPrivateKey({ armoredKey: privateKeyArmored });
   } catch {
     throw new ConfigurationError(`${label} is not an ASCII-armored OpenPGP private key`, {
-      remediation: "export one with 'gpg --armor --export-secret-keys KEYID' or create one with 'npx zx Taskfile.ts keygen'",
+      remediation:
+        "export one with 'gpg --armor --export-secret-keys KEYID' or create one with 'npx zx Taskfile.ts keygen'",
     });
   }
   if (key.isDecrypted()) return key;
@@ -72,7 +79,9 @@ export async function loadPrivateKey(privateKeyArmored: string, passphrase?: str
   try {
     return await pgp.decryptKey({ privateKey: key, passphrase });
   } catch {
-    throw new ConfigurationError(`the passphrase does not unlock ${label}`, { remediation: 'check the passphrase variable' });
+    throw new ConfigurationError(`the passphrase does not unlock ${label}`, {
+      remediation: 'check the passphrase variable',
+    });
   }
 }
 
@@ -108,9 +117,14 @@ export async function signFile(
  * or private keys; several may be concatenated). Returns the fingerprint of the primary key that made the
  * signature; throws VerifyError naming the file when the signature is bad, is by another key, or is unreadable.
  */
-export async function verifyFile(path: string, sigPath: string, publicKeyArmored: string): Promise<{ ok: true; fingerprint: string }> {
+export async function verifyFile(
+  path: string,
+  sigPath: string,
+  publicKeyArmored: string,
+): Promise<{ ok: true; fingerprint: string }> {
   const pgp = await openpgp();
-  if (!existsSync(path)) throw new VerifyError(`${path} does not exist`, { remediation: 'give the path of the signed file' });
+  if (!existsSync(path))
+    throw new VerifyError(`${path} does not exist`, { remediation: 'give the path of the signed file' });
   if (!existsSync(sigPath)) {
     throw new VerifyError(`${basename(sigPath)} is missing beside ${path}`, {
       remediation: 'download the .asc signature that came with the file',
@@ -136,13 +150,17 @@ export async function verifyFile(path: string, sigPath: string, publicKeyArmored
   const result = await pgp.verify({ message, signature, verificationKeys: keys, format: 'binary' });
   await drain(result.data);
   const first = result.signatures[0];
-  if (!first) throw new VerifyError(`${basename(sigPath)} holds no signature`, { remediation: 'download the .asc again' });
+  if (!first)
+    throw new VerifyError(`${basename(sigPath)} holds no signature`, { remediation: 'download the .asc again' });
   const signer = keys.find((k) => k.getKeyIDs().some((id) => id.equals(first.keyID)));
   if (!signer) {
-    throw new VerifyError(`${basename(path)} was signed by key ${first.keyID.toHex().toUpperCase()}, which is not the given key`, {
-      remediation: 'verify with the public key of whoever signed it (the project key), or re-sign the file',
-      context: { given: keys.map((k) => k.getFingerprint().toUpperCase()) },
-    });
+    throw new VerifyError(
+      `${basename(path)} was signed by key ${first.keyID.toHex().toUpperCase()}, which is not the given key`,
+      {
+        remediation: 'verify with the public key of whoever signed it (the project key), or re-sign the file',
+        context: { given: keys.map((k) => k.getFingerprint().toUpperCase()) },
+      },
+    );
   }
   try {
     await first.verified;
@@ -182,9 +200,10 @@ export async function generateKey(opts: {
     keyExpirationTime: Math.max(0, Math.round((opts.expiresInDays ?? 0) * 86400)),
     format: 'armored' as const,
   };
-  const pair = opts.type === 'rsa'
-    ? await pgp.generateKey({ ...common, type: 'rsa', rsaBits: 4096 })
-    : await pgp.generateKey({ ...common, type: 'ecc', curve: 'curve25519Legacy' });
+  const pair =
+    opts.type === 'rsa'
+      ? await pgp.generateKey({ ...common, type: 'rsa', rsaBits: 4096 })
+      : await pgp.generateKey({ ...common, type: 'ecc', curve: 'curve25519Legacy' });
   const key = await pgp.readKey({ armoredKey: pair.publicKey });
   return {
     privateKey: pair.privateKey,
@@ -204,4 +223,3 @@ export async function publicKeyOf(privateKeyArmored: string): Promise<{ publicKe
   });
   return { publicKey: key.toPublic().armor(), fingerprint: key.getFingerprint().toUpperCase() };
 }
-

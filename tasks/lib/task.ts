@@ -38,6 +38,8 @@ export interface Task {
 }
 
 /** Declares a task; `run`'s argument is typed from `options` and `positionals`. */
-export function defineTask<const O extends OptionSpecs, const P extends readonly PositionalSpec[]>(t: TaskDefinition<O, P>): Task {
+export function defineTask<const O extends OptionSpecs, const P extends readonly PositionalSpec[]>(
+  t: TaskDefinition<O, P>,
+): Task {
   return t as unknown as Task;
 }

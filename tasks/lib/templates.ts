@@ -66,7 +66,9 @@ function handlebars(): typeof HandlebarsNS {
     hb.registerHelper(name, function (this: unknown, ...args: unknown[]) {
       if (trace) {
         const v = args[0];
-        trace.push(Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : v ? 1 : 0);
+        trace.push(
+          Array.isArray(v) ? v.length : v !== null && typeof v === 'object' ? Object.keys(v).length : v ? 1 : 0,
+        );
       }
       return (builtin as (...a: unknown[]) => unknown).apply(this, args);
     });
@@ -87,13 +89,17 @@ function handlebars(): typeof HandlebarsNS {
 export function compileTemplate<T extends object>(rel: string, text?: string): (data: T) => string {
   const known = compiled.get(rel);
   if (known) return known;
-  const t = handlebars().compile(text ?? readFileSync(join(templatesDir, rel), 'utf8'), { strict: true, noEscape: true });
+  const t = handlebars().compile(text ?? readFileSync(join(templatesDir, rel), 'utf8'), {
+    strict: true,
+    noEscape: true,
+  });
   const render = (data: object): string => {
     try {
       return t(data);
     } catch (err) {
       throw new SlurmFactoryError(`template templates/${rel} failed to render: ${(err as Error).message}`, {
-        remediation: 'this is a bug in the template or in its context (tasks/lib/templates.ts); report it with the command you ran',
+        remediation:
+          'this is a bug in the template or in its context (tasks/lib/templates.ts); report it with the command you ran',
       });
     }
   };
@@ -141,7 +147,14 @@ export interface DockerfileContext {
     /** Catalog OS name, glibc (the header's floor) and package manager (picks base-apt or base-dnf). */
     os: { name: string; glibc: string; packageManager: string };
     /** Spack's release and pinned commits (inputs stage), its generic target (spack stage). */
-    spack: { version: string; tag: string; gitUrl: string; commit: string; target: string; packages: { gitUrl: string; commit: string } };
+    spack: {
+      version: string;
+      tag: string;
+      gitUrl: string;
+      commit: string;
+      target: string;
+      packages: { gitUrl: string; commit: string };
+    };
     /** Compile through ccache (apt distros): the spack stage's ENV and the stages' cache mount. */
     ccache: boolean;
     /** BuildKit cache-mount ids: distro packages, Spack sources, misc cache, binary cache. */
@@ -168,15 +181,26 @@ export interface DockerfileContext {
 export function dockerfileContext(p: BuildPlan): DockerfileContext {
   return {
     plan: {
-      id: p.id, imageTag: p.imageTag,
+      id: p.id,
+      imageTag: p.imageTag,
       slurm: { release: p.slurm.release, spackVersion: p.slurm.spackVersion },
-      gcc: { version: p.gcc.version, source: p.gcc.source }, systemGcc: p.systemGcc, flavour: p.flavour,
-      baseImage: p.baseImage, os: { name: p.os.name, glibc: p.os.glibc, packageManager: p.os.packageManager },
+      gcc: { version: p.gcc.version, source: p.gcc.source },
+      systemGcc: p.systemGcc,
+      flavour: p.flavour,
+      baseImage: p.baseImage,
+      os: { name: p.os.name, glibc: p.os.glibc, packageManager: p.os.packageManager },
       spack: spackPins(p),
-      ccache: p.ccache, cacheIds: { ...p.cacheIds }, cacheKey: p.cacheKey, specs: { deps: [...p.specs.deps] },
+      ccache: p.ccache,
+      cacheIds: { ...p.cacheIds },
+      cacheKey: p.cacheKey,
+      specs: { deps: [...p.specs.deps] },
       artifacts: { tarball: p.artifacts.tarball },
-      compilerArtifacts: p.compilerArtifacts && { tarball: p.compilerArtifacts.tarball, sha256: p.compilerArtifacts.sha256 },
-      buildTools: p.buildTools, mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })),
+      compilerArtifacts: p.compilerArtifacts && {
+        tarball: p.compilerArtifacts.tarball,
+        sha256: p.compilerArtifacts.sha256,
+      },
+      buildTools: p.buildTools,
+      mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })),
       overlayRepo: p.overlayRepo ? { namespace: p.overlayRepo.namespace, path: p.overlayRepo.path } : null,
     },
     packages: BASE_PACKAGES[p.os.packageManager],
@@ -185,8 +209,14 @@ export function dockerfileContext(p: BuildPlan): DockerfileContext {
 
 function spackPins(p: BuildPlan): DockerfileContext['plan']['spack'] {
   const s = p.spack;
-  return { version: s.version, tag: s.tag, gitUrl: s.gitUrl, commit: s.commit, target: s.target,
-    packages: { gitUrl: s.packages.gitUrl, commit: s.packages.commit } };
+  return {
+    version: s.version,
+    tag: s.tag,
+    gitUrl: s.gitUrl,
+    commit: s.commit,
+    target: s.target,
+    packages: { gitUrl: s.packages.gitUrl, commit: s.packages.commit },
+  };
 }
 
 /** One Spack environment: the stage it belongs to and how it differs from the others. */
@@ -247,11 +277,17 @@ export function spackYamlContext(p: BuildPlan, env: SpackEnvSpec): SpackYamlCont
   return {
     env,
     plan: {
-      baseImage: p.baseImage, spack: { target: p.spack.target, paddedLength: p.spack.paddedLength }, jobs: p.jobs,
-      systemGcc: p.systemGcc, os: { name: p.os.name }, cacheKey: p.cacheKey,
+      baseImage: p.baseImage,
+      spack: { target: p.spack.target, paddedLength: p.spack.paddedLength },
+      jobs: p.jobs,
+      systemGcc: p.systemGcc,
+      os: { name: p.os.name },
+      cacheKey: p.cacheKey,
       overlayRepo: p.overlayRepo ? { namespace: p.overlayRepo.namespace, path: p.overlayRepo.path } : null,
-      mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })), viewExclude: [...p.viewExclude],
-      packageRequirements: { ...p.packageRequirements }, ccache: p.ccache,
+      mirrors: p.mirrors.map((m) => ({ name: m.name, url: m.url })),
+      viewExclude: [...p.viewExclude],
+      packageRequirements: { ...p.packageRequirements },
+      ccache: p.ccache,
     },
   };
 }

@@ -30,20 +30,32 @@ function fail(src: UserPathSource, dir: string, problem: string): never {
 }
 
 const ERRNO_WORDS: Record<string, string> = {
-  EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only filesystem',
-  ENOSPC: 'no space left on the disk', EDQUOT: 'disk quota exceeded', ENOTDIR: 'a part of the path is a file',
-  EEXIST: 'something else is in the way', EISDIR: 'is a directory', ENOENT: 'a part of the path disappeared',
-  ELOOP: 'too many symbolic links', ENAMETOOLONG: 'the name is too long', EINVAL: 'the name is not allowed here',
-  EBUSY: 'in use (a mount point?)', EXDEV: 'on another filesystem',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only filesystem',
+  ENOSPC: 'no space left on the disk',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is a file',
+  EEXIST: 'something else is in the way',
+  EISDIR: 'is a directory',
+  ENOENT: 'a part of the path disappeared',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EINVAL: 'the name is not allowed here',
+  EBUSY: 'in use (a mount point?)',
+  EXDEV: 'on another filesystem',
 };
 
 /** An errno error (from writing under a user's directory) as a one-line ConfigurationError naming the user's path. */
 export function userPathError(err: unknown, src: UserPathSource, dir: string): unknown {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return err;
-  return new ConfigurationError(`cannot write ${src.what} '${src.given ?? dir}': ${ERRNO_WORDS[code] ?? code} (${code})`, {
-    remediation: src.fix ?? `give ${src.what} a writable directory on a real disk`,
-  });
+  return new ConfigurationError(
+    `cannot write ${src.what} '${src.given ?? dir}': ${ERRNO_WORDS[code] ?? code} (${code})`,
+    {
+      remediation: src.fix ?? `give ${src.what} a writable directory on a real disk`,
+    },
+  );
 }
 
 /** The nearest path at or above `abs` that exists (lstat), with its stat. */
@@ -69,7 +81,9 @@ function virtualRoot(real: string): string | null {
   for (const r of VIRTUAL_ROOTS) if (real === r || real.startsWith(`${r}/`)) return r;
   try {
     if (VIRTUAL_FS_TYPES.has(Number(statfsSync(real).type))) return real;
-  } catch { /* statfs failing is not a verdict */ }
+  } catch {
+    /* statfs failing is not a verdict */
+  }
   return null;
 }
 
@@ -89,7 +103,11 @@ export function checkUserDir(dir: string, src: UserPathSource): string {
     isDir = target.isDirectory();
     real = realpathSync(path);
   } else {
-    try { real = realpathSync(path); } catch { /* keep the path as given */ }
+    try {
+      real = realpathSync(path);
+    } catch {
+      /* keep the path as given */
+    }
   }
   const v = virtualRoot(real);
   if (v) fail(src, abs, `${v} is a virtual filesystem of the kernel and cannot hold files`);
@@ -98,7 +116,11 @@ export function checkUserDir(dir: string, src: UserPathSource): string {
     accessSync(real, constants.W_OK | constants.X_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
-    fail(src, abs, `${path === abs ? '' : `${path} `}is not writable: ${ERRNO_WORDS[code] ?? code}${code ? ` (${code})` : ''}`);
+    fail(
+      src,
+      abs,
+      `${path === abs ? '' : `${path} `}is not writable: ${ERRNO_WORDS[code] ?? code}${code ? ` (${code})` : ''}`,
+    );
   }
   return abs;
 }

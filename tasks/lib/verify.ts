@@ -24,7 +24,10 @@ export async function sha256File(path: string): Promise<string> {
  * Checks `<tarball>.sha256` (sha256sum format). Missing: a VerifyError unless allowMissing, in which case the
  * result says so. A mismatch names the file and both digests.
  */
-export async function checkChecksum(tarball: string, allowMissing: boolean): Promise<{ status: 'ok' | 'missing'; detail: string; sha256?: string }> {
+export async function checkChecksum(
+  tarball: string,
+  allowMissing: boolean,
+): Promise<{ status: 'ok' | 'missing'; detail: string; sha256?: string }> {
   const sumFile = sidecarOf(tarball, 'sha256');
   if (!existsSync(sumFile)) {
     if (allowMissing) return { status: 'missing', detail: `${basename(sumFile)} missing; not checked (--no-checksum)` };
@@ -35,10 +38,14 @@ export async function checkChecksum(tarball: string, allowMissing: boolean): Pro
   const line = readFileSync(sumFile, 'utf8').trim().split('\n')[0] ?? '';
   const m = /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line);
   if (!m) {
-    throw new VerifyError(`${basename(sumFile)} is not in sha256sum format`, { remediation: 'expected "<64 hex digits>  <file name>"' });
+    throw new VerifyError(`${basename(sumFile)} is not in sha256sum format`, {
+      remediation: 'expected "<64 hex digits>  <file name>"',
+    });
   }
   if (basename(m[2]!) !== basename(tarball)) {
-    throw new VerifyError(`${basename(sumFile)} is for '${m[2]}', not ${basename(tarball)}`, { remediation: 'use the .sha256 that came with this tarball' });
+    throw new VerifyError(`${basename(sumFile)} is for '${m[2]}', not ${basename(tarball)}`, {
+      remediation: 'use the .sha256 that came with this tarball',
+    });
   }
   const actual = await sha256File(tarball);
   if (actual !== m[1]) {
@@ -68,7 +75,8 @@ export function resultTable(rows: { image: string; steps: StepResult[] }[]): str
   for (const r of rows) {
     const ok = r.steps.every((s) => s.ok !== false);
     lines.push(`${ok ? 'PASS' : 'FAIL'}  ${r.image}`);
-    for (const s of r.steps) lines.push(`  ${s.ok === null ? 'skip' : s.ok ? 'ok  ' : 'FAIL'}  ${s.step.padEnd(w)}  ${s.detail}`);
+    for (const s of r.steps)
+      lines.push(`  ${s.ok === null ? 'skip' : s.ok ? 'ok  ' : 'FAIL'}  ${s.step.padEnd(w)}  ${s.detail}`);
   }
   return lines.join('\n');
 }
@@ -96,7 +104,13 @@ function components(p: string): string[] {
  * Where a symlink target lands when resolved from directory `dir` inside the tree, following the archive's
  * own symlinks like the kernel would after unpacking; null when it leaves the tree or loops.
  */
-function resolveInTree(dir: string[], target: string, links: ReadonlyMap<string, string>, budget: { steps: number }, depth = 0): string[] | null {
+function resolveInTree(
+  dir: string[],
+  target: string,
+  links: ReadonlyMap<string, string>,
+  budget: { steps: number },
+  depth = 0,
+): string[] | null {
   if (target.startsWith('/') || depth > 40) return null;
   let stack = [...dir];
   for (const c of target.split('/')) {
@@ -129,15 +143,25 @@ function resolveInTree(dir: string[], target: string, links: ReadonlyMap<string,
  */
 export async function inspectTarball(tarball: string): Promise<TarballInspection> {
   const name = basename(tarball);
-  const refuse = (what: string) => new VerifyError(`${name}: ${what}`, {
-    exitCode: 2, remediation: 'refused before anything was unpacked; verify only tarballs made by slurm-factory (pack-tarball.sh)',
-  });
+  const refuse = (what: string) =>
+    new VerifyError(`${name}: ${what}`, {
+      exitCode: 2,
+      remediation: 'refused before anything was unpacked; verify only tarballs made by slurm-factory (pack-tarball.sh)',
+    });
   const magic = Buffer.alloc(2);
   const fd = fs.openSync(tarball, 'r');
   let got: number;
-  try { got = fs.readSync(fd, magic, 0, 2, 0); } finally { fs.closeSync(fd); }
+  try {
+    got = fs.readSync(fd, magic, 0, 2, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (got < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) {
-    throw refuse(got === 0 ? 'the file is empty, not a gzip\'ed tar' : `not a gzip file (its first bytes are ${magic.subarray(0, got).toString('hex')}; gzip starts with 1f8b)`);
+    throw refuse(
+      got === 0
+        ? "the file is empty, not a gzip'ed tar"
+        : `not a gzip file (its first bytes are ${magic.subarray(0, got).toString('hex')}; gzip starts with 1f8b)`,
+    );
   }
 
   const types = new Map<string, string>();
@@ -158,23 +182,39 @@ export async function inspectTarball(tarball: string): Promise<TarballInspection
         const raw = entry.path;
         const parts = components(raw);
         const path = parts.join('/');
-        if (raw.startsWith('/')) { bad = refuse(`member '${raw}' has an absolute path`); return; }
-        if (raw.split('/').includes('..')) { bad = refuse(`member '${raw}' has a '..' component`); return; }
-        if (parts.length === 0 && entry.type !== 'Directory') { bad = refuse(`member '${raw}' (${entry.type}) has no name`); return; }
+        if (raw.startsWith('/')) {
+          bad = refuse(`member '${raw}' has an absolute path`);
+          return;
+        }
+        if (raw.split('/').includes('..')) {
+          bad = refuse(`member '${raw}' has a '..' component`);
+          return;
+        }
+        if (parts.length === 0 && entry.type !== 'Directory') {
+          bad = refuse(`member '${raw}' (${entry.type}) has no name`);
+          return;
+        }
         if (parts[0] === 'view') hasView = true;
         const link = entry.linkpath ?? '';
         if (entry.type === 'SymbolicLink') {
-          if (link.startsWith('/')) { bad = refuse(`member '${raw}' is a symlink to the absolute path '${link}'`); return; }
+          if (link.startsWith('/')) {
+            bad = refuse(`member '${raw}' is a symlink to the absolute path '${link}'`);
+            return;
+          }
           links.set(path, link);
           rawNames.set(path, raw);
         } else if (entry.type === 'Link') {
           const target = components(link).join('/');
           if (link.startsWith('/') || link.split('/').includes('..') || !REGULAR.has(types.get(target) ?? '')) {
-            bad = refuse(`member '${raw}' is a hardlink to '${link}', which is not an earlier regular file of the tarball`);
+            bad = refuse(
+              `member '${raw}' is a hardlink to '${link}', which is not an earlier regular file of the tarball`,
+            );
             return;
           }
         } else if (!REGULAR.has(entry.type) && entry.type !== 'Directory') {
-          bad = refuse(`member '${raw}' is a ${entry.type} (only files, directories and links inside the tree are allowed)`);
+          bad = refuse(
+            `member '${raw}' is a ${entry.type} (only files, directories and links inside the tree are allowed)`,
+          );
           return;
         }
         types.set(path, entry.type);
@@ -196,22 +236,34 @@ export async function inspectTarball(tarball: string): Promise<TarballInspection
   const budget = { steps: MAX_LINK_STEPS };
   for (const [path, target] of links) {
     if (resolveInTree(components(path).slice(0, -1), target, links, budget) === null) {
-      throw refuse(budget.steps < 0
-        ? `its symlinks take more than ${MAX_LINK_STEPS} steps to resolve (at '${rawNames.get(path)}')`
-        : `member '${rawNames.get(path)}' is a symlink to '${target}', which resolves outside the tarball's tree (or loops)`);
+      throw refuse(
+        budget.steps < 0
+          ? `its symlinks take more than ${MAX_LINK_STEPS} steps to resolve (at '${rawNames.get(path)}')`
+          : `member '${rawNames.get(path)}' is a symlink to '${target}', which resolves outside the tarball's tree (or loops)`,
+      );
     }
   }
   if (!hasView) throw refuse('no view/ directory: not a slurm-factory package');
   if (manifest === undefined) throw refuse('no manifest.json at the top of the tarball: not a slurm-factory package');
-  if (manifestBytes > MAX_MANIFEST_BYTES) throw refuse(`manifest.json is ${manifestBytes} bytes, more than a manifest can be`);
+  if (manifestBytes > MAX_MANIFEST_BYTES)
+    throw refuse(`manifest.json is ${manifestBytes} bytes, more than a manifest can be`);
   let parsed: any = null;
-  try { parsed = JSON.parse(Buffer.concat(manifest).toString('utf8')); } catch { parsed = null; }
+  try {
+    parsed = JSON.parse(Buffer.concat(manifest).toString('utf8'));
+  } catch {
+    parsed = null;
+  }
   return { manifest: parsed, members };
 }
 
 // ------------------------------------------------------------------------------------- logs out of containers
 
-export interface CopyResult { files: number; bytes: number; skipped: string[]; removed: string[] }
+export interface CopyResult {
+  files: number;
+  bytes: number;
+  skipped: string[];
+  removed: string[];
+}
 
 /** Creates dest/parts... one directory at a time, refusing anything on the way that is not a real directory. */
 function mkdirInside(dest: string, parts: readonly string[]): string {
@@ -233,7 +285,12 @@ function mkdirInside(dest: string, parts: readonly string[]): string {
  * `keep(rel)` chooses files by their path below the root; at most `maxBytes` are written. Then `dest` is
  * walked (without following links) and anything that is not a regular file or directory is removed.
  */
-export async function copyRegularFiles(source: NodeJS.ReadableStream, dest: string, keep: (rel: string) => boolean = () => true, maxBytes = 256 * 1024 * 1024): Promise<CopyResult> {
+export async function copyRegularFiles(
+  source: NodeJS.ReadableStream,
+  dest: string,
+  keep: (rel: string) => boolean = () => true,
+  maxBytes = 256 * 1024 * 1024,
+): Promise<CopyResult> {
   // No await before the pipe below: Node discards a child's unread stdout when the child exits.
   const st = fs.lstatSync(dest, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new Error(`${dest} is not a directory`);
@@ -245,21 +302,37 @@ export async function copyRegularFiles(source: NodeJS.ReadableStream, dest: stri
       const raw = entry.path;
       const parts = components(raw).slice(1);
       const rel = parts.join('/');
-      if (raw.startsWith('/') || raw.split('/').includes('..')) { out.skipped.push(`${raw} (unsafe path)`); return; }
+      if (raw.startsWith('/') || raw.split('/').includes('..')) {
+        out.skipped.push(`${raw} (unsafe path)`);
+        return;
+      }
       if (parts.length === 0) return;
       if (entry.type === 'Directory') return; // made on demand for the files it holds
-      if (!REGULAR.has(entry.type)) { out.skipped.push(`${rel} (${entry.type})`); return; }
+      if (!REGULAR.has(entry.type)) {
+        out.skipped.push(`${rel} (${entry.type})`);
+        return;
+      }
       if (!keep(rel)) return;
-      if (out.bytes + entry.size > maxBytes) { out.skipped.push(`${rel} (over ${maxBytes} bytes in all)`); return; }
+      if (out.bytes + entry.size > maxBytes) {
+        out.skipped.push(`${rel} (over ${maxBytes} bytes in all)`);
+        return;
+      }
       let fd: number;
       try {
-        fd = fs.openSync(join(mkdirInside(dest, parts.slice(0, -1)), parts.at(-1)!), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        fd = fs.openSync(
+          join(mkdirInside(dest, parts.slice(0, -1)), parts.at(-1)!),
+          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+          0o600,
+        );
       } catch (err) {
         out.skipped.push(`${rel} (${(err as Error).message})`);
         return;
       }
       out.files++;
-      entry.on('data', (d: Buffer) => { fs.writeSync(fd, d); out.bytes += d.length; });
+      entry.on('data', (d: Buffer) => {
+        fs.writeSync(fd, d);
+        out.bytes += d.length;
+      });
       entry.on('end', () => fs.closeSync(fd));
     },
   });
@@ -274,7 +347,10 @@ export async function copyRegularFiles(source: NodeJS.ReadableStream, dest: stri
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (!e.isFile()) { fs.rmSync(p, { force: true }); out.removed.push(p); }
+      else if (!e.isFile()) {
+        fs.rmSync(p, { force: true });
+        out.removed.push(p);
+      }
     }
   };
   walk(dest);

@@ -10,7 +10,17 @@
  * check: it lets build, bake and build-compiler skip a render whose inputs have not changed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ConfigurationError } from './errors.ts';
 import { checkpoint } from './interrupt.ts';
@@ -63,13 +73,16 @@ export async function replaceUserFile(file: string, content: string | Buffer, sr
 
 /** The record a render leaves in its context: sha256 of every file it wrote, and the render-inputs hash. */
 export const RECORD = '.slurm-factory-render.json';
-interface RenderRecord { inputs?: string; files: Record<string, string> }
+interface RenderRecord {
+  inputs?: string;
+  files: Record<string, string>;
+}
 
 const sha256 = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex');
 
 function renderRecord(dir: string): RenderRecord | null {
   const recordPath = join(dir, RECORD);
-  return existsSync(recordPath) ? JSON.parse(readFileSync(recordPath, 'utf8')) as RenderRecord : null;
+  return existsSync(recordPath) ? (JSON.parse(readFileSync(recordPath, 'utf8')) as RenderRecord) : null;
 }
 
 /** Files in an existing context that differ from what the last render wrote there (hand edits). */
@@ -103,12 +116,22 @@ export function ensureBuildContext(dir: string, plan: BuildPlan, opts: { force?:
  * Refuses to replace hand-edited files unless `force`. A filesystem problem (a file in the way, read-only,
  * /proc) is one ConfigurationError naming `dir` as the user gave it (`opts.source`), never the temp path.
  */
-export function writeBuildContext(dir: string, files: RenderedFile[], opts: { force?: boolean; inputsHash?: string; source?: UserPathSource } = {}): void {
+export function writeBuildContext(
+  dir: string,
+  files: RenderedFile[],
+  opts: { force?: boolean; inputsHash?: string; source?: UserPathSource } = {},
+): void {
   const src: UserPathSource = { what: 'the output directory', given: dir, ...opts.source };
   checkUserDir(dir, src);
   // The context is replaced as a whole (renamed into place): a directory that holds the working directory
   // would leave the user's shell in a deleted directory.
-  const real = (p: string): string => { try { return realpathSync(p); } catch { return resolve(p); } };
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
   const cwd = real(process.cwd());
   const target = real(dir);
   if (cwd === target || cwd.startsWith(`${target}${sep}`)) {
@@ -120,7 +143,8 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
     const edited = editedFiles(dir);
     if (edited.length > 0) {
       throw new ConfigurationError(`${dir} has hand-edited files (${edited.join(', ')})`, {
-        remediation: 'build them as they are with build --dockerfile, render elsewhere with --out, or pass --force to replace them',
+        remediation:
+          'build them as they are with build --dockerfile, render elsewhere with --out, or pass --force to replace them',
       });
     }
   }
@@ -132,7 +156,10 @@ export function writeBuildContext(dir: string, files: RenderedFile[], opts: { fo
       mkdirSync(dirname(p), { recursive: true });
       writeFileSync(p, f.content, { mode: f.mode });
     }
-    const record: RenderRecord = { ...(opts.inputsHash ? { inputs: opts.inputsHash } : {}), files: Object.fromEntries(files.map((f) => [f.path, sha256(f.content)])) };
+    const record: RenderRecord = {
+      ...(opts.inputsHash ? { inputs: opts.inputsHash } : {}),
+      files: Object.fromEntries(files.map((f) => [f.path, sha256(f.content)])),
+    };
     writeFileSync(join(tmp, RECORD), JSON.stringify(record, null, 2) + '\n');
     putInPlace(tmp, dir);
   } catch (err) {
