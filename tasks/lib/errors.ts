@@ -52,7 +52,3 @@ export class InterruptedError extends SlurmFactoryError {
     super(message, { remediation: 'nothing half-written was kept', exitCode: 130 });
   }
 }
-
-export function describeAllowed(values: readonly string[]): string {
-  return values.join(', ');
-}

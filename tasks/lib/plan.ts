@@ -98,7 +98,6 @@ export interface BuildPlan {
   /** The compiler tarball of `build-compiler --tarball`; null when GCC is the image's own. */
   compilerArtifacts: CompilerArtifacts | null;
   moduleName: string;
-  moduleFile: string;
   contextDir: string;
   stages: readonly string[];
   /** BuildKit cache-mount ids. Spack's padded install path is not part of the spec hash, so binaries are keyed by base image + GCC. */
@@ -281,7 +280,6 @@ export function planBuild(opts: BuildOptions): BuildPlan {
     artifacts,
     compilerArtifacts: source === 'spack' ? compilerArtifacts(gccVersion, arch.suffix ? arch.name : undefined) : null,
     moduleName: `slurm/${release.series}-gcc${gccVersion}`,
-    moduleFile: `modules/slurm/${release.series}-gcc${gccVersion}.lua`,
     contextDir: `dockerfiles/${id}`,
     stages: [...INPUT_STAGES, ...PIPELINE_STAGES],
     cacheIds: {
