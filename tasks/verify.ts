@@ -2,9 +2,8 @@ import { defineTask } from './lib/task.ts';
 import { ConfigurationError, VerifyError } from './lib/errors.ts';
 import { sidecarOf } from './lib/artifacts.ts';
 import { readKeyFile } from './lib/keys.ts';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
 
 export const task = defineTask({
   name: 'verify',
@@ -93,15 +92,7 @@ export const task = defineTask({
         remediation: 'e.g. --full --db-host db.example.org',
       });
     }
-    const {
-      checkChecksum,
-      compareVersions,
-      copyRegularFiles,
-      inspectTarball,
-      parseGlibcVersion,
-      resultTable,
-      supportedTargets,
-    } = await import('./lib/verify.ts');
+    const { checkChecksum, inspectTarball, resultTable, supportedTargets } = await import('./lib/verify.ts');
     const lines: { step: string; ok: boolean | null; detail: string }[] = [];
 
     // 1. checksum and signature: fail fast, naming the file.
@@ -164,8 +155,6 @@ export const task = defineTask({
     const images = opts.image.length > 0 ? opts.image : supportedTargets(floor).map((o) => o.image);
     const { requireDocker } = await import('./lib/docker.ts');
     await requireDocker();
-    const { $ } = await import('zx');
-    const q = $({ quiet: true, nothrow: true });
     const { resolveConfig, ensureCacheDir } = await import('./lib/config.ts');
     const logsRoot = ensureCacheDir(resolveConfig(), 'logs');
     const script = join(import.meta.dirname, '..', 'scripts', 'verify', 'node-check.sh');
@@ -175,94 +164,25 @@ export const task = defineTask({
     for (const image of images) {
       const steps: { step: string; ok: boolean | null; detail: string }[] = [];
       rows.push({ image, steps });
-      const u = await q`docker run --rm --platform ${platform} --entrypoint uname ${image} -m`;
-      if (u.exitCode !== 0 || u.stdout.trim() !== arch.name) {
-        const why =
-          u.exitCode !== 0 ? (u.stderr || u.stdout).trim().split('\n').pop() : `it runs as ${u.stdout.trim()}`;
-        steps.push({
-          step: 'arch',
-          ok: false,
-          detail: `${image} does not run as ${platform}: ${why}${/exec format/i.test(why ?? '') ? ' (no emulation: run scripts/setup-arm64.sh as root)' : ''}`,
-        });
-        continue;
-      }
-      steps.push({ step: 'arch', ok: true, detail: `${image} runs as ${platform} (uname -m: ${arch.name})` });
-      const g = await q`docker run --rm --platform ${platform} --entrypoint getconf ${image} GNU_LIBC_VERSION`;
-      const glibc = g.exitCode === 0 ? parseGlibcVersion(g.stdout) : null;
-      if (!glibc) {
-        steps.push({
-          step: 'glibc',
-          ok: false,
-          detail: `cannot run ${image}: ${(g.stderr || g.stdout).trim().split('\n').pop()}`,
-        });
-        continue;
-      }
-      if (compareVersions(glibc, floor) < 0) {
-        steps.push({
-          step: 'glibc',
-          ok: false,
-          detail: `${image} has glibc ${glibc}, older than the package's floor ${floor}: build with an older base image (--os)`,
-        });
-        continue;
-      }
-      steps.push({ step: 'glibc', ok: true, detail: `${image} has glibc ${glibc} >= floor ${floor}` });
       const name = `sf-verify-${process.pid}-${rows.length}`;
-      const started =
-        await q`docker run -d --platform ${platform} --name ${name} --hostname slurm-verify --entrypoint sleep -v ${tarball}:/tmp/package.tar.gz:ro -v ${script}:/usr/local/bin/node-check.sh:ro ${image} infinity`;
-      if (started.exitCode !== 0) {
-        steps.push({ step: 'container', ok: false, detail: started.stderr.trim().split('\n').pop() ?? '' });
-        continue;
-      }
-      try {
-        const envArgs = dbHost ? ['-e', `NODE_CHECK_DB_HOST=${dbHost}`] : [];
-        const r =
-          await q`docker exec ${envArgs} ${name} bash /usr/local/bin/node-check.sh /tmp/package.tar.gz ${prefix} ${moduleName} ${full ? 'full' : ''}`;
-        for (const line of r.stdout.split('\n')) {
-          const m = /^STEP (\S+) (ok|FAIL) ?(.*)$/.exec(line);
-          if (m) steps.push({ step: m[1]!, ok: m[2] === 'ok', detail: m[3]! });
-        }
-        if (r.exitCode !== 0 && !steps.some((s) => s.ok === false)) {
-          steps.push({
-            step: 'node-check',
-            ok: false,
-            detail: `exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`,
-          });
-        }
-        if (steps.some((s) => s.ok === false)) {
-          const dir = join(
-            logsRoot,
-            `verify-${basename(tarball, '.tar.gz')}-${image.replace(/[^A-Za-z0-9.]+/g, '-')}-${Date.now()}`,
-          );
-          mkdirSync(dir, { recursive: true, mode: 0o700 });
-          // What the container left is untrusted: only its regular files come out (never a symlink, device or
-          // fifo, nothing written through a link), read from docker cp's archive stream.
-          const copyOut = async (src: string, sub: string, keep?: (rel: string) => boolean) => {
-            const into = join(dir, sub);
-            mkdirSync(into, { mode: 0o700 });
-            const p = spawn('docker', ['cp', `${name}:${src}`, '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
-            let err = '';
-            p.stderr.on('data', (d: Buffer) => {
-              err += d.toString();
-            });
-            const exited = new Promise<number>((res) => p.on('close', (c) => res(c ?? 1)));
-            const r = await copyRegularFiles(p.stdout, into, keep).catch((e: Error) => {
-              p.stdout.unpipe();
-              p.stdout.resume(); // let docker cp finish writing into nowhere
-              return { files: 0, skipped: [`unreadable archive (${e.message})`], removed: [] as string[] };
-            });
-            if ((await exited) !== 0) return `${src}: not copied (${err.trim().split('\n').pop()})`;
-            const dropped = [...r.skipped, ...r.removed];
-            return `${src}: ${r.files} files${dropped.length > 0 ? `, left out ${dropped.length} (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''})` : ''}`;
-          };
-          const logs = await copyOut('/var/log/slurm', 'slurm');
-          // The configuration, but never its keys (slurm.key, jwt_hs256.key) or the accounting SQL.
-          const confs = await copyOut('/etc/slurm', 'etc-slurm', (rel) => /^[\w.-]+\.conf$/.test(rel));
-          steps.push({ step: 'logs', ok: null, detail: `daemon logs and config kept in ${dir} (${logs}; ${confs})` });
-        }
-      } finally {
-        if (opts.keep) kept.push(name);
-        else await q`docker rm -f ${name}`;
-      }
+      const { verifyImage } = await import('./lib/verify-image.ts');
+      const r = await verifyImage({
+        image,
+        platform,
+        arch: arch.name,
+        floor,
+        tarball,
+        script,
+        prefix,
+        moduleName,
+        dbHost,
+        full,
+        logsRoot,
+        name,
+        keep: opts.keep,
+      });
+      steps.push(...r.steps);
+      if (r.container) kept.push(r.container);
       // --full: several nodes (tasks/lib/verify-cluster.ts), once the one-node check passed on this image.
       if (full && !steps.some((s) => s.ok === false)) {
         const { clusterCheck, clusterCleanup } = await import('./lib/verify-cluster.ts');
