@@ -94,6 +94,9 @@ export const task = defineTask({
 
     const { generateKey } = await import('./lib/signing.ts');
     // RSA-4096 takes seconds: Ctrl-C stops waiting at once.
+    console.error(
+      `generating ${opts.type === 'rsa' ? 'an RSA-4096' : 'an Ed25519'} key (Ctrl-C stops it, nothing is written)`,
+    );
     const key = await interruptible(
       generateKey({
         name: name.trim(),
