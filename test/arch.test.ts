@@ -17,7 +17,7 @@ import { renderBuildContext, renderArgs } from '../tasks/lib/render.ts';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { needCommand, repoRoot, runCli, withTempDir, testIf } from './helpers.ts';
-import { bash, buildSpackTree, sampleInputs, writePackageDir } from './spack-tree.ts';
+import { bash, buildSpackTree, sampleInputs, writePackageDir, runPackageView } from './spack-tree.ts';
 
 test('x86_64 stays the default and keeps every name it had', () => {
   const p = planBuild({ slurm: '25.11', gcc: '13.4.0' });
@@ -244,24 +244,7 @@ withPackageTools(
         const pkg = join(tmp, `package-${name}`);
         writePackageDir(pkg, inputs);
         const out = join(tmp, `out-${name}`);
-        const r = bash(
-          join(pkg, 'scripts/package-view.sh'),
-          [
-            '--build-info',
-            join(pkg, 'build-info.json'),
-            '--view',
-            tree.viewLink,
-            '--specs',
-            tree.packageSpecsFile,
-            '--assets',
-            join(pkg, 'assets'),
-            '--out',
-            out,
-            '--gpg-key',
-            join(tmp, 'no-key'),
-          ],
-          { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } },
-        );
+        const r = runPackageView({ pkg, tree, out, gpgKey: join(tmp, 'no-key') });
         return { ...r, tarball: join(out, inputs.tarballName) };
       };
       const old = pack('no-arch'); // a build-info from before the axis: x86_64

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { requiredPlugins } from '../tasks/lib/catalog.ts';
 import { packageInputs, planBuild } from '../tasks/lib/plan.ts';
 import { needCommand, withTempDir, testIf } from './helpers.ts';
-import { bash, buildSpackTree, sampleInputs, writePackageDir } from './spack-tree.ts';
+import { bash, buildSpackTree, sampleInputs, writePackageDir, runPackageView } from './spack-tree.ts';
 import type { PackageInputs } from '../tasks/lib/package-inputs.ts';
 
 const it = testIf(test, [
@@ -64,24 +64,7 @@ function pack(base: string, inputs: PackageInputs) {
   const pkg = join(base, 'package');
   writePackageDir(pkg, inputs);
   const out = join(base, 'out');
-  const r = bash(
-    join(pkg, 'scripts/package-view.sh'),
-    [
-      '--build-info',
-      join(pkg, 'build-info.json'),
-      '--view',
-      tree.viewLink,
-      '--specs',
-      tree.packageSpecsFile,
-      '--assets',
-      join(pkg, 'assets'),
-      '--out',
-      out,
-      '--gpg-key',
-      join(base, 'no-such-key'),
-    ],
-    { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '' } },
-  );
+  const r = runPackageView({ pkg, tree, out, gpgKey: join(base, 'no-such-key') });
   return { ...r, tarball: join(out, inputs.tarballName) };
 }
 

@@ -239,6 +239,39 @@ export function writePackageDir(dir: string, inputs: PackageInputs): void {
 
 export const packageScript = (name: string) => join(repoRoot, 'scripts/package', name);
 
+/**
+ * Runs the package stage's package-view.sh on a fake Spack tree, as the Dockerfile's package stage does, with a
+ * package directory written by writePackageDir and no signing key; never throws.
+ */
+export function runPackageView(o: {
+  pkg: string;
+  tree: SpackTree;
+  out: string;
+  gpgKey: string;
+  args?: string[];
+  env?: Record<string, string>;
+}) {
+  return bash(
+    join(o.pkg, 'scripts/package-view.sh'),
+    [
+      '--build-info',
+      join(o.pkg, 'build-info.json'),
+      '--view',
+      o.tree.viewLink,
+      '--specs',
+      o.tree.packageSpecsFile,
+      '--assets',
+      join(o.pkg, 'assets'),
+      '--out',
+      o.out,
+      '--gpg-key',
+      o.gpgKey,
+      ...(o.args ?? []),
+    ],
+    { env: { SOURCE_DATE_EPOCH: '1700000000', SIGNING_KEY_FINGERPRINT: '', ...o.env } },
+  );
+}
+
 /** Runs `bash script args...`, never throwing. */
 export function bash(
   script: string,

@@ -20,7 +20,15 @@ import {
 import { join } from 'node:path';
 import { gpgHome, needCommand, withTempDir, testIf } from './helpers.ts';
 import { cyclonedxErrors } from './cyclonedx.ts';
-import { bash, buildSpackTree, packageScript, sampleInputs, writePackageDir, type SpackTree } from './spack-tree.ts';
+import {
+  bash,
+  buildSpackTree,
+  packageScript,
+  sampleInputs,
+  writePackageDir,
+  type SpackTree,
+  runPackageView,
+} from './spack-tree.ts';
 
 const tools = [
   needCommand('gcc', 'apt-get install gcc libc6-dev'),
@@ -51,25 +59,14 @@ function packageTree(
   const pkg = join(base, 'package');
   if (!existsSync(pkg)) writePackageDir(pkg, inputs);
   const out = opts.out ?? join(base, 'out');
-  const r = bash(
-    join(pkg, 'scripts/package-view.sh'),
-    [
-      '--build-info',
-      join(pkg, 'build-info.json'),
-      '--view',
-      tree.viewLink,
-      '--specs',
-      tree.packageSpecsFile,
-      '--assets',
-      join(pkg, 'assets'),
-      '--out',
-      out,
-      '--gpg-key',
-      join(base, 'no-such-key'),
-      ...(opts.args ?? []),
-    ],
-    { env: { SOURCE_DATE_EPOCH: String(EPOCH), SIGNING_KEY_FINGERPRINT: '', ...opts.env } },
-  );
+  const r = runPackageView({
+    pkg,
+    tree,
+    out,
+    gpgKey: join(base, 'no-such-key'),
+    args: opts.args,
+    env: { SOURCE_DATE_EPOCH: String(EPOCH), ...opts.env },
+  });
   return { tree, pkg, out, tarball: join(out, TARBALL), log: r.output, status: r.status };
 }
 
