@@ -24,6 +24,14 @@ export const needCommand =
   () =>
     hasCommand(cmd) ? null : `'${cmd}' is not installed (${installHint})`;
 
+/** A Docker image that must already exist (built by `how`, which the skip line names). */
+export const needImage =
+  (tag: string, how: string): Requirement =>
+  () =>
+    spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0
+      ? null
+      : `image ${tag} is missing (${how})`;
+
 export const needDocker: Requirement = () => {
   if (!hasCommand('docker')) return 'no docker client (run scripts/setup-docker.sh as root)';
   if (spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status !== 0)

@@ -9,18 +9,12 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { needDocker, repoRoot, withTempDir, testIf, type Requirement } from './helpers.ts';
+import { needDocker, repoRoot, withTempDir, testIf, needImage } from './helpers.ts';
 import { sampleInputs, writePackageDir } from './spack-tree.ts';
 import { SLURM_FIXTURE_IMAGE } from './fixture.ts';
 
 const FIXTURE = process.env.SLURM_FIXTURE_IMAGE || SLURM_FIXTURE_IMAGE;
 const BASE = 'slurm-factory-base:debian12';
-const needImage =
-  (tag: string, how: string): Requirement =>
-  () =>
-    spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0
-      ? null
-      : `image ${tag} is missing (${how})`;
 const it = testIf(test, [
   needDocker,
   needImage(FIXTURE, 'test/fixtures/debian-slurm/build.sh'),
