@@ -253,6 +253,8 @@ withPackageTools(
       const manifest = JSON.parse(execFileSync('tar', ['-xzOf', old.tarball, 'manifest.json'], { encoding: 'utf8' }));
       assert.is(manifest.arch, 'x86_64');
       assert.is(manifest.platform, 'linux/amd64');
+      const checked = Number(/elf-arch: all (\d+) ELF files/.exec(old.output)![1]);
+      assert.is(manifest.elfFiles, checked, 'the manifest records how many ELF files elf-arch.py checked');
       const arm = pack('aarch64', 'aarch64');
       assert.is(arm.status, 1, arm.output);
       assert.match(arm.output, /^FAIL sbin\/slurmd: x86_64 64-bit LSB, not aarch64$/m);

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Check that every ELF file of a view is built for the package's architecture (build-info `arch`).
 
-Usage: elf-arch.py --view DIR --arch x86_64|aarch64
+Usage: elf-arch.py --view DIR --arch x86_64|aarch64 [--count-out FILE]
 
 Reads each regular file's ELF header (no external tool: under emulation one process beats one `readelf` per
 file): class, byte order and e_machine must be ELFCLASS64, little-endian and EM_X86_64 (62) or EM_AARCH64 (183).
 Exits 1 listing every file that is not (`FAIL <file>: <machine>`), with how many there are; prints the count of
-ELF files checked on stderr. A package whose ELF files mix architectures cannot run anywhere.
+ELF files checked on stderr (and, with --count-out, as a number in FILE, which the manifest records: a
+cached package stage prints nothing, its manifest still says what was checked). A package whose ELF files mix architectures cannot run anywhere.
 """
 import argparse
 import os
@@ -48,6 +49,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--view", required=True)
     ap.add_argument("--arch", required=True)
+    ap.add_argument("--count-out", default="")
     args = ap.parse_args()
     if args.arch not in MACHINES:
         fail("unknown architecture '%s': use one of %s" % (args.arch, ", ".join(sorted(MACHINES))))
@@ -74,6 +76,9 @@ def main():
     if checked == 0:
         fail("no ELF files under %s" % args.view)
     sys.stderr.write("elf-arch: all %d ELF files are %s\n" % (checked, args.arch))
+    if args.count_out:
+        with open(args.count_out, "w", encoding="utf-8") as f:
+            f.write("%d\n" % checked)
 
 
 if __name__ == "__main__":

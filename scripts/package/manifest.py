@@ -4,7 +4,7 @@
   manifest.py get --build-info FILE KEY          print one field of build-info.json (KEY.SUB: a field of an object)
   manifest.py prefixes --specs FILE              print the install prefixes specs.json lists (one a line)
   manifest.py write --build-info FILE --specs FILE --glibc-floor X.Y [--glibc-floor-file PATH]
-                    [--relocation-report FILE] [--plugins FILE] [--epoch N] --out FILE
+                    [--relocation-report FILE] [--plugins FILE] [--elf-files N] [--epoch N] --out FILE
                                                  write manifest.json
 
 Only the standard library; Python 3.6+ (Rocky 8's platform python).
@@ -147,6 +147,8 @@ def cmd_write(args):
         # before the architecture axis is x86_64. `verify` picks images of this platform.
         "arch": info.get("arch", "x86_64"),
         "platform": {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(info.get("arch", "x86_64")),
+        # How many ELF files of the view elf-arch.py found, all of `arch` (None: not recorded by the caller).
+        "elfFiles": args.elf_files,
         "gcc": {"version": info["gcc"], "source": info["compilerSource"]},
         "os": {"name": info["os"], "family": info["osFamily"]},
         "baseImage": info["baseImage"],
@@ -193,6 +195,7 @@ def main():
     w.add_argument("--glibc-floor-file", default="")
     w.add_argument("--relocation-report", default="")
     w.add_argument("--plugins", default="")
+    w.add_argument("--elf-files", type=int, default=None)
     w.add_argument("--epoch", type=int, required=True)
     w.add_argument("--out", required=True)
     args = ap.parse_args()

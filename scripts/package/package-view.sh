@@ -118,7 +118,7 @@ arch=x86_64
 if python3 -c 'import json,sys; sys.exit(0 if "arch" in json.load(open(sys.argv[1])) else 1)' "$build_info"; then
   arch=$(info arch)
 fi
-python3 "$here/elf-arch.py" --view "$view" --arch "$arch" || die "the view has ELF files for another architecture than ${arch} (above)"
+python3 "$here/elf-arch.py" --view "$view" --arch "$arch" --count-out "$work/elf-files" || die "the view has ELF files for another architecture than ${arch} (above)"
 
 step "4/7 glibc floor"
 floor_line=$(bash "$here/glibc-floor.sh" --view "$view" --with-file)
@@ -142,7 +142,7 @@ fi
 chmod -R u+rwX,go+rX,go-w -- "$stage"
 python3 "$here/manifest.py" write --build-info "$build_info" --specs "$specs" --glibc-floor "$floor" \
   --glibc-floor-file "${floor_file:+view/$floor_file}" --relocation-report "$work/relocation.txt" \
-  --plugins "$work/plugins.json" --epoch "$epoch" --out "$stage/manifest.json"
+  --plugins "$work/plugins.json" --elf-files "$(cat -- "$work/elf-files")" --epoch "$epoch" --out "$stage/manifest.json"
 chmod 644 -- "$stage/manifest.json"
 python3 "$here/sbom.py" --build-info "$build_info" --specs "$specs" --view "$view" --glibc-floor "$floor" \
   --epoch "$epoch" --out "$stage/sbom.cdx.json" || die "no SBOM: the view has ELF files no spec accounts for (above)"
