@@ -387,6 +387,59 @@ withMoto('--dry-run lists what would go up with the byte total and uploads nothi
   });
 });
 
+withMoto(
+  'an aarch64 build beside the x86_64 one: its own mirror root and tarball names, checked and published',
+  async () => {
+    await server();
+    await withTempDir(async (t) => {
+      const home = await makeHome(t, 3);
+      const key = await signingKey();
+      const arm = makeBuild(join(home, 'builds'), { slurm: '25.11', gcc: '13.4.0', bytes: 200_000, arch: 'aarch64' });
+      await signFile(arm, key.privateKey);
+      await makeBuildcache(join(home, 'mirrors', 'slurm-25.11-gcc13.4.0-aarch64'), { packages: 4, blobBytes: 1024 });
+      const bucket = await newBucket();
+      const r = publishCli(home, bucket, ['--tarballs', '--buildcache', 'slurm-only']);
+      assert.is(r.status, 0, r.stderr);
+      const lines = r.stdout.split('\n').map((l) => l.trim());
+      const mirrorLine = (arch: string) =>
+        lines.find((l) => l.startsWith(`slurm 25.11 gcc 13.4.0${arch} buildcache: spack mirror add`)) ?? '';
+      assert.match(mirrorLine(' aarch64'), /\/slurm\/25\.11\/13\.4\.0-aarch64\/buildcache$/, r.stdout);
+      assert.match(mirrorLine(''), /\/slurm\/25\.11\/13\.4\.0\/buildcache$/, r.stdout);
+      const remote = await listAll(bucket);
+      const armName = 'slurm-25.11-gcc13.4.0-aarch64-software.tar.gz';
+      for (const f of [armName, `${armName}.sha256`, `${armName}.manifest.json`, `${armName}.asc`]) {
+        const got = await getObject(bucket, `builds/25.11/13.4.0/${f}`);
+        assert.ok(got, `builds/25.11/13.4.0/${f} published`);
+        assert.is(sha256(got!.body), sha256(readFileSync(join(home, 'builds', f))), `${f} checksum`);
+      }
+      assert.ok(remote.has('builds/25.11/13.4.0/slurm-25.11-gcc13.4.0-software.tar.gz'), 'the x86_64 tarball too');
+      const armIndex = [...remote.keys()].filter((k) => k.startsWith('slurm/25.11/13.4.0-aarch64/buildcache/'));
+      const x86Index = [...remote.keys()].filter((k) => k.startsWith('slurm/25.11/13.4.0/buildcache/'));
+      assert.ok(
+        armIndex.includes(`slurm/25.11/13.4.0-aarch64/buildcache/${INDEX_KEY}`),
+        'the aarch64 mirror has its index',
+      );
+      assert.ok(x86Index.includes(`slurm/25.11/13.4.0/buildcache/${INDEX_KEY}`), 'the x86_64 mirror keeps its own');
+      const armReader = await danglingReferences(remoteGetter(bucket, 'slurm/25.11/13.4.0-aarch64/buildcache/'));
+      assert.equal(armReader.missing, [], 'every blob the aarch64 index points at is there');
+      // The manifests do not mix: each index lists only its own mirror's specs.
+      const specsOf = (keys: string[]) => keys.filter((k) => k.includes('/v3/manifests/spec/')).length;
+      assert.is(specsOf(armIndex), 4);
+      assert.is(specsOf(x86Index), 3);
+      // A tampered aarch64 tarball is refused like any other, naming it.
+      flipByte(arm);
+      const empty = await newBucket();
+      const bad = publishCli(home, empty, ['--tarballs', '--buildcache', 'none']);
+      assert.is(bad.status, 1, bad.stdout + bad.stderr);
+      assert.match(
+        bad.stderr,
+        /^error: slurm-25\.11-gcc13\.4\.0-aarch64-software\.tar\.gz does not match its checksum/,
+      );
+      assert.is((await listAll(empty)).size, 0, 'nothing uploaded');
+    });
+  },
+);
+
 /** Flips one byte of a file in place (the middle one by default). */
 function flipByte(path: string, at?: number) {
   const buf = readFileSync(path);

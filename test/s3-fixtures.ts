@@ -190,18 +190,27 @@ export function localGetter(root: string) {
 /** A build tarball with .sha256 (sha256sum format) and .manifest.json beside it; returns the tarball path. */
 export function makeBuild(
   buildsDir: string,
-  o: { slurm: string; gcc: string; bytes: number; gpu?: boolean; seed?: string },
+  o: { slurm: string; gcc: string; bytes: number; gpu?: boolean; arch?: 'aarch64'; seed?: string },
 ): string {
   mkdirSync(buildsDir, { recursive: true });
-  const name = `slurm-${o.slurm}-gcc${o.gcc}${o.gpu ? '-gpu' : ''}-software.tar.gz`;
+  const name = `slurm-${o.slurm}-gcc${o.gcc}${o.gpu ? '-gpu' : ''}${o.arch ? `-${o.arch}` : ''}-software.tar.gz`;
   const data = bytes(o.seed ?? name, o.bytes);
   const p = join(buildsDir, name);
   writeFileSync(p, data);
   writeFileSync(`${p}.sha256`, `${sha256(data)}  ${name}\n`);
   writeFileSync(
     `${p}.manifest.json`,
-    JSON.stringify({ schema: 1, name, slurm: { series: o.slurm }, gcc: { version: o.gcc, source: 'spack' } }, null, 2) +
-      '\n',
+    JSON.stringify(
+      {
+        schema: 1,
+        name,
+        slurm: { series: o.slurm },
+        gcc: { version: o.gcc, source: 'spack' },
+        ...(o.arch ? { arch: o.arch, platform: 'linux/arm64' } : {}),
+      },
+      null,
+      2,
+    ) + '\n',
   );
   return p;
 }

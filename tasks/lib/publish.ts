@@ -371,7 +371,7 @@ export function planPublish(o: PlanOptions): PublishPlan {
         `${m.gcc}${m.gpu ? '-gpu' : ''}${archSuffix(m.arch)}`,
         'buildcache',
       );
-      const name = `slurm ${m.slurm} gcc ${m.gcc}${m.gpu ? ' gpu' : ''} buildcache`;
+      const name = `slurm ${m.slurm} gcc ${m.gcc}${m.gpu ? ' gpu' : ''}${m.arch ? ` ${m.arch}` : ''} buildcache`;
       add({ name, kind: 'slurm-buildcache', root, localRoot: m.dir }, planBuildcache(m.dir, root, name));
     }
     if (o.buildcache === 'all') {
