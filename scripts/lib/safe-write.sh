@@ -28,7 +28,7 @@ sw_refuse() {
 # and not writable by group or others; with "sticky", a world-writable directory with the sticky bit passes.
 sw_dir_ok() {
   local dir=$1 what=$2 sticky=${3:-} st uid mode
-  st=$(stat -c '%u %a' -- "$dir")
+  st=$(stat -L -c '%u %a' -- "$dir")
   uid=${st% *} mode=${st#* }
   ((uid == 0 || uid == EUID)) ||
     sw_refuse "$what: directory $dir is owned by uid $uid, not root: another user could swap its entries; chown root it or choose another path"
