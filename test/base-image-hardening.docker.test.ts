@@ -50,7 +50,13 @@ withRootfs(
       exportImage(root);
       const victims = join(tmp, 'victims');
       mkdirSync(join(victims, 'logdir'), { recursive: true });
-      const files = ['hostname', 'resolv', 'policy', 'sources', 'partial'].map((n) => join(victims, n));
+      const files = ['hostname', 'resolv', 'policy', 'sources', 'partial'].map((n) => join(victims, n)) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       files.forEach((f, i) => writeFileSync(f, `victim ${i}: must stay\n`, { mode: 0o600 }));
       writeFileSync(join(victims, 'logdir/keep.log'), 'a host log\n');
       const plant = (rel: string, target: string) => {

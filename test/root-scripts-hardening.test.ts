@@ -44,7 +44,7 @@ function refused(r: { status: number; stderr: string }, line: RegExp) {
   assert.is(r.status, 2, `exit ${r.status}: ${r.stderr}`);
   const lines = r.stderr.trimEnd().split('\n');
   assert.is(lines.length, 1, `more than one line:\n${r.stderr}`);
-  assert.match(lines[0], line);
+  assert.match(lines[0]!, line);
 }
 
 /** A victim file outside the target, with content and a mode of its own. */
