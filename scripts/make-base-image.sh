@@ -19,6 +19,7 @@
 #   scripts/make-base-image.sh --finish-rootfs DIR debian11|debian12|debian13 [--arch amd64|arm64]
 #   runs only what follows debootstrap on the root filesystem DIR (apt sources, policy-rc.d, the apt-get update
 #   check, the cleanup), then caches DIR as the rootfs tarball; no debootstrap, no docker import. DIR is changed.
+#   Sourcing the script defines its functions and runs nothing (test/root-scripts-hardening.test.ts does).
 #
 # Runs as root, so it never follows a link it did not make: every write and delete inside the rootfs is done by
 # the rootfs' own tools under `chroot`, so an absolute link in it (etc/resolv.conf -> /run/...) resolves inside
@@ -49,9 +50,27 @@ trap 'log "failed (exit $?) at line ${LINENO}: ${BASH_COMMAND}"' ERR
 
 NAME='' SUITE='' ARCH=amd64 SUFFIX='' FINISH_DIR='' IMAGE='' MIRROR_URL='' SECURITY_URL='' CACHE='' TARBALL=''
 CLEANUP=()
+# mounted_under DIR: 0 when something is mounted at or below DIR (a /proc or /dev that debootstrap or a chroot
+# left mounted); mount points as /proc/self/mountinfo gives them (field 5).
+mounted_under() {
+  local dir=$1 point
+  while read -r _ _ _ _ point _; do
+    [[ $point != "$dir" && $point != "$dir"/* ]] || return 0
+  done </proc/self/mountinfo
+  return 1
+}
+# cleanup: removes this run's temporary files and directories; rm never descends into another filesystem, and a
+# directory with anything still mounted below it is left (and named) rather than emptied through the mount.
 cleanup() {
   local p
-  for p in "${CLEANUP[@]}"; do [[ -z $p ]] || rm -rf -- "$p"; done
+  for p in "${CLEANUP[@]}"; do
+    [[ -n $p ]] || continue
+    if [[ -d $p && ! -L $p ]] && mounted_under "$p"; then
+      log "left ${p}: something is still mounted below it (umount it, then remove it)"
+      continue
+    fi
+    rm -rf --one-file-system -- "$p"
+  done
 }
 trap cleanup EXIT
 
@@ -292,4 +311,5 @@ main() {
   log "built ${IMAGE} in $((SECONDS - started)) s"
 }
 
-main "$@"
+# Sourced (by a test): only the functions.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

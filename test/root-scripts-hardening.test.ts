@@ -143,6 +143,31 @@ asRoot('make-base-image: bad names, architectures and mirrors are one line and e
   );
 });
 
+asRoot('make-base-image: its cleanup leaves a directory with a filesystem still mounted below it', () => {
+  withTempDir((tmp) => {
+    const work = join(tmp, 'debootstrap-bookworm.XXXX');
+    const mnt = join(work, 'rootfs', 'dev');
+    mkdirSync(mnt, { recursive: true });
+    const m = spawnSync('mount', ['-t', 'tmpfs', 'sf-test', mnt], { encoding: 'utf8' });
+    assert.is(m.status, 0, `mount tmpfs: ${m.stderr}`);
+    try {
+      writeFileSync(join(mnt, 'node'), 'a host device, say\n');
+      const r = bash(`source "${MAKE_BASE}"; CLEANUP=("$1"); cleanup`, [work]);
+      assert.is(r.status, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /^make-base-image: left .*debootstrap-bookworm\.XXXX: something is still mounted below it/,
+      );
+      assert.is(readFileSync(join(mnt, 'node'), 'utf8'), 'a host device, say\n');
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+    const r = bash(`source "${MAKE_BASE}"; CLEANUP=("$1"); cleanup`, [work]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(lstatSync(work, { throwIfNoEntry: false }), undefined, 'removed once nothing is mounted');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // lib/apt-trixie.sh: ensure_trixie_suite writes two files under /etc/apt (here: under a scratch tree).
 // ---------------------------------------------------------------------------------------------------------
