@@ -18,6 +18,7 @@ import { mergeInto, moveArtifacts } from '../tasks/lib/build-run.ts';
 import { buildArtifacts } from '../tasks/lib/artifacts.ts';
 import { compilerTarball, unpackCompilerTarballs } from '../tasks/lib/compilers.ts';
 import { runTask } from '../tasks/lib/cli.ts';
+import { newLogDir } from '../tasks/lib/verify-image.ts';
 
 function victimDir(path: string): string {
   mkdirSync(path, { recursive: true });
@@ -126,6 +127,20 @@ test('keygen: a link at the private key temporary name gets no key, and is not r
     assert.not.match(readFileSync(v, 'utf8'), /PRIVATE KEY/);
     for (const f of ['signing.private.asc', 'signing.public.asc', 'signing.revocation.asc'])
       assert.is(lstatSync(join(out, f), { throwIfNoEntry: false }), undefined, `${f} was written`);
+  });
+});
+
+test("verify's log directory: a link at its name is refused, not filled", () => {
+  withTempDir((t) => {
+    const v = join(t, 'victim-dir');
+    mkdirSync(v);
+    mkdirSync(join(t, 'logs'));
+    const dir = join(t, 'logs', 'verify-slurm-debian-13-1765000000000');
+    symlinkSync(v, dir);
+    assert.throws(() => newLogDir(dir), /EEXIST/);
+    assert.equal(readdirSync(v), []);
+    newLogDir(join(t, 'logs', 'fresh'));
+    assert.is(lstatSync(join(t, 'logs', 'fresh')).mode & 0o777, 0o700);
   });
 });
 
