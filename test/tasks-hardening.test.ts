@@ -14,7 +14,7 @@ import * as tar from 'tar';
 import { runCli, withTempDir } from './helpers.ts';
 import { snap } from './snap.ts';
 import { replaceUserFile, siblingPath, writeBuildContext } from '../tasks/lib/writer.ts';
-import { mergeInto, moveArtifacts } from '../tasks/lib/build-run.ts';
+import { mergeInto, moveArtifacts, moveCompilerExport } from '../tasks/lib/build-run.ts';
 import { buildArtifacts } from '../tasks/lib/artifacts.ts';
 import { compilerTarball, unpackCompilerTarballs } from '../tasks/lib/compilers.ts';
 import { runTask } from '../tasks/lib/cli.ts';
@@ -193,6 +193,26 @@ test('moveArtifacts: a tarball or sidecar that is a link, or a mirror that is a 
       assert.equal(readdirSync(dirs.builds), [], name);
       assert.equal(readdirSync(dirs.mirrors), [], name);
       assert.is(snap(v, vd), before);
+    }
+  });
+});
+
+test('moveCompilerExport: a compiler tarball or checksum that is a link is refused; nothing reaches compilers/', () => {
+  withTempDir((t) => {
+    const v = victimFile(join(t, 'victim'));
+    const c = { tarball: 'gcc-13.4.0-compiler.tar.gz', sha256: 'gcc-13.4.0-compiler.tar.gz.sha256' };
+    for (const linked of [c.tarball, c.sha256]) {
+      const exp = join(t, `export-${linked}`);
+      mkdirSync(exp);
+      for (const f of [c.tarball, c.sha256]) writeFileSync(join(exp, f), f);
+      rmSync(join(exp, linked));
+      symlinkSync(v, join(exp, linked));
+      const out = join(t, `out-${linked}`);
+      assert.throws(
+        () => moveCompilerExport(exp, out, c),
+        /is a symbolic link to .*victim, not a regular file: nothing was moved/,
+      );
+      assert.is(lstatSync(out, { throwIfNoEntry: false }), undefined);
     }
   });
 });

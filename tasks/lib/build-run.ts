@@ -249,6 +249,28 @@ export interface ArtifactDirs {
   mirrors: string;
 }
 
+/** The export's `name` (in `dir`) must be a regular file (`file`) or a directory (`dir`); a link is neither. */
+function requireKind(dir: string, name: string, want: 'file' | 'dir', required: boolean): void {
+  const st = lstatSync(join(dir, name), { throwIfNoEntry: false });
+  if (!st ? !required : want === 'file' ? st.isFile() : st.isDirectory()) return;
+  throw new BuildError(
+    `the export's ${name} is ${st ? linkWords(join(dir, name)) : 'missing'}, not a ${want === 'file' ? 'regular file' : 'directory'}: nothing was moved`,
+    { remediation: 'the build stage that writes it is broken; fix it and build again' },
+  );
+}
+
+/**
+ * build-compiler --tarball: the compiler tarball and its .sha256 from the export into `outDir`, checksum first;
+ * both must be regular files (a link would be read later, by publish, as if it were the tarball).
+ */
+export function moveCompilerExport(exportDir: string, outDir: string, c: { tarball: string; sha256: string }): void {
+  requireKind(exportDir, c.sha256, 'file', true);
+  requireKind(exportDir, c.tarball, 'file', true);
+  mkdirSync(outDir, { recursive: true });
+  renameSync(join(exportDir, c.sha256), join(outDir, c.sha256));
+  renameSync(join(exportDir, c.tarball), join(outDir, c.tarball));
+}
+
 /**
  * Moves an export's artifacts into place: sidecars first and the tarball last, so a reader that sees the
  * tarball finds its checksum beside it; a sidecar this export lacks (an earlier build's signature) is removed
@@ -260,14 +282,7 @@ export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, a: BuildArt
   // What the build exported is checked before anything moves: the tarball and sidecars regular files, the
   // mirror a directory. A link there would land in builds/ and be read (published, signed, chmod-ed) as if it
   // were the artifact, by a process that may be root.
-  const kind = (name: string, want: 'file' | 'dir', required: boolean) => {
-    const st = lstatSync(join(exportDir, name), { throwIfNoEntry: false });
-    if (!st ? !required : want === 'file' ? st.isFile() : st.isDirectory()) return;
-    throw new BuildError(
-      `the export's ${name} is ${st ? linkWords(join(exportDir, name)) : 'missing'}, not a ${want === 'file' ? 'regular file' : 'directory'}: nothing was moved`,
-      { remediation: 'the build stage that writes it is broken; fix it and build again' },
-    );
-  };
+  const kind = (name: string, want: 'file' | 'dir', required: boolean) => requireKind(exportDir, name, want, required);
   for (const s of BUILD_SIDECARS) kind(a.sidecars[s], 'file', false);
   kind('provenance.json', 'file', false);
   kind('mirror', 'dir', false);
