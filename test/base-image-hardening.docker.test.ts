@@ -103,6 +103,36 @@ withRootfs(
   },
 );
 
+withRootfs(
+  'a directory on the way that is an absolute link resolves inside the rootfs: the host directory gets nothing',
+  () => {
+    withTempDir((tmp) => {
+      const root = join(tmp, 'rootfs');
+      exportImage(root);
+      const hostDir = join(tmp, 'host-sources.list.d');
+      mkdirSync(hostDir);
+      rmSync(join(root, 'etc/apt/sources.list.d'), { recursive: true, force: true });
+      symlinkSync(hostDir, join(root, 'etc/apt/sources.list.d'));
+      const cache = join(tmp, 'cache');
+      mkdirSync(cache, { mode: 0o755 });
+      const before = snap(hostDir);
+      const r = spawnSync('bash', [SCRIPT, '--finish-rootfs', root, 'debian12'], {
+        encoding: 'utf8',
+        env: { ...process.env, SLURM_FACTORY_CACHE: cache },
+        timeout: 300_000,
+      });
+      // Inside the rootfs the link leads to a directory that does not exist there: the write fails, in the rootfs.
+      assert.is.not(r.status, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /mktemp: failed to create file via template .\/etc\/apt\/sources\.list\.d\/\.make-base-image\./,
+      );
+      assert.is(snap(hostDir), before, 'the host directory behind the link was written into');
+      assert.equal(readdirSync(cache), [], 'nothing cached, no temporary file left');
+    }, 'sf-baseimg-');
+  },
+);
+
 withRootfs('--finish-rootfs refuses a link as the directory, with one line and exit 2', () => {
   withTempDir((tmp) => {
     mkdirSync(join(tmp, 'victim'));
