@@ -217,6 +217,25 @@ test('moveCompilerExport: a compiler tarball or checksum that is a link is refus
   });
 });
 
+test("moveArtifacts: the build's mirror place being a link is refused before anything moves; its target stays", () => {
+  withTempDir((t) => {
+    const { dirs, exp } = exportTree(t);
+    mkdirSync(join(exp, 'mirror', 'v3'), { recursive: true });
+    writeFileSync(join(exp, 'mirror', 'v3', 'index.json'), '{}');
+    const v = join(t, 'victim-dir');
+    mkdirSync(v);
+    writeFileSync(join(v, 'keep'), 'keep');
+    symlinkSync(v, join(dirs.mirrors, 'slurm-25.11-gcc13.4.0'));
+    const before = snap(v, join(v, 'keep'));
+    assert.throws(
+      () => moveArtifacts(exp, dirs, artifacts),
+      /slurm-25\.11-gcc13\.4\.0 is a symbolic link to .*victim-dir, not a directory: nothing was moved/,
+    );
+    assert.is(snap(v, join(v, 'keep')), before);
+    assert.equal(readdirSync(dirs.builds), [], 'the sidecars moved before the mirror failed');
+  });
+});
+
 test('mergeInto: a link in the export is not moved; a link in the host buildcache is not entered', () => {
   withTempDir((t) => {
     const v = join(t, 'victim-dir');

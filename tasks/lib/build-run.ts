@@ -288,6 +288,13 @@ export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, a: BuildArt
   kind('mirror', 'dir', false);
   kind('buildcache', 'dir', false);
   kind(a.tarball, 'file', true);
+  // Where the mirror goes: a link there is not replaced by a rename (ENOTDIR) after the sidecars had moved.
+  const mirrorDest = buildMirrorDir(dirs.mirrors, a);
+  const md = lstatSync(mirrorDest, { throwIfNoEntry: false });
+  if (md && !md.isDirectory())
+    throw new BuildError(`${mirrorDest} is ${linkWords(mirrorDest)}, not a directory: nothing was moved`, {
+      remediation: `remove ${mirrorDest} (the build's own mirror goes there) and build again`,
+    });
   for (const s of BUILD_SIDECARS) {
     const n = a.sidecars[s];
     if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(dirs.builds, n));
