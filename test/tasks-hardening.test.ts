@@ -14,7 +14,7 @@ import * as tar from 'tar';
 import { runCli, withTempDir } from './helpers.ts';
 import { snap } from './snap.ts';
 import { replaceUserFile, siblingPath, writeBuildContext } from '../tasks/lib/writer.ts';
-import { mergeInto, moveArtifacts, moveCompilerExport } from '../tasks/lib/build-run.ts';
+import { mergeInto, moveArtifacts, moveCompilerExport, runBuildx } from '../tasks/lib/build-run.ts';
 import { buildArtifacts } from '../tasks/lib/artifacts.ts';
 import { compilerTarball, unpackCompilerTarballs } from '../tasks/lib/compilers.ts';
 import { runTask } from '../tasks/lib/cli.ts';
@@ -233,6 +233,18 @@ test("moveArtifacts: the build's mirror place being a link is refused before any
     );
     assert.is(snap(v, join(v, 'keep')), before);
     assert.equal(readdirSync(dirs.builds), [], 'the sidecars moved before the mirror failed');
+  });
+});
+
+test('runBuildx: a link at the log path is not written through; the command still runs', async () => {
+  await withTempDir(async (t) => {
+    const v = victimFile(join(t, 'victim'));
+    const log = join(t, 'build-25.11.log');
+    symlinkSync(v, log);
+    const before = snap(v);
+    const r = await runBuildx(['--version'], log, { echo: false });
+    assert.match(r.log, /Docker version/);
+    assert.is(snap(v), before, 'the build log went through the link');
   });
 });
 
