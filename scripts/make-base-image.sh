@@ -51,9 +51,10 @@ trap 'log "failed (exit $?) at line ${LINENO}: ${BASH_COMMAND}"' ERR
 NAME='' SUITE='' ARCH=amd64 SUFFIX='' FINISH_DIR='' IMAGE='' MIRROR_URL='' SECURITY_URL='' CACHE='' TARBALL=''
 CLEANUP=()
 # mounted_under DIR: 0 when something is mounted at or below DIR (a /proc or /dev that debootstrap or a chroot
-# left mounted); mount points as /proc/self/mountinfo gives them (field 5).
+# left mounted); DIR resolved as /proc/self/mountinfo gives mount points (field 5): the physical path.
 mounted_under() {
-  local dir=$1 point
+  local dir point
+  dir=$(cd -P -- "$1" && pwd -P) || return 1
   while read -r _ _ _ _ point _; do
     [[ $point != "$dir" && $point != "$dir"/* ]] || return 0
   done </proc/self/mountinfo
