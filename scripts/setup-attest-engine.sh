@@ -15,9 +15,15 @@
 #               scripts/setup-attest-engine.sh --stop         stop it (the pid in its pidfile only)
 # Then: DOCKER_HOST=unix:///run/slurm-factory-attest/docker.sock npx zx Taskfile.ts build ...
 #   or: npx zx Taskfile.ts build ... --builder slurm-factory-attest   (a docker context of that name is made)
+# Runs as root and follows no link it did not make: its directories and daemon.json refuse a link in their place,
+# and the log it appends to is checked first by lib/safe-write.sh (no link, no second hard link, /var/log not
+# writable by others). Sourcing this file (the tests do) defines its functions and runs nothing.
 set -euo pipefail
 
+PROG=setup-attest-engine
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib/safe-write.sh
+source "$here/lib/safe-write.sh"
 
 STATE=/var/lib/slurm-factory-attest
 RUNDIR=/run/slurm-factory-attest
@@ -29,7 +35,7 @@ BRIDGE=sf-attest0
 BRIDGE_ADDR=172.31.250.1/24
 CONTEXT=slurm-factory-attest
 
-log() { printf 'setup-attest-engine: %s\n' "$*" >&2; }
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "$*"; exit "${2:-1}"; }
 
 engine_up() { [[ -S $SOCKET ]] && docker -H "$HOST" info >/dev/null 2>&1; }
@@ -49,7 +55,13 @@ write_config() {
   tmp=$(mktemp "$STATE/daemon.json.XXXXXX")
   printf '%s\n' '{"features": {"containerd-snapshotter": true}}' >"$tmp"
   chmod 0644 "$tmp"
-  mv -f "$tmp" "$config"
+  mv -T -f "$tmp" "$config"
+}
+
+# check_log: the log is appended to across runs, so it is checked (not a link, one name, in a directory only
+# root can change) before the daemon opens it; refused with one line and exit 2 otherwise.
+check_log() {
+  sw_check_file "$LOGFILE" "the second dockerd's log"
 }
 
 ensure_bridge() {
@@ -70,6 +82,7 @@ start_engine() {
   own_dir "$RUNDIR"
   write_config
   ensure_bridge
+  check_log
   log "starting a second dockerd with the containerd image store (socket $SOCKET, log $LOGFILE)"
   # setsid and cd /: as setup-docker.sh, the daemon outlives the caller and holds no deleted directory.
   (cd / && exec setsid /usr/sbin/dockerd \
@@ -145,4 +158,5 @@ main() {
   printf '%s\n' "$HOST"
 }
 
-main "$@"
+# Sourced (by a test): only the functions.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

@@ -7,13 +7,19 @@
 #
 # Usage: scripts/setup-docker.sh            # install if missing, start dockerd if not running, wait for it
 #        scripts/setup-docker.sh --check    # exit 0 if an engine answers, 1 otherwise; changes nothing
+# Runs as root: the daemon's log is a new file made by lib/safe-write.sh (a link or a second hard link at
+# /var/log/dockerd.log, or an unsafe /var/log, is refused with one line and exit 2, never written through).
+# Sourcing this file (the tests do) defines its functions and runs nothing.
 set -euo pipefail
 
+PROG=setup-docker
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib/apt-trixie.sh
 source "$here/lib/apt-trixie.sh"
 
-log() { printf 'setup-docker: %s\n' "$*" >&2; }
+DOCKERD_LOG=/var/log/dockerd.log
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
 engine_up() { docker info >/dev/null 2>&1; }
 
@@ -28,21 +34,27 @@ install_engine() {
     iptables ca-certificates >/dev/null
 }
 
+# new_log: an empty $DOCKERD_LOG of this run, made new (never a link followed, never truncated in place).
+new_log() {
+  sw_dir "${DOCKERD_LOG%/*}" "the dockerd log"
+  sw_new_file "$DOCKERD_LOG" 0644 "the dockerd log"
+}
+
 start_engine() {
-  log "starting dockerd (log: /var/log/dockerd.log)"
-  mkdir -p /var/log
+  log "starting dockerd (log: ${DOCKERD_LOG})"
+  new_log
   # setsid: keep the daemon alive after the calling shell or test process exits. cd /: the daemon (and the git
   # BuildKit runs for git contexts) inherits the working directory; a clone that is later deleted would leave
   # every git fetch failing with "Unable to read current working directory".
   # exec: no shell stays behind holding the caller's stdout (a pipe CI would wait on for ever).
-  (cd / && exec setsid /usr/sbin/dockerd >/var/log/dockerd.log 2>&1 </dev/null) &
+  (cd / && exec setsid /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null) &
   local _
   for _ in $(seq 1 60); do
     engine_up && return 0
     sleep 1
   done
   log "dockerd did not answer within 60 s; last log lines:"
-  tail -n 20 /var/log/dockerd.log >&2 || true
+  tail -n 20 "$DOCKERD_LOG" >&2 || true
   return 1
 }
 
@@ -67,4 +79,5 @@ main() {
   log "engine $(docker version --format '{{.Server.Version}}'), $(docker buildx version)"
 }
 
-main "$@"
+# Sourced (by a test): only the functions.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

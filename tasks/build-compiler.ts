@@ -15,8 +15,8 @@ import { ensureBuildContext } from './lib/writer.ts';
 import { buildxArgs, parseContexts, PROGRESS_MODES, shellQuote } from './lib/buildx.ts';
 import { ARCH_OPTION, TARGET_OPTIONS } from './lib/plan-options.ts';
 import { requireDocker } from './lib/docker.ts';
-import { runBuildx, withScratchDir } from './lib/build-run.ts';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { moveCompilerExport, runBuildx, withScratchDir } from './lib/build-run.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const task = defineTask({
@@ -99,12 +99,10 @@ export const task = defineTask({
         console.log(`built ${plan.compilerTag} (log: ${logPath})`);
         return 0;
       }
-      const { tarball, sha256 } = compiler;
+      const { tarball } = compiler;
       if (!existsSync(join(tmp, tarball)))
         throw new BuildError(`the export has no ${tarball}`, { remediation: `see ${logPath}` });
-      mkdirSync(outDir, { recursive: true });
-      renameSync(join(tmp, sha256), join(outDir, sha256));
-      renameSync(join(tmp, tarball), join(outDir, tarball));
+      moveCompilerExport(tmp, outDir, compiler);
       console.log(`wrote ${join(outDir, tarball)} (log: ${logPath})`);
       return 0;
     });

@@ -1,14 +1,26 @@
 import { defineTask } from './lib/task.ts';
 import { CACHE_SUBDIRS, resolveConfig, type CacheSubdir } from './lib/config.ts';
 import { ConfigurationError } from './lib/errors.ts';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
+/**
+ * Bytes under `path`, never following a link (lstat): a link inside a cache directory counts as itself, so a
+ * link to a big directory elsewhere is not reported as removable and a link loop cannot stop the task (rmSync
+ * removes links, never what they point to).
+ */
 function size(path: string): number {
-  const st = statSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return 0;
   if (!st.isDirectory()) return st.size;
   return readdirSync(path).reduce((sum, e) => sum + size(join(path, e)), 0);
+}
+
+/** How a target is shown: a cache directory that is itself a link is removed as a link only. */
+function describe(path: string): string {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return `${path} (a symbolic link to ${readlinkSync(path)}: only the link is removed)`;
+  return `${path} (${(size(path) / 2 ** 20).toFixed(1)} MiB)`;
 }
 
 export const task = defineTask({
@@ -32,13 +44,12 @@ export const task = defineTask({
     }
     const subs: CacheSubdir[] = rest.includes('all') ? [...CACHE_SUBDIRS] : (rest as CacheSubdir[]);
     const config = resolveConfig();
-    const targets = subs.map((s) => join(config.home, s)).filter((p) => existsSync(p));
+    const targets = subs.map((s) => join(config.home, s)).filter((p) => lstatSync(p, { throwIfNoEntry: false }));
     if (targets.length === 0) {
       console.log('nothing to remove');
       return 0;
     }
-    for (const t of targets)
-      console.log(`${opts['dry-run'] ? 'would remove' : 'removing'} ${t} (${(size(t) / 2 ** 20).toFixed(1)} MiB)`);
+    for (const t of targets) console.log(`${opts['dry-run'] ? 'would remove' : 'removing'} ${describe(t)}`);
     if (opts['dry-run']) return 0;
     if (!opts.yes) {
       if (!process.stdin.isTTY) {

@@ -113,8 +113,9 @@ export const task = defineTask({
     try {
       for (const [field, path] of Object.entries(files) as [keyof typeof files, string][]) {
         const tmp = `${path}.tmp-${process.pid}`;
+        // 'wx': a new file, never written through a link at that name; only what this run made is removed after.
+        writeFileSync(tmp, key[field], { mode: field === 'publicKey' ? 0o644 : 0o600, flag: 'wx' });
         tmps.push(tmp);
-        writeFileSync(tmp, key[field], { mode: field === 'publicKey' ? 0o644 : 0o600 });
       }
       for (const [, path] of Object.entries(files)) renameSync(`${path}.tmp-${process.pid}`, path);
     } catch (err) {

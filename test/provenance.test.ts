@@ -7,7 +7,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { gpgHome, needCommand, needDocker, withTempDir, testIf } from './helpers.ts';
 import {
@@ -160,6 +170,21 @@ it('provenance: an in-toto v1 SLSA statement whose subject is the sha256sum of t
     appendFileSync(`${tarball}.provenance.json`, ' ');
     assert.is.not(gpg('--verify', `${tarball}.provenance.json.asc`, `${tarball}.provenance.json`).status, 0);
     await rejects(() => verifySupplyChain(tarball, key.publicKey), /bad signature on .*\.provenance\.json/);
+  });
+});
+
+it('provenance: a link at the statement temporary name (pid-predictable) is not written through', async () => {
+  await withTempDir(async (t) => {
+    const { tarball, ctx } = makeTarball(t, GOOD);
+    const victim = join(t, 'victim');
+    writeFileSync(victim, 'victim\n', { mode: 0o600 });
+    symlinkSync(victim, `${tarball}.provenance.json.tmp-${process.pid}`);
+    await rejects(
+      () => writeProvenance({ tarball, contextDir: ctx, plan: {}, baseImage: { name: 'base-image' } }),
+      /EEXIST/,
+    );
+    assert.is(readFileSync(victim, 'utf8'), 'victim\n');
+    assert.is(lstatSync(`${tarball}.provenance.json`, { throwIfNoEntry: false }), undefined);
   });
 });
 

@@ -6,13 +6,15 @@
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
+  constants,
   createWriteStream,
   existsSync,
   mkdirSync,
   readdirSync,
   renameSync,
   rmSync,
-  statSync,
+  lstatSync,
+  readlinkSync,
   statfsSync,
   copyFileSync,
 } from 'node:fs';
@@ -118,7 +120,8 @@ export async function runBuildx(
   opts: { echo?: boolean; tty?: boolean; cwd?: string; exportDir?: string } = {},
 ): Promise<BuildRunResult> {
   mkdirSync(dirname(logPath), { recursive: true });
-  const logFile = createWriteStream(logPath);
+  // 'wx': a new log, never written through a link at its (timestamped) name; failing to open it is a logError.
+  const logFile = createWriteStream(logPath, { flags: 'wx' });
   // A log that cannot be written (its disk is full) must not stop the build or hide why it failed.
   let logError: Error | undefined;
   logFile.on('error', (e) => {
@@ -170,24 +173,47 @@ export async function runBuildx(
   return { log, logPath };
 }
 
-/** Moves every file of `from` into `to` by rename (same filesystem); directories are merged, existing files kept. */
+/**
+ * Moves every regular file of `from` into `to` by rename (same filesystem); directories are merged, existing
+ * files of the same size kept. Nothing follows a link: an export entry that is not a regular file or a
+ * directory (a link the build left) is not moved, and a link in `to` where a directory is merged is not
+ * entered (it would lead the files elsewhere); both are named on stderr. A link at a file's name is replaced.
+ */
 export function mergeInto(from: string, to: string): string[] {
   const moved: string[] = [];
-  mkdirSync(to, { recursive: true });
+  const at = lstatSync(to, { throwIfNoEntry: false });
+  if (at && !at.isDirectory()) {
+    console.error(`warning: ${to} is not a directory (${linkWords(to)}): nothing merged into it`);
+    return moved;
+  }
+  if (!at) mkdirSync(to, { recursive: true });
   for (const e of readdirSync(from, { withFileTypes: true })) {
     const src = join(from, e.name);
     const dst = join(to, e.name);
     if (e.isDirectory()) moved.push(...mergeInto(src, dst).map((p) => `${e.name}/${p}`));
-    else if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) {
+    else if (!e.isFile()) console.error(`warning: ${src} is not a regular file (${linkWords(src)}): not merged`);
+    else {
+      const d = lstatSync(dst, { throwIfNoEntry: false });
+      if (d?.isFile() && d.size === lstatSync(src).size) continue;
       try {
         renameSync(src, dst);
       } catch {
-        copyFileSync(src, dst);
+        // Another filesystem: a new file, never one written through a link at dst.
+        rmSync(dst, { force: true });
+        copyFileSync(src, dst, constants.COPYFILE_EXCL);
       }
       moved.push(e.name);
     }
   }
   return moved;
+}
+
+/** 'a symbolic link to X' or 'a fifo', ... for a message. */
+function linkWords(path: string): string {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return `a symbolic link to ${readlinkSync(path)}`;
+  if (st.isDirectory()) return 'a directory';
+  return st.isFile() ? 'a file' : 'a special file';
 }
 
 export function removeDir(dir: string): void {
@@ -223,6 +249,28 @@ export interface ArtifactDirs {
   mirrors: string;
 }
 
+/** The export's `name` (in `dir`) must be a regular file (`file`) or a directory (`dir`); a link is neither. */
+function requireKind(dir: string, name: string, want: 'file' | 'dir', required: boolean): void {
+  const st = lstatSync(join(dir, name), { throwIfNoEntry: false });
+  if (!st ? !required : want === 'file' ? st.isFile() : st.isDirectory()) return;
+  throw new BuildError(
+    `the export's ${name} is ${st ? linkWords(join(dir, name)) : 'missing'}, not a ${want === 'file' ? 'regular file' : 'directory'}: nothing was moved`,
+    { remediation: 'the build stage that writes it is broken; fix it and build again' },
+  );
+}
+
+/**
+ * build-compiler --tarball: the compiler tarball and its .sha256 from the export into `outDir`, checksum first;
+ * both must be regular files (a link would be read later, by publish, as if it were the tarball).
+ */
+export function moveCompilerExport(exportDir: string, outDir: string, c: { tarball: string; sha256: string }): void {
+  requireKind(exportDir, c.sha256, 'file', true);
+  requireKind(exportDir, c.tarball, 'file', true);
+  mkdirSync(outDir, { recursive: true });
+  renameSync(join(exportDir, c.sha256), join(outDir, c.sha256));
+  renameSync(join(exportDir, c.tarball), join(outDir, c.tarball));
+}
+
 /**
  * Moves an export's artifacts into place: sidecars first and the tarball last, so a reader that sees the
  * tarball finds its checksum beside it; a sidecar this export lacks (an earlier build's signature) is removed
@@ -231,6 +279,22 @@ export interface ArtifactDirs {
  * buildcache. Returns how many buildcache files were added.
  */
 export function moveArtifacts(exportDir: string, dirs: ArtifactDirs, a: BuildArtifacts): number {
+  // What the build exported is checked before anything moves: the tarball and sidecars regular files, the
+  // mirror a directory. A link there would land in builds/ and be read (published, signed, chmod-ed) as if it
+  // were the artifact, by a process that may be root.
+  const kind = (name: string, want: 'file' | 'dir', required: boolean) => requireKind(exportDir, name, want, required);
+  for (const s of BUILD_SIDECARS) kind(a.sidecars[s], 'file', false);
+  kind('provenance.json', 'file', false);
+  kind('mirror', 'dir', false);
+  kind('buildcache', 'dir', false);
+  kind(a.tarball, 'file', true);
+  // Where the mirror goes: a link there is not replaced by a rename (ENOTDIR) after the sidecars had moved.
+  const mirrorDest = buildMirrorDir(dirs.mirrors, a);
+  const md = lstatSync(mirrorDest, { throwIfNoEntry: false });
+  if (md && !md.isDirectory())
+    throw new BuildError(`${mirrorDest} is ${linkWords(mirrorDest)}, not a directory: nothing was moved`, {
+      remediation: `remove ${mirrorDest} (the build's own mirror goes there) and build again`,
+    });
   for (const s of BUILD_SIDECARS) {
     const n = a.sidecars[s];
     if (existsSync(join(exportDir, n))) renameSync(join(exportDir, n), join(dirs.builds, n));

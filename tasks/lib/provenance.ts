@@ -187,7 +187,8 @@ export async function writeProvenance(
   const statement = await provenanceStatement(i);
   const path = sidecarOf(i.tarball, 'provenance');
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(statement, null, 2) + '\n', { mode: 0o644 });
+  // 'wx': a new file, never written through a link at that name.
+  writeFileSync(tmp, JSON.stringify(statement, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
   renameSync(tmp, path);
   // BuildKit's own statement (moved beside the tarball before this runs) is signed with the same key.
   const buildkit = sidecarOf(i.tarball, 'buildkitProvenance');

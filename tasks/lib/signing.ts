@@ -103,7 +103,8 @@ export async function signFile(
   const target = `${path}.asc`;
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    writeFileSync(tmp, armored, { mode: 0o644 });
+    // 'wx': a new file, never written through a link at that name.
+    writeFileSync(tmp, armored, { mode: 0o644, flag: 'wx' });
     renameSync(tmp, target);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -6,8 +6,18 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { compareVersions, copyRegularFiles, parseGlibcVersion } from './verify.ts';
+
+/**
+ * A new directory for a failed run's logs (mode 0700), its parent made as needed: the last level is created
+ * without `recursive`, so anything already at that name (a link to a directory elsewhere above all) fails with
+ * EEXIST instead of receiving the files.
+ */
+export function newLogDir(dir: string): void {
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { mode: 0o700 });
+}
 
 export interface VerifyStep {
   step: string;
@@ -97,7 +107,7 @@ export async function verifyImage(o: ImageCheck): Promise<{ steps: VerifyStep[];
         o.logsRoot,
         `verify-${basename(o.tarball, '.tar.gz')}-${o.image.replace(/[^A-Za-z0-9.]+/g, '-')}-${Date.now()}`,
       );
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      newLogDir(dir);
       // What the container left is untrusted: only its regular files come out (never a symlink, device or
       // fifo, nothing written through a link), read from docker cp's archive stream.
       const copyOut = async (src: string, sub: string, keep?: (rel: string) => boolean) => {

@@ -35,6 +35,15 @@ export function siblingPath(target: string, kind: 'tmp' | 'old'): string {
 }
 
 /**
+ * Writes `content` to a new file at `path` (a temporary name): O_CREAT|O_EXCL ('wx'), so anything already there,
+ * a link above all (dangling or not), makes it fail with EEXIST instead of being written through. As root this
+ * is what keeps a link planted at a predictable temporary name from sending the content elsewhere.
+ */
+export function writeNewFile(path: string, content: string | Buffer, mode?: number): void {
+  writeFileSync(path, content, { flag: 'wx', ...(mode !== undefined ? { mode } : {}) });
+}
+
+/**
  * Puts `from` (a complete file or directory) at `to`, replacing what was there: a reader sees the old copy or
  * the new one, never a mix. A file is renamed over the old one (atomic); a directory cannot be, so the old one
  * is renamed aside first, put back if the rename fails, and removed only once the new one is in place.
@@ -62,7 +71,7 @@ export async function replaceUserFile(file: string, content: string | Buffer, sr
   ensureUserDir(dirname(file), src);
   const tmp = siblingPath(file, 'tmp');
   try {
-    writeFileSync(tmp, content);
+    writeNewFile(tmp, content);
     await checkpoint();
     putInPlace(tmp, file);
   } catch (err) {
@@ -151,6 +160,8 @@ export function writeBuildContext(
   ensureUserDir(dirname(dir), src);
   const tmp = siblingPath(dir, 'tmp');
   try {
+    // Not recursive: a link (or anything) already at the temporary name fails here instead of being written into.
+    mkdirSync(tmp);
     for (const f of files) {
       const p = join(tmp, f.path);
       mkdirSync(dirname(p), { recursive: true });
