@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './helpers.ts';
 
-export type BaseImageName = 'debian12' | 'debian13';
+export type BaseImageName = 'debian11' | 'debian12' | 'debian13';
 
 export const SLURM_FIXTURE_VERSION = '24.11.5';
 /** A hash of the fixture's Dockerfile and scripts, as build.sh computes it: a changed fixture is a new tag. */
@@ -65,9 +65,15 @@ export function imageExists(tag: string): boolean {
   return spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0;
 }
 
+/**
+ * Runs one of the image scripts under an exclusive lock on the script file itself (flock(1), read-only: nothing
+ * is created or written for it), so two test processes that want an image at once, such as a suite and
+ * test/prepare-images.ts, build it once: the second waits, then the script finds the image and does nothing.
+ */
 function runScript(script: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(repoRoot, script), ...args], {
+    const path = join(repoRoot, script);
+    const child = spawn('flock', ['--exclusive', path, 'bash', path, ...args], {
       cwd: repoRoot,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -96,7 +102,7 @@ function once(tag: string, make: () => Promise<void>): Promise<string> {
 }
 
 export function ensureBaseImage(name: BaseImageName, arch: 'amd64' | 'arm64' = 'amd64'): Promise<string> {
-  if (name !== 'debian12' && name !== 'debian13')
+  if (name !== 'debian11' && name !== 'debian12' && name !== 'debian13')
     return Promise.reject(new Error(`no base image recipe for '${name}'`));
   return once(baseImageTag(name, arch), () =>
     runScript('scripts/make-base-image.sh', arch === 'amd64' ? [name] : [name, '--arch', arch]),

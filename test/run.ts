@@ -7,7 +7,10 @@
  *   npm test -- relocate       # only files whose name contains "relocate"
  *   npm run test:unit          # only files that need neither Docker nor network services
  *
- * Files are run in name order; files named `*.docker.test.ts` need a Docker engine and run last.
+ * Files are run in name order; files named `*.docker.test.ts` need a Docker engine and run last. When any of
+ * those is selected and an engine answers, test/prepare-images.ts builds the images they use in the background
+ * from the start (overlapping the unit tests) and the first Docker suite waits for it;
+ * SLURM_FACTORY_TEST_PREPARE=0 turns that off.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -60,11 +63,33 @@ function runFile(file: string): Promise<{ passed: number; failed: number; skippe
   });
 }
 
+/** The image builds, started now when Docker suites will run (see the header). */
+async function startPrepare(): Promise<(() => Promise<void>) | null> {
+  if (process.env.SLURM_FACTORY_TEST_PREPARE === '0' || !files.some((f) => f.endsWith('.docker.test.ts'))) return null;
+  const { needDocker } = await import('./helpers.ts');
+  if (needDocker()) return null; // the Docker suites skip, each saying why
+  const { prepareImages, summary } = await import('./prepare-images.ts');
+  const started = Date.now();
+  console.log("[prepare] building the Docker suites' images in the background (test/prepare-images.ts)");
+  const done = prepareImages((line) => console.log(`[prepare] ${line}`));
+  return async () => {
+    const r = await done;
+    const waited = Math.round((Date.now() - started) / 1000);
+    console.log(`[prepare] ${summary(r)} (the Docker suites start ${waited} s after the run began)`);
+  };
+}
+const prepared = await startPrepare();
+
 let passed = 0,
   failed = 0,
   skipped = 0;
 const timings: string[] = [];
+let waitedForImages = false;
 for (const file of files) {
+  if (prepared && !waitedForImages && file.endsWith('.docker.test.ts')) {
+    waitedForImages = true;
+    await prepared();
+  }
   console.log(`\n=== ${file}`);
   const r = await runFile(file);
   passed += r.passed;

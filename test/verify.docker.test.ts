@@ -24,20 +24,12 @@ let base12 = '',
   base11 = '',
   fixture = '';
 
-function makeBaseImage(n: string): string {
-  const r = spawnSync('bash', [join(repoRoot, 'scripts/make-base-image.sh'), n], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`make-base-image ${n} failed`);
-  return `slurm-factory-base:${n}`;
-}
-
 test.before(async () => {
   if (needDocker()) return;
   const { ensureBaseImage, ensureSlurmFixture } = await import('./fixture.ts');
   base12 = await ensureBaseImage('debian12');
   base13 = await ensureBaseImage('debian13');
-  base11 = makeBaseImage('debian11');
+  base11 = await ensureBaseImage('debian11');
   fixture = await ensureSlurmFixture();
   for (const [who, dir] of Object.entries(keys)) {
     const k = runCli(['keygen', '--name', `verify test ${who}`, '--out', dir], { env });
