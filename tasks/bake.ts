@@ -3,6 +3,7 @@ import {
   BUILDKIT_PROVENANCE,
   buildkitProvenanceArgs,
   buildkitProvenanceNote,
+  attestationSupportOf,
   detectAttestationSupport,
   planParameters,
   writeProvenance,
@@ -131,9 +132,10 @@ export const task = defineTask({
       });
     }
     // Building needs the engine: find out before writing anything (--print and --render-only do not build).
+    let docker: Awaited<ReturnType<typeof requireDocker>> | undefined;
     if (!opts['render-only'] && !opts.print) {
       checkUserDir(config.home, homeSource(config));
-      await requireDocker(opts.builder);
+      docker = await requireDocker(opts.builder);
     }
     for (const p of plans) {
       // Ctrl-C stops between two contexts; each context is written atomically.
@@ -160,7 +162,11 @@ export const task = defineTask({
         `*.args.SIGNING_KEY_FINGERPRINT=${fingerprint}`,
       );
     }
-    const attest = opts.print ? undefined : detectAttestationSupport(opts.builder);
+    const attest = opts.print
+      ? undefined
+      : docker
+        ? attestationSupportOf(docker)
+        : detectAttestationSupport(opts.builder);
     if (!attest) bx.push('--print');
     else bx.push('--progress', 'plain', ...buildkitProvenanceArgs(attest));
     bx.push(...(rest.length > 0 ? rest : ['default']));

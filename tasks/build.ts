@@ -25,6 +25,7 @@ import {
   BUILDKIT_PROVENANCE,
   buildkitProvenanceArgs,
   buildkitProvenanceNote,
+  attestationSupportOf,
   detectAttestationSupport,
   planParameters,
   writeProvenance,
@@ -112,7 +113,7 @@ export const task = defineTask({
     }
     const fingerprint =
       signKeyText === undefined ? undefined : await keyFingerprint(signKeyText, '--sign-key', signKey!, 'private');
-    if (!opts.print) await requireDocker(opts.builder);
+    const docker = opts.print ? undefined : await requireDocker(opts.builder);
 
     const config = resolveConfig();
     const epoch = sourceDateEpoch(config, repoRoot);
@@ -145,7 +146,11 @@ export const task = defineTask({
       platform: plan.arch.platform,
     });
     // BuildKit's own provenance only where the builder supports attestations (not the plain docker driver).
-    const attest = exportDir ? detectAttestationSupport(opts.builder) : undefined;
+    const attest = exportDir
+      ? docker
+        ? attestationSupportOf(docker)
+        : detectAttestationSupport(opts.builder)
+      : undefined;
     if (attest) bx.splice(bx.length - 1, 0, ...buildkitProvenanceArgs(attest));
     if (opts.print) {
       if (attest) console.error(buildkitProvenanceNote(attest));

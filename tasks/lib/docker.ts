@@ -11,6 +11,9 @@ export interface DockerStatus {
   buildx: string | null;
   buildkit: string | null;
   builder: string | null;
+  /** `docker buildx inspect`'s text, and the default context's `docker info` DriverStatus (for attestations). */
+  inspect: string;
+  driverStatus: string | null;
   problems: { what: string; fix: string }[];
 }
 
@@ -44,12 +47,25 @@ function docker(args: string[]): Promise<Run> {
  * `docker buildx inspect` (builder, BuildKit), asked at once. Every build asks, so they are kept cheap.
  */
 export async function dockerStatus(builder?: string): Promise<DockerStatus> {
-  const s: DockerStatus = { client: null, engine: null, buildx: null, buildkit: null, builder: null, problems: [] };
-  const [version, buildx, inspect] = await Promise.all([
+  const s: DockerStatus = {
+    client: null,
+    engine: null,
+    buildx: null,
+    buildkit: null,
+    builder: null,
+    inspect: '',
+    driverStatus: null,
+    problems: [],
+  };
+  // The default context's image store too, asked at the same time: whether BuildKit may attach attestations
+  // (provenance.ts, attestationSupportOf) is then known without asking buildx and the engine a second time.
+  const [version, buildx, inspect, info] = await Promise.all([
     docker(['version', '--format', '{{.Client.Version}}|{{if .Server}}{{.Server.Version}}{{end}}']),
     docker(['buildx', 'version']),
     docker(['buildx', 'inspect', ...(builder ? [builder] : [])]),
+    docker(['--context', 'default', 'info', '--format', '{{json .DriverStatus}}']),
   ]);
+  if (info.exitCode === 0) s.driverStatus = info.stdout;
   if (version.exitCode === 127) {
     s.problems.push({ what: 'no docker client on PATH', fix: 'install Docker (as root: scripts/setup-docker.sh)' });
     return s;
@@ -80,6 +96,7 @@ export async function dockerStatus(builder?: string): Promise<DockerStatus> {
     });
     return s;
   }
+  s.inspect = inspect.stdout;
   s.builder = /^Name:\s+(\S+)/m.exec(inspect.stdout)?.[1] ?? null;
   s.buildkit = /BuildKit(?: version)?:\s+v?(\S+)/i.exec(inspect.stdout)?.[1] ?? null;
   // Distribution builds may report 0.0.0+unknown: only a real version below 0.11 is refused.

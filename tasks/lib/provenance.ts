@@ -235,12 +235,28 @@ export function detectAttestationSupport(builder?: string): { supported: boolean
       supported: false,
       reason: `docker buildx inspect failed: ${(inspect.stderr || '').trim().split('\n').pop()}`,
     };
-  const endpoint = /^Endpoint:\s*(\S+)/m.exec(inspect.stdout)?.[1];
-  const ask = (ctx: string[]) =>
-    spawnSync('docker', [...ctx, 'info', '--format', '{{json .DriverStatus}}'], { encoding: 'utf8' });
-  let info = endpoint && !endpoint.includes('://') ? ask(['--context', endpoint]) : ask([]);
-  if (info.status !== 0) info = ask([]);
-  return attestationSupport(inspect.stdout, info.status === 0 ? info.stdout : '');
+  return attestationSupportOf({ inspect: inspect.stdout, driverStatus: null });
+}
+
+/**
+ * The same from what requireDocker/dockerStatus already asked (buildx inspect, and the default context's
+ * DriverStatus): the engine is asked again only when the builder's endpoint is another docker context.
+ */
+export function attestationSupportOf(status: { inspect: string; driverStatus: string | null }): {
+  supported: boolean;
+  reason: string;
+} {
+  const endpoint = /^Endpoint:\s*(\S+)/m.exec(status.inspect)?.[1];
+  const context = endpoint && !endpoint.includes('://') ? endpoint : undefined;
+  let driverStatus = context === 'default' ? status.driverStatus : null;
+  if (driverStatus === null) {
+    const ask = (ctx: string[]) =>
+      spawnSync('docker', [...ctx, 'info', '--format', '{{json .DriverStatus}}'], { encoding: 'utf8' });
+    let info = context ? ask(['--context', context]) : ask([]);
+    if (info.status !== 0) info = ask([]);
+    driverStatus = info.status === 0 ? info.stdout : '';
+  }
+  return attestationSupport(status.inspect, driverStatus);
 }
 
 /** The buildx flag for BuildKit's own provenance, only where supported. */
