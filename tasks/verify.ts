@@ -2,6 +2,7 @@ import { defineTask } from './lib/task.ts';
 import { ConfigurationError, VerifyError } from './lib/errors.ts';
 import { sidecarOf } from './lib/artifacts.ts';
 import { readKeyFile } from './lib/keys.ts';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
@@ -161,10 +162,13 @@ export const task = defineTask({
 
     const rows: { image: string; steps: { step: string; ok: boolean | null; detail: string }[] }[] = [];
     const kept: string[] = [];
+    // Container and network names carry a random part as well as the pid: a verify killed with its machine (a CI
+    // run stopped mid-way) leaves its containers behind, and a later process may get the same pid.
+    const run = `sf-verify-${process.pid}-${randomBytes(3).toString('hex')}`;
     for (const image of images) {
       const steps: { step: string; ok: boolean | null; detail: string }[] = [];
       rows.push({ image, steps });
-      const name = `sf-verify-${process.pid}-${rows.length}`;
+      const name = `${run}-${rows.length}`;
       const { verifyImage } = await import('./lib/verify-image.ts');
       const r = await verifyImage({
         image,

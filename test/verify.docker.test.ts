@@ -24,6 +24,21 @@ let base12 = '',
   base11 = '',
   fixture = '';
 
+/**
+ * The sf-verify-* containers and networks the engine has now. A run's own must be gone when it ends; others may
+ * be there from before (a verify killed with its machine, as when a CI run is stopped), so a test compares
+ * against what was there when it started.
+ */
+function verifyLeftovers(): { containers: string[]; networks: string[] } {
+  const ls = (args: string[], field: string) =>
+    spawnSync('docker', [...args, '--filter', 'name=sf-verify-', '--format', `{{.${field}}}`], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .sort();
+  return { containers: ls(['ps', '-a'], 'Names'), networks: ls(['network', 'ls'], 'Name') };
+}
+const addedSince = (before: string[], now: string[]) => now.filter((n) => !before.includes(n));
+
 test.before(async () => {
   if (needDocker()) return;
   const { ensureBaseImage, ensureSlurmFixture } = await import('./fixture.ts');
@@ -156,6 +171,7 @@ dockerTest('no key material in the package image: docker history, image config, 
 });
 
 dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on Debian 12', () => {
+  const before = verifyLeftovers();
   const r = runCli(['verify', join(builds, name), '--key', join(keys.a, 'signing.public.asc'), '--image', base13], {
     env,
   });
@@ -197,16 +213,13 @@ dockerTest('verify: a live one-node cluster on Debian 13 from a tarball built on
     r.stdout,
     /configless +slurmd --conf-server slurm-verify \(pid \d+, was \d+\): config fetched into \/run\/slurm\/conf; srun -> slurm-verify; link \/opt\/spack-root\/\S+\/slurm-24\.11\.5-[a-z0-9]+\/lib\/slurm -> \/shared\/apps\/slurm\/view\/lib\/slurm/,
   );
-  assert.equal(
-    spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(),
-    '',
-    'containers removed',
-  );
+  assert.equal(addedSince(before.containers, verifyLeftovers().containers), [], 'containers removed');
 });
 
 dockerTest(
   'verify --full: slurmdbd on MariaDB with sacct, slurmrestd with JWT, Lua, PMIx, then three nodes, on Debian 13',
   () => {
+    const before = verifyLeftovers();
     const t0 = Date.now();
     const r = runCli(['verify', join(builds, name), '--full', '--image', base13], { env });
     console.log(`  verify --full: ${Math.round((Date.now() - t0) / 1000)} s`);
@@ -260,16 +273,9 @@ dockerTest(
     );
     const part = /several-node check (\d+) s/.exec(r.stdout);
     console.log(`  verify --full: several-node part ${part?.[1]} s`);
-    assert.equal(
-      spawnSync('docker', ['network', 'ls', '-q', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(),
-      '',
-      'network removed',
-    );
-    assert.equal(
-      spawnSync('docker', ['ps', '-aq', '--filter', 'name=sf-verify-'], { encoding: 'utf8' }).stdout.trim(),
-      '',
-      'containers removed',
-    );
+    const after = verifyLeftovers();
+    assert.equal(addedSince(before.networks, after.networks), [], 'network removed');
+    assert.equal(addedSince(before.containers, after.containers), [], 'containers removed');
   },
 );
 
@@ -435,6 +441,7 @@ dockerTest('hostile tarballs are refused on the host with one line and exit 2; n
 });
 
 dockerTest('logs copied out of a failed check keep only regular files: no symlink to a host path, no device', () => {
+  const leftovers = verifyLeftovers();
   // An installer that leaves links to host paths, a fifo and a device in the logs and config, then fails, so
   // verify copies /var/log/slurm and /etc/slurm/*.conf out of the container.
   const installer = `#!/bin/bash
@@ -482,11 +489,7 @@ exit 1
   assert.match(r.stdout, /left out \d+ \(/);
   assert.equal(readdirSync(home).sort(), ['logs'], 'nothing written in the home but the verify log directory');
   if (before) assert.is(lstatSync('/etc/shadow').mtimeMs, before);
-  assert.equal(
-    spawnSync('docker', ['ps', '-aq', '--filter', `name=sf-verify-`], { encoding: 'utf8' }).stdout.trim(),
-    '',
-    'containers removed',
-  );
+  assert.equal(addedSince(leftovers.containers, verifyLeftovers().containers), [], 'containers removed');
 });
 
 test.run();
