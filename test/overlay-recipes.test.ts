@@ -73,4 +73,46 @@ it('munge: OpenSSL flags from the spec (lib64 included), no --with-openssl-prefi
   assert.equal(out.deps, { '': ['openssl'], '@0.5.11': ['libgcrypt'] }, 'only the unconditional libgcrypt goes');
 });
 
+it('slurm: +restd tells configure where libyaml is (serializer_yaml), +lua and the client-only accounting', () => {
+  // The real build's package stage refused the view without lib/slurm/serializer_yaml.so: the builtin recipe
+  // depends on libyaml for +restd but passes no --with-yaml, and Slurm's x_ac_yaml looks in /usr, /usr/local only.
+  const run = (variants: string[]) =>
+    withTempDir((dir) => {
+      stubTree(
+        dir,
+        'slurm',
+        [
+          'class Slurm:',
+          '    dependencies = {"": {"glib": 1, "json-c": 1}, "+mariadb": {"mariadb": 1}}',
+          '    def configure_args(self):',
+          '        return ["--with-json=/j"]',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(join(dir, 'spack', 'package.py'), 'def variant(*a, **k): pass\ndef depends_on(*a, **k): pass\n');
+      const probe = [
+        'import importlib.util, json, sys',
+        `sys.path.insert(0, ${JSON.stringify(dir)})`,
+        `spec = importlib.util.spec_from_file_location("m", ${JSON.stringify(join(OVERLAY, 'slurm', 'package.py'))})`,
+        'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)',
+        'class NS:',
+        '    def __init__(self, **kw): self.__dict__.update(kw)',
+        `on = set(${JSON.stringify(variants)})`,
+        'class Spec(dict):',
+        '    def satisfies(self, v): return v in on',
+        'p = m.Slurm()',
+        'p.spec = Spec({"libyaml": NS(prefix="/opt/yaml"), "mariadb-c-client": NS(prefix=NS(bin="/opt/mdb/bin"))})',
+        'print(json.dumps(p.configure_args()))',
+      ].join('\n');
+      return JSON.parse(execFileSync('python3', ['-c', probe], { encoding: 'utf8' })) as string[];
+    }, 'sf-overlay-');
+  assert.equal(run(['+restd', '+lua', '+mariadb']), [
+    '--with-json=/j',
+    '--with-lua',
+    '--with-yaml=/opt/yaml',
+    '--with-mysql_config=/opt/mdb/bin',
+  ]);
+  assert.equal(run([]), ['--with-json=/j', '--without-lua', '--without-mysql_config']);
+});
+
 test.run();
