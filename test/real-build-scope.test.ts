@@ -208,6 +208,14 @@ test("scopeYaml prefers the test versions first, then Debian's byte-identical on
   assert.is(y.packages.readline?.version?.[0], '8.2', 'a byte-identical Debian version stays preferred');
   assert.is(y.packages.openssl?.variants, 'certs=system');
   assert.is(y.packages.hwloc?.variants, '~pci');
+  // libjwt: Debian's 1.17.2 orig lacks libjwt/base64.{c,h} (the real build stopped at jwt.c there); the local
+  // git archive of v1.15.3 is byte-identical to the recipe's own archive.
+  assert.equal(y.packages.libjwt?.version, ['1.15.3']);
+  assert.not.ok(
+    tv.versions.some((v) => v.name === 'libjwt'),
+    'no Debian libjwt: its orig has no base64.{c,h}',
+  );
+  assert.ok(tv.local.some((v) => v.name === 'libjwt' && v.inRecipe && v.origin === 'git-archive-identical'));
   for (const name of Object.keys(tv.variants)) assert.ok(tv.variantsWhy[name], `${name}: a variant without a reason`);
 });
 

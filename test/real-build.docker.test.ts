@@ -7,7 +7,7 @@
  * Everything outside the project reaches the build only as named contexts: a Spack tree (spack-src), the pinned
  * spack-packages (spack-packages-src), both as copies with the test-only scope of test/fixtures/real-build/
  * applied, and a source mirror (source-mirror) built from Debian's orig tarballs (test/fixtures/source-mirror/)
- * plus four local archives. Give them as paths (GitHub is unreachable in CI, so CI skips, saying which to set):
+ * plus six local archives. Give them as paths (GitHub is unreachable in CI, so CI skips, saying which to set):
  *
  *   SLURM_FACTORY_TEST_REAL_SPACK=/path/to/spack     a Spack v1.0.0 tree in which Debian 13's python3 can
  *                                                    `import clingo` (clingo 5.6.x and _cffi_backend for
@@ -15,7 +15,8 @@
  *                                                    then finds the solver without any network
  *   SLURM_FACTORY_TEST_SPACK_PACKAGES=/path          spack-packages at the catalog's commit
  *   SLURM_FACTORY_TEST_REAL_SOURCES=/path            compiler-wrapper-1.1.0.tar.gz, zlib-ng-2.2.2.tar.gz,
- *                                                    slurm-24-11-6-1.tar.gz, mariadb-c-client-3.4.1.tar.gz
+ *                                                    slurm-24-11-6-1.tar.gz, libjwt-1.15.3.tar.gz,
+ *                                                    mariadb-c-client-3.4.1.tar.gz, pmix-4.2.2.tar.gz
  *                                                    (test/fixtures/real-build/test-versions.json: `make`)
  *   SLURM_FACTORY_TEST_REAL_WORK=/path               optional: where the copies, mirror and download cache go
  *                                                    (default a temporary directory); kept, so a rerun reuses
@@ -43,7 +44,7 @@ const needInputs: Requirement = () => {
   return missing.length === 0
     ? null
     : `set ${missing.join(', ')} to local copies (a Spack v1.0.0 tree whose lib/spack holds clingo for Python 3.13, ` +
-        'spack-packages at the catalog commit, the four archives test/fixtures/real-build/test-versions.json lists)';
+        'spack-packages at the catalog commit, the six archives test/fixtures/real-build/test-versions.json lists)';
 };
 const realTest = testIf(test, [needInputs, needDocker]);
 

@@ -127,7 +127,10 @@ def main():
     by_hash = {s["hash"]: s for s in specs}
 
     # Every ELF file of the view belongs to exactly one spec.
-    prefixed = [s for s in specs if isinstance(s.get("prefix"), str) and s["prefix"].startswith("/")]
+    # Externals (the base image's build tools, prefix /usr) never reach a Spack view; the same path under /usr
+    # (bin/bzip2, bin/curl, ...) must not make the view's file ambiguous (the real build's package stage failed so).
+    prefixed = [s for s in specs if isinstance(s.get("prefix"), str) and s["prefix"].startswith("/")
+                and not s.get("external")]
     occurrences = {s["hash"]: [] for s in specs}
     unmapped, ambiguous = [], []
     elves = view_elves(view)

@@ -11,9 +11,22 @@ class Munge(BuiltinMunge):
     """MUNGE as slurm-factory builds it: OpenSSL crypto, no Libgcrypt."""
 
     def configure_args(self):
+        # Not --with-openssl-prefix=PREFIX: MUNGE's configure then looks for PREFIX/lib only, and OpenSSL 3
+        # installs into PREFIX/lib64 on x86_64 (0.5.16's x_ac_path_openssl: "checking for OpenSSL
+        # installation... no", "unable to locate cryptographic library" in a real build). Its flags are given
+        # as they are, from the spec's own libraries, under both names configure reads: OPENSSL_* (up to
+        # 0.5.16, x_ac_path_openssl.m4) and LIBCRYPTO_* (0.5.17 on, x_ac_with_openssl.m4);
+        # --without-openssl-prefix skips the search, which would otherwise also try /usr.
+        ssl = self.spec["openssl"]
+        cflags = f"-I{ssl.prefix.include}"
+        libs = f"{ssl.libs.search_flags} -lcrypto"
         return super().configure_args() + [
             "--with-crypto-lib=openssl",
-            f"--with-openssl-prefix={self.spec['openssl'].prefix}",
+            "--without-openssl-prefix",
+            f"OPENSSL_CFLAGS={cflags}",
+            f"OPENSSL_LIBS={libs}",
+            f"LIBCRYPTO_CFLAGS={cflags}",
+            f"LIBCRYPTO_LIBS={libs}",
         ]
 
 

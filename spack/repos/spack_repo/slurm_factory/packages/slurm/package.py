@@ -27,6 +27,11 @@ class Slurm(BuiltinSlurm):
     def configure_args(self):
         args = super().configure_args()
         args.append("--with-lua" if self.spec.satisfies("+lua") else "--without-lua")
+        # The builtin recipe depends on libyaml for +restd but never tells configure where it is, and Slurm's
+        # x_ac_yaml looks in /usr and /usr/local only: without this, serializer_yaml.so is silently not built
+        # (the first real build's package stage refused the view for it).
+        if self.spec.satisfies("+restd"):
+            args.append(f"--with-yaml={self.spec['libyaml'].prefix}")
         if self.spec.satisfies("+mariadb"):
             args.append(f"--with-mysql_config={self.spec['mariadb-c-client'].prefix.bin}")
         else:
